@@ -1,0 +1,76 @@
+"""create_app(): the expense service and the monitoring kit, wired together.
+
+The only module that knows both: the service gets the collector, the kit gets the pool
+and the service's figures for ``/monitoring/system``. Start-up and shutdown order lives
+here too (see ``lifespan``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from psycopg_pool import AsyncConnectionPool
+from starlette.applications import Starlette
+
+from .collector import MetricsCollector
+from .config import Settings
+from .embedded_db import EmbeddedPostgres
+from .errors import JSON_ERRORS
+from .handler import MonitoringHandler
+from .health import HealthChecker
+from .service import ExpenseService
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    collector = MetricsCollector(namespace=settings.namespace)
+    embedded = None
+    url = settings.database_url
+    if url is None:
+        embedded = EmbeddedPostgres(settings.data_dir)
+        url = embedded.url
+    pool = AsyncConnectionPool(
+        url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        open=False,
+        name="aiexpense",
+    )
+    service = ExpenseService(pool, collector, settings)
+    health = HealthChecker(pool, collector, settings.thresholds)
+    handler = MonitoringHandler(
+        health, collector, admin_token=settings.admin_token, system_extras=[service.system_extras]
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await pool.open(wait=True, timeout=30.0)
+        await service.start()
+        await health.start()
+        try:
+            yield
+        finally:
+            # Ready goes 503 first, so no new traffic arrives while jobs drain and the
+            # pool closes (uvicorn has already let in-flight requests finish).
+            health.begin_shutdown()
+            await service.stop()
+            await health.stop()
+            await pool.close()
+            if embedded is not None:
+                embedded.close()
+
+    app = Starlette(
+        routes=[*service.routes(), *handler.routes()],
+        lifespan=lifespan,
+        exception_handlers=JSON_ERRORS,
+    )
+    app.state.settings = settings
+    app.state.collector = collector
+    app.state.health = health
+    app.state.service = service
+    app.state.pool = pool
+    return app

@@ -1,0 +1,77 @@
+"""The ``exporter`` command: ``exporter serve`` runs the app under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from .config import Settings
+
+log = logging.getLogger("exporter")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, plus a grace period between SIGTERM and closing the listener.
+
+    On the first signal readiness goes 503 at once; the server keeps serving for
+    ``shutdown_grace_seconds`` so load balancers notice before connections are refused.
+    """
+
+    def __init__(self, config: uvicorn.Config, grace: float) -> None:
+        super().__init__(config)
+        self._grace = grace
+        self._stopping = False
+
+    def handle_exit(self, sig: int, frame) -> None:
+        app = self.config.app
+        health = getattr(getattr(app, "state", None), "health", None)
+        if self._stopping or self._grace <= 0 or health is None:
+            super().handle_exit(sig, frame)
+            return
+        self._stopping = True
+        health.begin_shutdown()
+        log.info("shutting down in %.1fs: readiness now fails", self._grace)
+        loop = asyncio.get_event_loop()
+        loop.call_later(self._grace, super().handle_exit, sig, frame)
+
+
+def serve(args: argparse.Namespace) -> int:
+    from .app import create_app
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=args.host or settings.host,
+        port=args.port or settings.port,
+        log_level=args.log_level,
+        access_log=args.access_log,
+        lifespan="on",
+    )
+    server = _Server(config, settings.shutdown_grace_seconds)
+    server.run()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="exporter", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the service with its monitoring endpoints")
+    p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default $EXPORTER_PORT or 8080)")
+    p.add_argument("--log-level", default="info")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=serve)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper() if hasattr(args, "log_level") else "INFO",
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""MonitoringHandler: the ``/monitoring/*`` routes and ``/metrics``, for any Starlette app.
+
+    handler = MonitoringHandler(health, collector)
+    app = Starlette(routes=[*service_routes, *handler.routes()])
+
+Every endpoint reads in-memory state only: no database I/O on a request.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from . import views
+from .collector import MetricsCollector
+from .exposition import MetricsEndpoint
+from .health import HealthChecker, HealthStatus
+from .operations import VALID_NAME
+
+HEALTH_JSON = "application/health+json"
+SystemExtra = Callable[[], Mapping[str, Any]]
+
+
+def error(status: int, message: str, **extra: Any) -> JSONResponse:
+    return JSONResponse({"error": message, **extra}, status_code=status)
+
+
+class MonitoringHandler:
+    """Serves health, probes, operation metrics and the Prometheus exposition."""
+
+    def __init__(
+        self,
+        health: HealthChecker | None,
+        collector: MetricsCollector,
+        *,
+        admin_token: str | None = None,
+        system_extras: Iterable[SystemExtra] = (),
+        prefix: str = "/monitoring",
+    ) -> None:
+        self.health = health
+        self.collector = collector
+        token = admin_token if admin_token is not None else os.environ.get("EXPORTER_ADMIN_TOKEN")
+        self._admin_token = token.encode() if token else None
+        self._system_extras = list(system_extras)
+        self._prefix = prefix
+
+    def routes(self) -> list[BaseRoute]:
+        p = self._prefix
+        return [
+            Route(f"{p}/health", self.health_endpoint, methods=["GET"]),
+            Route(f"{p}/metrics", self.metrics, methods=["GET"]),
+            Route(f"{p}/system", self.system, methods=["GET"]),
+            Route(f"{p}/operation", self.operation, methods=["GET"]),
+            Route(f"{p}/ready", self.ready, methods=["GET"]),
+            Route(f"{p}/live", self.live, methods=["GET"]),
+            Route(f"{p}/reset", self.reset, methods=["POST"]),
+            Route("/metrics", MetricsEndpoint(self.collector.registry), methods=["GET"]),
+        ]
+
+    def add_system_extra(self, extra: SystemExtra) -> None:
+        """Add fields to ``/monitoring/system`` (the service adds cache and job figures)."""
+        self._system_extras.append(extra)
+
+    # -- operation metrics -----------------------------------------------------------------
+
+    async def metrics(self, request: Request) -> Response:
+        return JSONResponse(await anyio.to_thread.run_sync(views.operations_view, self.collector))
+
+    async def system(self, request: Request) -> Response:
+        return JSONResponse(self.system_summary())
+
+    def system_summary(self) -> dict[str, Any]:
+        summary = views.system_view(self.collector)
+        for extra in self._system_extras:
+            summary.update(extra())
+        return summary
+
+    async def operation(self, request: Request) -> Response:
+        name = request.query_params.get("name") or request.query_params.get("operation")
+        if not name:
+            return error(400, "missing query parameter: name (or operation)")
+        if not VALID_NAME.fullmatch(name):
+            return error(400, "invalid operation name: expected [a-z][a-z0-9_]*", name=name[:80])
+        if self.collector.get(name) is None:
+            return error(404, f"unknown operation: {name}", name=name)
+        return JSONResponse(views.operations_view(self.collector, [name])[name])
+
+    # -- health and probes -----------------------------------------------------------------
+
+    async def health_endpoint(self, request: Request) -> Response:
+        if self.health is None:
+            return error(503, "health checking is not configured")
+        report = self.health.report()
+        if report is None:
+            return error(503, "no health sample yet", status="unhealthy")
+        code = 503 if report.status is HealthStatus.UNHEALTHY else 200
+        if HEALTH_JSON in request.headers.get("accept", ""):
+            body = views.health_ietf_view(report, "aiexpense", self.collector.version)
+            return JSONResponse(body, status_code=code, media_type=HEALTH_JSON)
+        body = views.health_view(self.health, report, self.system_summary())
+        return JSONResponse(body, status_code=code)
+
+    async def ready(self, request: Request) -> Response:
+        if self.health is None:
+            return JSONResponse({"status": "ready"})
+        ok, reason = self.health.readiness()
+        if ok:
+            return JSONResponse({"status": "ready", "health": reason})
+        return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
+
+    async def live(self, request: Request) -> Response:
+        ok, reason = self.health.liveness() if self.health else (True, "alive")
+        return JSONResponse(
+            {"status": "alive" if ok else "not_alive", "reason": reason},
+            status_code=200 if ok else 503,
+        )
+
+    # -- admin -----------------------------------------------------------------------------
+
+    async def reset(self, request: Request) -> Response:
+        if self._admin_token is None:
+            return error(403, "reset is disabled: set EXPORTER_ADMIN_TOKEN to enable it")
+        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            supplied.strip().encode(), self._admin_token
+        ):
+            return JSONResponse(
+                {"error": "missing or wrong admin token (Authorization: Bearer <token>)"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="monitoring"'},
+            )
+        self.collector.reset()
+        return JSONResponse(
+            {
+                "status": "reset",
+                "note": "the JSON view (counts, min/max, windows) starts a new baseline; Prometheus"
+                " counters at /metrics stay monotonic, as rate() requires",
+            }
+        )

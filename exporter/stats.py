@@ -1,0 +1,103 @@
+"""Plain value types the collector hands out: per-operation records and window figures.
+
+Records hold only sums, minima, maxima and the newest timestamp, never averages, so the
+records of several worker processes merge exactly (``a.merge(b)``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def percent(part: float, whole: float) -> float:
+    """``part`` as a percentage of ``whole`` (0.0 when there is no whole)."""
+    return 100.0 * part / whole if whole else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStats:
+    """Everything known about one operation since start (or since the last reset)."""
+
+    name: str
+    count: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    min_seconds: float | None = None
+    max_seconds: float | None = None
+    last_recorded: float | None = None  # Unix time of the newest record
+
+    @property
+    def avg_seconds(self) -> float | None:
+        return self.total_seconds / self.count if self.count else None
+
+    @property
+    def error_rate(self) -> float:
+        """Errors as a percentage of operations (12 in 15,420 -> 0.0778)."""
+        return percent(self.errors, self.count)
+
+    def merge(self, other: OperationStats) -> OperationStats:
+        """Combine two records of the same operation (say, from two workers)."""
+        return OperationStats(
+            name=self.name,
+            count=self.count + other.count,
+            errors=self.errors + other.errors,
+            total_seconds=self.total_seconds + other.total_seconds,
+            min_seconds=_pick(min, self.min_seconds, other.min_seconds),
+            max_seconds=_pick(max, self.max_seconds, other.max_seconds),
+            last_recorded=_pick(max, self.last_recorded, other.last_recorded),
+        )
+
+
+def _pick(choose, a: float | None, b: float | None) -> float | None:
+    if a is None:
+        return b
+    return a if b is None else choose(a, b)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowStats:
+    """One operation (or all of them) over the last ``seconds``."""
+
+    seconds: float
+    count: int
+    errors: int
+    total_seconds: float
+    p50_seconds: float | None
+    p95_seconds: float | None
+    p99_seconds: float | None
+
+    @property
+    def avg_seconds(self) -> float | None:
+        return self.total_seconds / self.count if self.count else None
+
+    @property
+    def error_rate(self) -> float:
+        return percent(self.errors, self.count)
+
+
+def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[int]) -> float | None:
+    """Estimate a quantile from cumulative histogram buckets, as PromQL's histogram_quantile.
+
+    ``bounds`` are the finite upper bounds; ``cumulative`` has one more entry, for +Inf.
+    Within a bucket the observations are assumed evenly spread; a quantile that falls in
+    the +Inf bucket is reported as the highest finite bound.
+    """
+    total = cumulative[-1]
+    if total <= 0:
+        return None
+    rank = q * total
+    below = 0
+    for i, upto in enumerate(cumulative):
+        if upto >= rank and upto > below:
+            if i == len(bounds):
+                return bounds[-1]
+            lower = bounds[i - 1] if i else 0.0
+            return lower + (bounds[i] - lower) * (rank - below) / (upto - below)
+        below = upto
+    return bounds[-1]
+
+
+def finite(value: float) -> bool:
+    return not (math.isnan(value) or math.isinf(value))
