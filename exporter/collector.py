@@ -173,12 +173,14 @@ class MetricsCollector:
         if error is not None and error is not False:
             slot.errors.inc()
         slot.duration.observe(duration_seconds)
-        with slot.lock:
-            if duration_seconds < slot.min:
-                slot.min = duration_seconds
-            if duration_seconds > slot.max:
-                slot.max = duration_seconds
-            slot.last = now
+        slot.last = now
+        # Lock only when the range widens, which soon becomes rare; re-check under the lock.
+        if duration_seconds < slot.min or duration_seconds > slot.max:
+            with slot.lock:
+                if duration_seconds < slot.min:
+                    slot.min = duration_seconds
+                if duration_seconds > slot.max:
+                    slot.max = duration_seconds
 
     def time(self, name: str) -> Timing:
         """Time a block (``with``) or every call of a function (decorator, sync or async)."""
