@@ -1,0 +1,72 @@
+"""One SQL statement on a pooled connection, timed as ``db_query``/``db_insert``/....
+
+Every statement the service's operations send goes through :class:`Database`, so the
+timing is written once. The timer covers the statement's round trip and row fetch, not
+the wait for a pooled connection: pool waits show separately in the pool's own figures
+(``/monitoring/health``), and keeping them apart tells "the database is slow" from "the
+pool is too small".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, LiteralString, TypeVar
+
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg_pool import AsyncConnectionPool
+
+from exporter import MetricsCollector
+
+Params = Sequence[Any] | dict[str, Any] | None
+T = TypeVar("T")
+
+
+class Database:
+    """Runs single statements, each in its own implicit transaction (autocommit)."""
+
+    def __init__(self, pool: AsyncConnectionPool, collector: MetricsCollector) -> None:
+        self.pool = pool
+        self._collector = collector
+
+    async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
+        """The first row of ``sql``'s result, or None."""
+        return await self._run(op, sql, params, AsyncCursor.fetchone)
+
+    async def fetch_all(self, op: str, sql: LiteralString, params: Params = None) -> list[tuple]:
+        """Every row of ``sql``'s result."""
+        return await self._run(op, sql, params, AsyncCursor.fetchall)
+
+    async def execute(self, op: str, sql: LiteralString, params: Params = None) -> int:
+        """Run ``sql``; return the number of rows it touched."""
+        return await self._run(op, sql, params, _rowcount)
+
+    async def _run(
+        self,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+    ) -> T:
+        async with self.pool.connection() as conn:
+            await _autocommit(conn)
+            timer = self._collector.timer(op)
+            try:
+                result = await fetch(await conn.execute(sql, params))
+            except BaseException as exc:
+                timer.end(exc)
+                raise
+            timer.end()
+            return result
+
+
+async def _rowcount(cur: AsyncCursor) -> int:
+    return cur.rowcount
+
+
+async def _autocommit(conn: AsyncConnection) -> None:
+    # A single statement needs no explicit transaction. Without autocommit psycopg would
+    # send BEGIN before it and the pool a COMMIT after it: three round trips instead of
+    # one. Switching is free (no I/O) and sticks to the pooled connection, so after the
+    # first checkout this is one attribute read.
+    if not conn.autocommit:
+        await conn.set_autocommit(True)

@@ -1,0 +1,179 @@
+"""The schema, as ordered migrations applied once each at start-up.
+
+All of it runs in one transaction behind a transaction-level advisory lock, so several
+instances starting together apply each migration exactly once (the others wait, then find
+nothing left to do), and a failed migration leaves no half-built schema behind.
+``schema_migrations`` records what has run. Never edit a migration that has shipped:
+append a new one.
+
+Reference data (currencies, the category lexicon) is not frozen into a migration: it is
+upserted on every start, so a new keyword in :mod:`exporter.service.lexicon` reaches the
+table on the next deploy. Rows are only rewritten when they differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import LiteralString
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from .currencies import MINOR_UNITS
+from .lexicon import CATEGORIES
+
+log = logging.getLogger(__name__)
+
+# pg_advisory_xact_lock key: b"aiexpens" as a big-endian integer (any fixed bigint will do).
+LOCK_KEY = 7019253062189805171
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: LiteralString
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "currencies",
+        """
+        CREATE TABLE currencies (
+            code        char(3)  PRIMARY KEY CHECK (code ~ '^[A-Z]{3}$'),
+            minor_units smallint NOT NULL CHECK (minor_units BETWEEN 0 AND 4)
+        );
+        """,
+    ),
+    Migration(
+        2,
+        "users",
+        """
+        CREATE TABLE users (
+            id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            platform     text NOT NULL CHECK (platform ~ '^[a-z][a-z0-9_]{0,31}$'),
+            external_id  text NOT NULL CHECK (char_length(external_id) BETWEEN 1 AND 256),
+            display_name text CHECK (char_length(display_name) <= 200),
+            currency     char(3) NOT NULL REFERENCES currencies (code),
+            created_at   timestamptz NOT NULL DEFAULT now(),
+            -- one person per platform account; also the index auto_signup's lookup uses
+            CONSTRAINT users_platform_external_id_key UNIQUE (platform, external_id)
+        );
+        """,
+    ),
+    Migration(
+        3,
+        "categories",
+        """
+        CREATE TABLE categories (
+            slug     text PRIMARY KEY CHECK (slug ~ '^[a-z][a-z0-9_-]{0,31}$'),
+            name     text NOT NULL,
+            keywords text[] NOT NULL DEFAULT '{}',
+            position integer NOT NULL DEFAULT 0
+        );
+        """,
+    ),
+    Migration(
+        4,
+        "expenses",
+        """
+        CREATE TABLE expenses (
+            id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            user_id     bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            -- Unconstrained NUMERIC keeps each amount at its currency's exponent (1200 JPY,
+            -- 12.50 USD, 1.250 KWD): exact, no conversion on read, sums at the right scale.
+            amount      numeric NOT NULL
+                        CHECK (amount > 0 AND amount < 1e12 AND scale(amount) <= 3),
+            currency    char(3) NOT NULL REFERENCES currencies (code),
+            category    text NOT NULL REFERENCES categories (slug) ON UPDATE CASCADE,
+            description text NOT NULL DEFAULT '' CHECK (char_length(description) <= 500),
+            spent_on    date NOT NULL,
+            platform    text NOT NULL CHECK (platform ~ '^[a-z][a-z0-9_]{0,31}$'),
+            message_id  text CHECK (char_length(message_id) BETWEEN 1 AND 256),
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            -- webhook idempotency: a platform redelivering a message records it once;
+            -- NULLs are distinct, so API-created rows (no message id) never collide
+            CONSTRAINT expenses_platform_message_id_key UNIQUE (platform, message_id)
+        );
+        -- latest N, date ranges and summaries all read one person's rows newest first;
+        -- it also serves the user_id foreign key
+        CREATE INDEX expenses_user_spent_idx ON expenses (user_id, spent_on DESC, id DESC);
+        """,
+    ),
+)
+
+_SYNC_CURRENCIES: LiteralString = """
+    INSERT INTO currencies (code, minor_units)
+    SELECT * FROM unnest(%s::text[], %s::smallint[])
+    ON CONFLICT (code) DO UPDATE SET minor_units = EXCLUDED.minor_units
+    WHERE currencies.minor_units <> EXCLUDED.minor_units
+"""
+
+_SYNC_CATEGORY: LiteralString = """
+    INSERT INTO categories (slug, name, keywords, position) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (slug) DO UPDATE
+    SET name = EXCLUDED.name, keywords = EXCLUDED.keywords, position = EXCLUDED.position
+    WHERE (categories.name, categories.keywords, categories.position)
+          IS DISTINCT FROM (EXCLUDED.name, EXCLUDED.keywords, EXCLUDED.position)
+"""
+
+
+async def migrate(pool: AsyncConnectionPool) -> list[int]:
+    """Apply the migrations this database lacks and sync reference data.
+
+    Returns the versions applied by this call (empty when the schema was current).
+    """
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        cur = await conn.execute("SELECT version, name FROM schema_migrations")
+        done = dict(await cur.fetchall())
+        _check_history(done)
+        applied = []
+        for migration in MIGRATIONS:
+            if migration.version in done:
+                continue
+            await conn.execute(migration.sql)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
+                (migration.version, migration.name),
+            )
+            applied.append(migration.version)
+            log.info("applied migration %d (%s)", migration.version, migration.name)
+        await sync_reference_data(conn)
+    return applied
+
+
+async def sync_reference_data(conn: AsyncConnection) -> None:
+    """Upsert the currency list and the category lexicon."""
+    codes = sorted(MINOR_UNITS)
+    await conn.execute(_SYNC_CURRENCIES, (codes, [MINOR_UNITS[c] for c in codes]))
+    async with conn.cursor() as cur:
+        await cur.executemany(
+            _SYNC_CATEGORY,
+            [(c.slug, c.name, list(c.keywords), i) for i, c in enumerate(CATEGORIES)],
+        )
+
+
+def _check_history(done: dict[int, str]) -> None:
+    known = {m.version: m.name for m in MIGRATIONS}
+    for version, name in sorted(done.items()):
+        if version not in known:
+            # A newer release migrated this database; running older code against it is
+            # usually fine for additive changes, but worth a line in the log.
+            log.warning("database has migration %d (%s) this release does not know", version, name)
+        elif known[version] != name:
+            raise RuntimeError(
+                f"migration {version} is {name!r} in the database but {known[version]!r}"
+                " here: shipped migrations must never be edited"
+            )

@@ -1,0 +1,219 @@
+"""The SQL: one method per statement, rows turned into records. No caching, no rules.
+
+Each method sends exactly one statement through :class:`~exporter.service.db.Database`,
+which times it as ``db_query``/``db_insert``/``db_update``/``db_delete``. Statements are
+static strings, so psycopg prepares each one server-side after a few uses per connection.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import LiteralString
+
+from exporter import Op
+
+from .db import Database
+from .lexicon import Category
+from .models import CurrencyTotals, Expense, Summary, User
+
+USER_COLUMNS: LiteralString = "id, platform, external_id, display_name, currency, created_at"
+EXPENSE_COLUMNS: LiteralString = (
+    "id, user_id, amount, currency, category, description, spent_on, platform, message_id,"
+    " created_at"
+)
+
+_INSERT_USER: LiteralString = f"""
+    INSERT INTO users (platform, external_id, display_name, currency) VALUES (%s, %s, %s, %s)
+    ON CONFLICT (platform, external_id) DO NOTHING
+    RETURNING {USER_COLUMNS}
+"""
+_USER_BY_EXTERNAL_ID: LiteralString = (
+    f"SELECT {USER_COLUMNS} FROM users WHERE platform = %s AND external_id = %s"
+)
+_USER_BY_ID: LiteralString = f"SELECT {USER_COLUMNS} FROM users WHERE id = %s"
+
+_INSERT_EXPENSE: LiteralString = f"""
+    INSERT INTO expenses
+        (user_id, amount, currency, category, description, spent_on, platform, message_id)
+    VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
+    ON CONFLICT (platform, message_id) DO NOTHING
+    RETURNING {EXPENSE_COLUMNS}
+"""
+_EXPENSE_BY_MESSAGE: LiteralString = (
+    f"SELECT {EXPENSE_COLUMNS} FROM expenses WHERE platform = %s AND message_id = %s"
+)
+_LATEST_EXPENSES: LiteralString = f"""
+    SELECT {EXPENSE_COLUMNS} FROM expenses WHERE user_id = %s
+    ORDER BY spent_on DESC, id DESC LIMIT %s
+"""
+_EXPENSES_BETWEEN: LiteralString = f"""
+    SELECT {EXPENSE_COLUMNS} FROM expenses
+    WHERE user_id = %s AND spent_on BETWEEN %s AND %s
+    ORDER BY spent_on DESC, id DESC LIMIT %s
+"""
+# One statement for every combination of changes: NULL means "keep". The amount is
+# re-rounded to the (possibly new) currency's exponent, and the row is only updated when
+# that rounding is exact, so 12.50 USD can never silently become 13 JPY.
+_UPDATE_EXPENSE: LiteralString = f"""
+    WITH new AS (
+        SELECT e.id,
+               coalesce(%(amount)s::numeric, e.amount) AS amount,
+               c.code AS currency, c.minor_units
+        FROM expenses e
+        JOIN currencies c ON c.code = coalesce(%(currency)s::char(3), e.currency)
+        WHERE e.id = %(id)s AND (%(user_id)s::bigint IS NULL OR e.user_id = %(user_id)s)
+    )
+    UPDATE expenses e SET
+        amount = round(new.amount, new.minor_units),
+        currency = new.currency,
+        category = coalesce(%(category)s, e.category),
+        description = coalesce(%(description)s, e.description),
+        spent_on = coalesce(%(spent_on)s::date, e.spent_on)
+    FROM new
+    WHERE e.id = new.id AND new.amount = round(new.amount, new.minor_units)
+    RETURNING {", ".join("e." + c for c in EXPENSE_COLUMNS.split(", "))}
+"""
+_EXPENSE_BY_ID: LiteralString = f"""
+    SELECT {EXPENSE_COLUMNS} FROM expenses
+    WHERE id = %s AND (%s::bigint IS NULL OR user_id = %s)
+"""
+_DELETE_EXPENSE: LiteralString = f"""
+    DELETE FROM expenses WHERE id = %s AND (%s::bigint IS NULL OR user_id = %s)
+    RETURNING {EXPENSE_COLUMNS}
+"""
+# Totals per currency, per (currency, category) and per (currency, day) in one pass;
+# GROUPING() tells the three kinds of row apart (bit 1: category rolled up, bit 0: day).
+_SUMMARY: LiteralString = """
+    SELECT currency, category, spent_on, sum(amount), count(*), GROUPING(category, spent_on)
+    FROM expenses
+    WHERE user_id = %s AND spent_on BETWEEN %s AND %s
+    GROUP BY GROUPING SETS ((currency), (currency, category), (currency, spent_on))
+    ORDER BY currency, sum(amount) DESC, category, spent_on
+"""
+_CATEGORIES: LiteralString = "SELECT slug, name, keywords FROM categories ORDER BY position, slug"
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- users -----------------------------------------------------------------------------
+
+    async def insert_user(
+        self, platform: str, external_id: str, display_name: str | None, currency: str
+    ) -> User | None:
+        """The new user, or None if (platform, external_id) already exists."""
+        row = await self.db.fetch_one(
+            Op.DB_INSERT, _INSERT_USER, (platform, external_id, display_name, currency)
+        )
+        return User(*row, created=True) if row else None
+
+    async def user_by_external_id(self, platform: str, external_id: str) -> User | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _USER_BY_EXTERNAL_ID, (platform, external_id))
+        return User(*row) if row else None
+
+    async def user_by_id(self, user_id: int) -> User | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _USER_BY_ID, (user_id,))
+        return User(*row) if row else None
+
+    # -- expenses --------------------------------------------------------------------------
+
+    async def insert_expense(
+        self,
+        user_id: int,
+        amount: Decimal,
+        currency: str,
+        category: str,
+        description: str,
+        spent_on: date,
+        platform: str,
+        message_id: str | None,
+    ) -> Expense | None:
+        """The new expense, or None if (platform, message_id) was recorded before."""
+        row = await self.db.fetch_one(
+            Op.DB_INSERT,
+            _INSERT_EXPENSE,
+            (user_id, amount, currency, category, description, spent_on, platform, message_id),
+        )
+        return Expense(*row, created=True) if row else None
+
+    async def expense_by_message(self, platform: str, message_id: str) -> Expense | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _EXPENSE_BY_MESSAGE, (platform, message_id))
+        return Expense(*row) if row else None
+
+    async def expense_by_id(self, expense_id: int, user_id: int | None = None) -> Expense | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _EXPENSE_BY_ID, (expense_id, user_id, user_id))
+        return Expense(*row) if row else None
+
+    async def latest_expenses(self, user_id: int, limit: int) -> list[Expense]:
+        rows = await self.db.fetch_all(Op.DB_QUERY, _LATEST_EXPENSES, (user_id, limit))
+        return [Expense(*row) for row in rows]
+
+    async def expenses_between(
+        self, user_id: int, start: date, end: date, limit: int
+    ) -> list[Expense]:
+        rows = await self.db.fetch_all(Op.DB_QUERY, _EXPENSES_BETWEEN, (user_id, start, end, limit))
+        return [Expense(*row) for row in rows]
+
+    async def update_expense(
+        self,
+        expense_id: int,
+        user_id: int | None,
+        *,
+        amount: Decimal | None,
+        currency: str | None,
+        category: str | None,
+        description: str | None,
+        spent_on: date | None,
+    ) -> Expense | None:
+        """The updated expense, or None if it does not exist (within ``user_id``'s) or the
+        amount cannot be written exactly in its currency."""
+        row = await self.db.fetch_one(
+            Op.DB_UPDATE,
+            _UPDATE_EXPENSE,
+            {
+                "id": expense_id,
+                "user_id": user_id,
+                "amount": amount,
+                "currency": currency,
+                "category": category,
+                "description": description,
+                "spent_on": spent_on,
+            },
+        )
+        return Expense(*row) if row else None
+
+    async def delete_expense(self, expense_id: int, user_id: int | None) -> Expense | None:
+        row = await self.db.fetch_one(Op.DB_DELETE, _DELETE_EXPENSE, (expense_id, user_id, user_id))
+        return Expense(*row) if row else None
+
+    async def summary(self, user_id: int, start: date, end: date) -> Summary:
+        rows = await self.db.fetch_all(Op.DB_QUERY, _SUMMARY, (user_id, start, end))
+        totals: dict[str, tuple[Decimal, int]] = {}
+        by_category: dict[str, dict[str, Decimal]] = {}
+        by_day: dict[str, dict[date, Decimal]] = {}
+        for currency, category, day, amount, count, grouping in rows:
+            if grouping == 3:
+                totals[currency] = (amount, count)
+            elif grouping == 1:
+                by_category.setdefault(currency, {})[category] = amount
+            else:
+                by_day.setdefault(currency, {})[day] = amount
+        currencies = {
+            code: CurrencyTotals(
+                currency=code,
+                total=total,
+                count=count,
+                by_category=by_category.get(code, {}),
+                by_day=dict(sorted(by_day.get(code, {}).items())),
+            )
+            for code, (total, count) in totals.items()
+        }
+        return Summary(user_id=user_id, start=start, end=end, currencies=currencies)
+
+    # -- categories ------------------------------------------------------------------------
+
+    async def categories(self) -> list[Category]:
+        rows = await self.db.fetch_all(Op.DB_QUERY, _CATEGORIES)
+        return [Category(slug, name, tuple(keywords)) for slug, name, keywords in rows]

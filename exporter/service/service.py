@@ -1,0 +1,391 @@
+"""ExpenseService: users, expenses and categories on PostgreSQL, behind caches, every
+operation timed under its catalog name.
+
+    service = ExpenseService(pool, collector, settings)
+    await service.start()              # migrations, category cache, job workers
+    user = await service.auto_signup("line", "U123", display_name="Amy")
+    expense = await service.create_expense(user.id, Decimal("120"), category="food",
+                                           platform="line", message_id="m-1")
+    await service.jobs.submit(Op.SEND_REPLY, send_reply, user, text)
+    await service.stop()               # drains the job queue
+
+Mistakes of the caller raise :class:`~exporter.service.errors.ServiceError` subclasses
+that name the field; they are recorded as successful operations (see ``errors.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from exporter import MetricsCollector, Op
+
+from . import validation as v
+from .api import ExpenseApi
+from .cache import MISSING, Caches
+from .db import Database
+from .errors import InvalidField, NotFound, ServiceError
+from .jobs import JobQueue
+from .lexicon import FALLBACK_SLUG, Category
+from .migrations import migrate
+from .models import Expense, Summary, User
+from .repository import Repository
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+    from starlette.routing import BaseRoute
+
+    from exporter.config import Settings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Rows of a person's recent expenses kept in the cache: the default page of get_expenses.
+RECENT_ROWS = v.DEFAULT_LIMIT
+SUMMARY_DAYS = 30  # get_metrics' period when none is given: the last 30 days
+
+
+@dataclass(frozen=True, slots=True)
+class CacheConfig:
+    """(max entries, seconds to live) of each cache."""
+
+    users: tuple[int, float] = (10_000, 600.0)  # users never change once created
+    categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
+    # Short: another worker process's write shows here only when the entry expires.
+    expenses: tuple[int, float] = (2_000, 30.0)
+
+
+def operation(name: str):
+    """Time an async method as operation ``name``; a ServiceError counts as success."""
+
+    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        @functools.wraps(method)
+        async def timed(*args: P.args, **kwargs: P.kwargs) -> R:
+            self = args[0]
+            timer = self.collector.timer(name)  # type: ignore[attr-defined]
+            try:
+                result = await method(*args, **kwargs)
+            except ServiceError:
+                timer.end(None)  # the caller's mistake, answered correctly
+                raise
+            except BaseException as exc:
+                timer.end(exc)
+                raise
+            timer.end(None)
+            return result
+
+        return timed
+
+    return decorate
+
+
+class ExpenseService:
+    """The expense service. All methods run on one event loop; none of them blocks it."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        collector: MetricsCollector,
+        settings: Settings,
+        *,
+        cache_config: CacheConfig | None = None,
+    ) -> None:
+        cache_config = cache_config or CacheConfig()
+        self.collector = collector
+        self.settings = settings
+        self.default_currency = v.currency(settings.default_currency)
+        self.db = Database(pool, collector)
+        self.repo = Repository(self.db)
+        self.caches = Caches(
+            collector,
+            {
+                "users": cache_config.users,
+                "categories": cache_config.categories,
+                "expenses": cache_config.expenses,
+            },
+        )
+        self._users = self.caches["users"]
+        self._categories = self.caches["categories"]
+        self._recent = self.caches["expenses"]
+        self.jobs = JobQueue(
+            collector,
+            workers=settings.job_workers,
+            capacity=settings.job_queue_size,
+            drain_seconds=settings.job_drain_seconds,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Migrate the schema, warm the category cache, start the job workers."""
+        await migrate(self.db.pool)
+        await self._category_index()
+        await self.jobs.start()
+
+    async def stop(self) -> list[str]:
+        """Drain the job queue (see :meth:`JobQueue.stop`); return the job ids left undone."""
+        return await self.jobs.stop()
+
+    def routes(self) -> list[BaseRoute]:
+        """The JSON API's Starlette routes (``/api/...``)."""
+        return ExpenseApi(self).routes()
+
+    def system_extras(self) -> dict[str, Any]:
+        """Fields for ``/monitoring/system``: in-memory counters only, no I/O."""
+        return {
+            "cache_hit_rate": round(self.caches.hit_rate(), 2),
+            "job_queue_depth": self.jobs.depth,
+        }
+
+    # -- users -----------------------------------------------------------------------------
+
+    @operation(Op.AUTO_SIGNUP)
+    async def auto_signup(
+        self,
+        platform: str,
+        external_id: str,
+        *,
+        display_name: str | None = None,
+        currency: str | None = None,
+    ) -> User:
+        """The user for (platform, external_id), created on first sight.
+
+        Safe under concurrency: the INSERT skips on conflict and the loser reads the
+        winner's row, so any number of simultaneous sign-ups of one person make one row.
+        ``user.created`` tells whether this call created it.
+        """
+        platform = v.check("platform", v.platform, platform)
+        external_id = v.check("external_id", v.external_id, external_id)
+        key = ("ext", platform, external_id)
+        user = self._users.get(key)
+        if user is not MISSING:
+            return user
+        if display_name is not None:
+            display_name = v.check("display_name", v.display_name, display_name) or None
+        code = v.check("currency", v.currency, currency) if currency else self.default_currency
+        user = await self.repo.insert_user(platform, external_id, display_name, code)
+        if user is None:
+            user = await self.repo.user_by_external_id(platform, external_id)
+            if user is None:  # users are never deleted, so the conflicting row is there
+                raise RuntimeError(f"user {platform}:{external_id} conflicted but is missing")
+        cached = replace(user, created=False)
+        self._users.set(key, cached)
+        self._users.set(("id", user.id), cached)
+        return user
+
+    @operation(Op.USER_EXISTS)
+    async def user_exists(self, platform: str, external_id: str) -> bool:
+        platform = v.check("platform", v.platform, platform)
+        external_id = v.check("external_id", v.external_id, external_id)
+        user = await self._users.get_or_load(
+            ("ext", platform, external_id),
+            lambda: self.repo.user_by_external_id(platform, external_id),
+        )
+        return user is not None
+
+    @operation(Op.GET_USER)
+    async def get_user(self, user_id: int) -> User | None:
+        return await self._user(v.check("user_id", v.positive_id, user_id))
+
+    async def _user(self, user_id: int) -> User | None:
+        # Internal lookups go through the cache but are not timed as get_user: an
+        # operation's count should be the number of times callers asked for it.
+        return await self._users.get_or_load(("id", user_id), lambda: self.repo.user_by_id(user_id))
+
+    async def _require_user(self, user_id: int) -> User:
+        user = await self._user(user_id)
+        if user is None:
+            raise NotFound("user_id", f"no user with id {user_id}")
+        return user
+
+    # -- expenses --------------------------------------------------------------------------
+
+    @operation(Op.CREATE_EXPENSE)
+    async def create_expense(
+        self,
+        user_id: int,
+        amount: Decimal | int | str,
+        *,
+        currency: str | None = None,
+        category: str | None = None,
+        description: str = "",
+        spent_on: date | str | None = None,
+        platform: str = "api",
+        message_id: str | None = None,
+    ) -> Expense:
+        """Record an expense; ``currency`` defaults to the user's, ``category`` to "other",
+        ``spent_on`` to today (server time).
+
+        With ``message_id`` the call is idempotent per (platform, message_id): a repeat
+        returns the first call's expense with ``created=False`` and inserts nothing.
+        """
+        user = await self._require_user(v.check("user_id", v.positive_id, user_id))
+        code = v.check("currency", v.currency, currency) if currency is not None else user.currency
+        value = v.check("amount", v.amount, amount)
+        value = v.check("amount", lambda x: v.in_currency(x, code), value)
+        slug = await self._known_category(FALLBACK_SLUG if category is None else category)
+        text = v.check("description", v.description, description)
+        day = date.today() if spent_on is None else v.check("spent_on", v.day, spent_on)
+        source = v.check("platform", v.platform, platform)
+        if message_id is not None:
+            message_id = v.check("message_id", v.message_id, message_id)
+        row = (user.id, value, code, slug, text, day, source, message_id)
+        expense = await self.repo.insert_expense(*row)
+        if expense is None:  # (platform, message_id) seen before: hand back that expense
+            assert message_id is not None
+            expense = await self.repo.expense_by_message(source, message_id)
+            if expense is None:  # recorded, then deleted meanwhile: record it again
+                expense = await self.repo.insert_expense(*row)
+            if expense is None:
+                raise RuntimeError(f"message {source}:{message_id} neither new nor found")
+        if expense.created:
+            self._recent.invalidate(user.id)
+        return expense
+
+    @operation(Op.GET_EXPENSES)
+    async def get_expenses(self, user_id: int, limit: int = v.DEFAULT_LIMIT) -> list[Expense]:
+        """A person's latest ``limit`` expenses (1..1000), newest ``spent_on`` first."""
+        user_id = v.check("user_id", v.positive_id, user_id)
+        limit = v.check("limit", v.limit, limit)
+        if limit <= RECENT_ROWS:
+            recent = await self._recent.get_or_load(user_id, lambda: self._load_recent(user_id))
+            return list(recent[:limit])
+        recent = self._recent.get(user_id)
+        if recent is not MISSING and len(recent) < RECENT_ROWS:
+            return list(recent)  # the cached rows are the whole history
+        await self._require_user(user_id)
+        return await self.repo.latest_expenses(user_id, limit)
+
+    async def _load_recent(self, user_id: int) -> tuple[Expense, ...]:
+        await self._require_user(user_id)
+        return tuple(await self.repo.latest_expenses(user_id, RECENT_ROWS))
+
+    @operation(Op.GET_EXPENSES_BY_DATE_RANGE)
+    async def get_expenses_by_date_range(
+        self, user_id: int, start: date | str, end: date | str, limit: int = v.MAX_LIMIT
+    ) -> list[Expense]:
+        """Expenses with ``start <= spent_on <= end``, newest first, at most ``limit``."""
+        user_id = v.check("user_id", v.positive_id, user_id)
+        start, end = self._period(start, end)
+        limit = v.check("limit", v.limit, limit)
+        await self._require_user(user_id)
+        return await self.repo.expenses_between(user_id, start, end, limit)
+
+    @operation(Op.UPDATE_EXPENSE)
+    async def update_expense(
+        self,
+        expense_id: int,
+        *,
+        user_id: int | None = None,
+        amount: Decimal | int | str | None = None,
+        currency: str | None = None,
+        category: str | None = None,
+        description: str | None = None,
+        spent_on: date | str | None = None,
+    ) -> Expense:
+        """Change the given fields (None keeps a field). With ``user_id`` the expense must
+        be that person's. An amount must be exact in the (new) currency."""
+        expense_id = v.check("expense_id", v.positive_id, expense_id)
+        if user_id is not None:
+            user_id = v.check("user_id", v.positive_id, user_id)
+        changes: dict[str, Any] = {
+            "amount": None if amount is None else v.check("amount", v.amount, amount),
+            "currency": None if currency is None else v.check("currency", v.currency, currency),
+            "category": None if category is None else await self._known_category(category),
+            "description": None
+            if description is None
+            else v.check("description", v.description, description),
+            "spent_on": None if spent_on is None else v.check("spent_on", v.day, spent_on),
+        }
+        if all(value is None for value in changes.values()):
+            raise InvalidField("body", "nothing to change: give at least one field")
+        if changes["amount"] is not None and changes["currency"] is not None:
+            changes["amount"] = v.check(
+                "amount", lambda x: v.in_currency(x, changes["currency"]), changes["amount"]
+            )
+        expense = await self.repo.update_expense(expense_id, user_id, **changes)
+        if expense is None:
+            raise await self._why_not_updated(expense_id, user_id, changes)
+        self._recent.invalidate(expense.user_id)
+        return expense
+
+    async def _why_not_updated(
+        self, expense_id: int, user_id: int | None, changes: dict[str, Any]
+    ) -> ServiceError:
+        """The UPDATE matched nothing: either no such expense, or an inexact amount."""
+        current = await self.repo.expense_by_id(expense_id, user_id)
+        if current is None:
+            return NotFound("expense_id", f"no expense with id {expense_id}")
+        field = "amount" if changes["amount"] is not None else "currency"
+        code = changes["currency"] or current.currency
+        value = changes["amount"] or current.amount
+        try:
+            v.in_currency(value, code)
+        except ValueError as exc:
+            return InvalidField(field, str(exc))
+        return InvalidField(field, f"{value} cannot be written exactly in {code}")
+
+    @operation(Op.DELETE_EXPENSE)
+    async def delete_expense(self, expense_id: int, *, user_id: int | None = None) -> Expense:
+        """Delete an expense (with ``user_id``: only if it is theirs); return what it was."""
+        expense_id = v.check("expense_id", v.positive_id, expense_id)
+        if user_id is not None:
+            user_id = v.check("user_id", v.positive_id, user_id)
+        expense = await self.repo.delete_expense(expense_id, user_id)
+        if expense is None:
+            raise NotFound("expense_id", f"no expense with id {expense_id}")
+        self._recent.invalidate(expense.user_id)
+        return expense
+
+    @operation(Op.GET_METRICS)
+    async def get_metrics(
+        self, user_id: int, start: date | str | None = None, end: date | str | None = None
+    ) -> Summary:
+        """Totals by currency, category and day over ``start..end`` (both included).
+
+        Defaults: ``end`` today, ``start`` 29 days before ``end`` (30 days in all).
+        Sums are exact (NUMERIC in PostgreSQL, Decimal here).
+        """
+        user_id = v.check("user_id", v.positive_id, user_id)
+        end = date.today() if end is None else v.check("to", v.day, end)
+        if start is None:
+            start = max(end - timedelta(days=SUMMARY_DAYS - 1), v.MIN_DATE)
+        start, end = self._period(start, end)
+        await self._require_user(user_id)
+        return await self.repo.summary(user_id, start, end)
+
+    @staticmethod
+    def _period(start: date | str, end: date | str) -> tuple[date, date]:
+        start, end = v.check("from", v.day, start), v.check("to", v.day, end)
+        if start > end:
+            raise InvalidField("from", f"from ({start}) is after to ({end})")
+        return start, end
+
+    # -- categories ------------------------------------------------------------------------
+
+    @operation(Op.CATEGORY_LOOKUP)
+    async def category_lookup(self, slug: str) -> Category | None:
+        """The category with this slug, or None."""
+        return (await self._category_index()).get(v.check("category", v.slug, slug))
+
+    @operation(Op.LIST_CATEGORIES)
+    async def list_categories(self) -> list[Category]:
+        """Every category, in display order."""
+        return list((await self._category_index()).values())
+
+    async def _category_index(self) -> dict[str, Category]:
+        return await self._categories.get_or_load("all", self._load_categories)
+
+    async def _load_categories(self) -> dict[str, Category]:
+        return {c.slug: c for c in await self.repo.categories()}
+
+    async def _known_category(self, slug: str) -> str:
+        slug = v.check("category", v.slug, slug)
+        index = await self._category_index()
+        if slug not in index:
+            raise InvalidField("category", f"unknown category {slug!r}; one of: {', '.join(index)}")
+        return slug

@@ -1,0 +1,40 @@
+"""Helpers for the expense service tests: a started service on a real database."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from exporter import MetricsCollector
+from exporter.config import Settings
+from exporter.service import ExpenseService
+
+
+@contextlib.asynccontextmanager
+async def open_service(url: str, **settings: Any) -> AsyncIterator[ExpenseService]:
+    """An ExpenseService on ``url``, started (migrated), stopped and closed afterwards."""
+    pool = AsyncConnectionPool(url, min_size=1, max_size=settings.pop("pool_max", 10), open=False)
+    await pool.open(wait=True, timeout=30)
+    collector = MetricsCollector(process_metrics=False)
+    service = ExpenseService(pool, collector, Settings(database_url=url, **settings))
+    try:
+        await service.start()
+        yield service
+    finally:
+        await service.stop()
+        await pool.close()
+
+
+def scalar(url: str, sql: str, params: tuple = ()) -> int:
+    """The one value ``sql`` selects, through a connection of its own (not the service's pool)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchone()[0]
+
+
+def op_count(service: ExpenseService, name: str) -> int:
+    stats = service.collector.get(name)
+    return stats.count if stats else 0
