@@ -1,0 +1,1 @@
+"""Benchmarks: ``exporter bench`` (pyperf micro-benchmarks, load scenarios, compare)."""

@@ -1,0 +1,145 @@
+"""Micro-benchmarks of the monitoring kit, each beside the floor it is judged against.
+
+Every case is a pyperf time function ``f(loops) -> seconds``. A floor is the cheapest way
+to get the same numbers with plain prometheus-client, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from time import perf_counter
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+
+from exporter import HealthChecker, MetricsCollector, Op, Thresholds
+from exporter.collector import DEFAULT_BUCKETS
+
+OPERATIONS = Op.all()
+
+
+def _plain_registry() -> tuple[CollectorRegistry, Counter, Counter, Histogram]:
+    registry = CollectorRegistry()
+    total = Counter("aiexpense_operations", "x", ["operation"], registry=registry)
+    errors = Counter("aiexpense_operation_errors", "x", ["operation"], registry=registry)
+    duration = Histogram("aiexpense_operation_duration_seconds", "x", ["operation"],
+                         registry=registry, buckets=DEFAULT_BUCKETS)  # fmt: skip
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry, total, errors, duration
+
+
+def floor_record(loops: int) -> float:
+    """Cached prometheus-client children: ``counter.inc()`` + ``histogram.observe()``."""
+    _, total, _, duration = _plain_registry()
+    inc, observe = total.labels(Op.CREATE_EXPENSE).inc, duration.labels(Op.CREATE_EXPENSE).observe
+    start = perf_counter()
+    for _ in range(loops):
+        inc()
+        observe(0.0021)
+    return perf_counter() - start
+
+
+def labels_every_call(loops: int) -> float:
+    """The common glue code: ``labels()`` on every record (a reference, not a floor)."""
+    _, total, _, duration = _plain_registry()
+    start = perf_counter()
+    for _ in range(loops):
+        total.labels(Op.CREATE_EXPENSE).inc()
+        duration.labels(Op.CREATE_EXPENSE).observe(0.0021)
+    return perf_counter() - start
+
+
+def kit_record(loops: int, collector: MetricsCollector | None = None) -> float:
+    record = (collector or MetricsCollector()).record_operation
+    start = perf_counter()
+    for _ in range(loops):
+        record(Op.CREATE_EXPENSE, 0.0021)
+    return perf_counter() - start
+
+
+def kit_record_4_threads(loops: int) -> float:
+    """Per-record time with 4 threads recording at once (records/s = 1 / this)."""
+    record = MetricsCollector().record_operation
+    per_thread = max(1, loops // 4)
+    barrier = threading.Barrier(5)
+
+    def work() -> None:
+        barrier.wait()
+        for _ in range(per_thread):
+            record(Op.DB_QUERY, 0.0004)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    start = perf_counter()
+    for t in threads:
+        t.join()
+    return (perf_counter() - start) * loops / (per_thread * 4)
+
+
+def _fill(record) -> None:
+    for i, name in enumerate(OPERATIONS):
+        for n in range(50):
+            record(name, 0.0001 * (i + n))
+
+
+def floor_render(loops: int) -> float:
+    """``generate_latest()`` of a plain registry holding the same operations."""
+    registry, total, errors, duration = _plain_registry()
+    for i, name in enumerate(OPERATIONS):
+        errors.labels(name)
+        for n in range(50):
+            total.labels(name).inc()
+            duration.labels(name).observe(0.0001 * (i + n))
+    start = perf_counter()
+    for _ in range(loops):
+        generate_latest(registry)
+    return perf_counter() - start
+
+
+def kit_render(loops: int) -> float:
+    collector = MetricsCollector()
+    _fill(collector.record_operation)
+    HealthChecker(None, collector, Thresholds())  # its series are part of a real scrape
+    start = perf_counter()
+    for _ in range(loops):
+        generate_latest(collector.registry)
+    return perf_counter() - start
+
+
+def kit_health_sample(loops: int) -> float:
+    """One sampler round without a database: memory, gc, threads, error window."""
+    collector = MetricsCollector()
+    _fill(collector.record_operation)
+    checker = HealthChecker(None, collector, Thresholds())
+
+    async def run() -> float:
+        start = perf_counter()
+        for _ in range(loops):
+            await checker.sample()
+        return perf_counter() - start
+
+    return asyncio.run(run())
+
+
+# name -> (time function, floor name or None)
+CASES = {
+    "kit.record_operation": (kit_record, "floor.prometheus_client_record"),
+    "floor.prometheus_client_record": (floor_record, None),
+    "ref.labels_every_call": (labels_every_call, None),
+    "kit.record_4_threads": (kit_record_4_threads, None),
+    "kit.metrics_render": (kit_render, "floor.generate_latest_plain"),
+    "floor.generate_latest_plain": (floor_render, None),
+    "kit.health_sample": (kit_health_sample, None),
+}
