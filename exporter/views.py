@@ -83,7 +83,7 @@ def health_view(checker: HealthChecker, report: HealthReport, system: dict) -> d
         database = {
             "status": report.checks["database"].status.value,
             "ping": bool(db.ping),
-            "ping_seconds": db.ping_seconds,
+            "ping_seconds": None if db.ping_seconds is None else round(db.ping_seconds, 6),
             "error": db.error,
             "open_connections": open_,
             "in_use_connections": open_ - idle,
@@ -110,8 +110,8 @@ def health_view(checker: HealthChecker, report: HealthReport, system: dict) -> d
         "asyncio_tasks": mem.tasks,
         "last_gc_time": rfc3339(mem.last_gc),
         "limit_bytes": mem.limit_bytes,
-        "degraded_bytes": degraded,
-        "unhealthy_bytes": unhealthy,
+        "degraded_bytes": int(degraded),
+        "unhealthy_bytes": int(unhealthy),
     }
     return {
         "status": report.status.value,
