@@ -20,14 +20,19 @@ from .embedded_db import EmbeddedPostgres
 from .errors import JSON_ERRORS
 from .handler import MonitoringHandler
 from .health import HealthChecker
+from .noop import NullCollector
 from .service import ExpenseService
+from .service.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    collector = MetricsCollector(namespace=settings.namespace)
+    if settings.instrumentation:
+        collector = MetricsCollector(namespace=settings.namespace)
+    else:  # EXPORTER_INSTRUMENTATION=off: same API, records nothing
+        collector = NullCollector(namespace=settings.namespace)
     embedded = None
     url = settings.database_url
     if url is None:
@@ -41,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         name="aiexpense",
     )
     service = ExpenseService(pool, collector, settings)
+    webhooks = Webhooks(service, settings.webhooks)
     health = HealthChecker(pool, collector, settings.thresholds)
     handler = MonitoringHandler(
         health, collector, admin_token=settings.admin_token, system_extras=[service.system_extras]
@@ -58,13 +64,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # pool closes (uvicorn has already let in-flight requests finish).
             health.begin_shutdown()
             await service.stop()
+            await webhooks.aclose()  # after the reply jobs drained
             await health.stop()
             await pool.close()
             if embedded is not None:
                 embedded.close()
 
     app = Starlette(
-        routes=[*service.routes(), *handler.routes()],
+        routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers=JSON_ERRORS,
     )

@@ -30,6 +30,87 @@ def _float(environ: Mapping[str, str], key: str, default: float) -> float:
         raise ValueError(f"{key}={raw!r} is not a number") from None
 
 
+def _switch(environ: Mapping[str, str], key: str, default: bool) -> bool:
+    raw = environ.get(key, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{key}={raw!r} is not on or off")
+
+
+def _secret(environ: Mapping[str, str], key: str) -> str | None:
+    """A credential: None when unset or blank (never an empty secret that would verify)."""
+    value = environ.get(key, "").strip()
+    return value or None
+
+
+def _secret_field():
+    return field(default=None, repr=False)  # credentials never appear in a repr or a log
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """Credentials and API base URLs of the six messaging webhooks (``docs/webhooks.md``).
+
+    Credentials keep the names the platforms' own SDKs and samples use (``LINE_CHANNEL_SECRET``,
+    ``SLACK_SIGNING_SECRET``...), like ``DATABASE_URL``; knobs of ours are ``EXPORTER_*``. A
+    platform whose signing secret is unset answers 503; one whose access token is unset
+    records expenses but sends no replies.
+    """
+
+    line_channel_secret: str | None = _secret_field()
+    line_channel_access_token: str | None = _secret_field()
+    line_api_base: str = "https://api.line.me"
+    telegram_secret_token: str | None = _secret_field()
+    telegram_bot_token: str | None = _secret_field()
+    telegram_api_base: str = "https://api.telegram.org"
+    slack_signing_secret: str | None = _secret_field()
+    slack_bot_token: str | None = _secret_field()
+    slack_api_base: str = "https://slack.com/api"
+    discord_public_key: str | None = None  # hex; public, so it may show in a repr
+    whatsapp_app_secret: str | None = _secret_field()
+    whatsapp_verify_token: str | None = _secret_field()
+    whatsapp_access_token: str | None = _secret_field()
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com/v21.0"
+    messenger_app_secret: str | None = _secret_field()
+    messenger_verify_token: str | None = _secret_field()
+    messenger_page_access_token: str | None = _secret_field()
+    messenger_api_base: str = "https://graph.facebook.com/v21.0"
+    reply_timeout_seconds: float = 10.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> WebhookSettings:
+        def base(key: str, default: str) -> str:
+            return (environ.get(key) or default).rstrip("/")
+
+        return cls(
+            line_channel_secret=_secret(environ, "LINE_CHANNEL_SECRET"),
+            line_channel_access_token=_secret(environ, "LINE_CHANNEL_ACCESS_TOKEN"),
+            line_api_base=base("EXPORTER_LINE_API_BASE", cls.line_api_base),
+            telegram_secret_token=_secret(environ, "TELEGRAM_SECRET_TOKEN"),
+            telegram_bot_token=_secret(environ, "TELEGRAM_BOT_TOKEN"),
+            telegram_api_base=base("EXPORTER_TELEGRAM_API_BASE", cls.telegram_api_base),
+            slack_signing_secret=_secret(environ, "SLACK_SIGNING_SECRET"),
+            slack_bot_token=_secret(environ, "SLACK_BOT_TOKEN"),
+            slack_api_base=base("EXPORTER_SLACK_API_BASE", cls.slack_api_base),
+            discord_public_key=_secret(environ, "DISCORD_PUBLIC_KEY"),
+            whatsapp_app_secret=_secret(environ, "WHATSAPP_APP_SECRET"),
+            whatsapp_verify_token=_secret(environ, "WHATSAPP_VERIFY_TOKEN"),
+            whatsapp_access_token=_secret(environ, "WHATSAPP_ACCESS_TOKEN"),
+            whatsapp_phone_number_id=_secret(environ, "WHATSAPP_PHONE_NUMBER_ID"),
+            whatsapp_api_base=base("EXPORTER_WHATSAPP_API_BASE", cls.whatsapp_api_base),
+            messenger_app_secret=_secret(environ, "MESSENGER_APP_SECRET"),
+            messenger_verify_token=_secret(environ, "MESSENGER_VERIFY_TOKEN"),
+            messenger_page_access_token=_secret(environ, "MESSENGER_PAGE_ACCESS_TOKEN"),
+            messenger_api_base=base("EXPORTER_MESSENGER_API_BASE", cls.messenger_api_base),
+            reply_timeout_seconds=_float(environ, "EXPORTER_REPLY_TIMEOUT_SECONDS", 10.0),
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str | None = None  # None: start the embedded PostgreSQL in data_dir
@@ -45,7 +126,9 @@ class Settings:
     job_queue_size: int = 1000
     job_drain_seconds: float = 10.0
     default_currency: str = "TWD"
+    instrumentation: bool = True  # off: a NullCollector, to measure what timing costs
     thresholds: Thresholds = field(default_factory=Thresholds)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -63,5 +146,7 @@ class Settings:
             job_queue_size=_int(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000),
             job_drain_seconds=_float(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
             default_currency=environ.get("EXPORTER_DEFAULT_CURRENCY", "TWD").upper(),
+            instrumentation=_switch(environ, "EXPORTER_INSTRUMENTATION", True),
             thresholds=Thresholds.from_env(environ),
+            webhooks=WebhookSettings.from_env(environ),
         )

@@ -260,6 +260,23 @@ class ExpenseService:
         await self._require_user(user_id)
         return await self.repo.latest_expenses(user_id, limit)
 
+    async def category_history(self, user_id: int) -> dict[str, str]:
+        """description -> category slug of a person's recent expenses, what
+        ``suggest_category`` learns from; the newest filing of a description wins.
+
+        Read from the cached recent rows (the cache ``get_expenses`` fills; every write
+        invalidates it, so a correction counts at once). Not an operation of its own.
+        Expenses left in the fallback category are skipped: "other" was our guess, not a
+        choice the person made, and learning it would shadow the lexicon.
+        """
+        user_id = v.check("user_id", v.positive_id, user_id)
+        recent = await self._recent.get_or_load(user_id, lambda: self._load_recent(user_id))
+        return {
+            e.description: e.category
+            for e in reversed(recent)  # oldest first, so newer filings overwrite older ones
+            if e.description and e.category != FALLBACK_SLUG
+        }
+
     async def _load_recent(self, user_id: int) -> tuple[Expense, ...]:
         await self._require_user(user_id)
         return tuple(await self.repo.latest_expenses(user_id, RECENT_ROWS))

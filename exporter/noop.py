@@ -1,0 +1,122 @@
+"""NullCollector: the MetricsCollector API with the instrumentation switched off.
+
+``EXPORTER_INSTRUMENTATION=off`` makes ``create_app`` use it, so the cost of timing every
+operation can be measured (``exporter bench`` compares mixed-load throughput on and off).
+Timers and records do nothing; the JSON views see no operations. The registry is real, so
+the series other components register (health, pool, caches, job queue, process) are still
+served at ``/metrics``: only the per-operation timing goes away.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+from .collector import _package_version
+from .stats import OperationStats, WindowStats
+
+
+class _NullTimer:
+    """An OperationTimer that records nothing (one shared instance)."""
+
+    __slots__ = ()
+    elapsed = 0.0
+
+    def end(self, err: BaseException | bool | None = None) -> float:
+        return 0.0
+
+    def end_ok(self) -> float:
+        return 0.0
+
+
+_TIMER = _NullTimer()
+
+
+class _NullTiming:
+    """What ``NullCollector.time()`` returns: a context manager and a decorator."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> _NullTimer:
+        return _TIMER
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        return None
+
+    def __call__(self, func):
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def passthrough_async(*args: Any, **kwargs: Any):
+                return await func(*args, **kwargs)
+
+            return passthrough_async
+        return func
+
+
+_TIMING = _NullTiming()
+
+
+class NullCollector:
+    """Drop-in for :class:`~exporter.MetricsCollector` that records no operation."""
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None = None,
+        *,
+        namespace: str = "aiexpense",
+        version: str | None = None,
+        process_metrics: bool = True,
+        **_ignored: Any,
+    ) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.namespace = namespace
+        self.version = version or _package_version()
+        self.buckets: tuple[float, ...] = ()
+        self.max_operations = 0
+        self.started_at = time.time()
+        if process_metrics:
+            ProcessCollector(registry=self.registry)
+            PlatformCollector(registry=self.registry)
+            GCCollector(registry=self.registry)
+
+    def record_operation(
+        self, name: str, duration_seconds: float, error: BaseException | bool | None = None
+    ) -> None:
+        return None
+
+    def time(self, name: str) -> _NullTiming:
+        return _TIMING
+
+    def timer(self, name: str) -> _NullTimer:
+        return _TIMER
+
+    def operations(self) -> list[str]:
+        return []
+
+    def snapshot(self) -> dict[str, OperationStats]:
+        return {}
+
+    def get(self, name: str) -> OperationStats | None:
+        return None
+
+    def windows(self, seconds: float) -> dict[str, WindowStats]:
+        return {}
+
+    def window_total(self, seconds: float) -> WindowStats:
+        return WindowStats(seconds, 0, 0, 0.0, None, None, None)
+
+    def reset(self) -> None:
+        return None
+
+    @property
+    def uptime_seconds(self) -> float:
+        return max(0.0, time.time() - self.started_at)
+
+    def error_rate(self, stats: Iterable[OperationStats]) -> float:
+        return 0.0

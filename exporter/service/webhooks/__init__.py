@@ -1,0 +1,82 @@
+"""The six messaging webhooks: ``POST /webhook/{line,telegram,slack,discord,whatsapp,messenger}``
+(and ``GET`` for Meta's subscription handshake). See ``docs/webhooks.md``.
+
+    webhooks = Webhooks(service, settings.webhooks)
+    app = Starlette(routes=[*webhooks.routes(), ...])
+    ...
+    await service.stop()          # drains the reply jobs
+    await webhooks.aclose()       # then closes their HTTP client
+
+One module per platform (payload and answer), :mod:`.signatures` (authentication) and
+:mod:`.core` (refusals, the message pipeline, reply jobs, timing).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+
+from starlette.routing import BaseRoute, Route
+
+from .core import MAX_BODY, NO_EXPENSE, Message, Outcome, Pipeline, Replies, Webhook, serve
+from .discord import DiscordWebhook
+from .line import LineWebhook
+from .messenger import MessengerWebhook
+from .slack import SlackWebhook
+from .telegram import TelegramWebhook
+from .whatsapp import WhatsAppWebhook
+
+if TYPE_CHECKING:
+    from exporter.config import WebhookSettings
+
+    from ..service import ExpenseService
+
+__all__ = ["MAX_BODY", "NO_EXPENSE", "Message", "Outcome", "Pipeline", "Webhook", "Webhooks"]
+
+
+class Webhooks:
+    """The webhook endpoints of one service, built from :class:`WebhookSettings`."""
+
+    def __init__(self, service: ExpenseService, settings: WebhookSettings) -> None:
+        self.pipeline = Pipeline(service)
+        self.replies = Replies(service, settings.reply_timeout_seconds)
+        p, r, s = self.pipeline, self.replies, settings
+        self.hooks: list[Webhook] = [
+            LineWebhook(
+                p, r, secret=s.line_channel_secret, access_token=s.line_channel_access_token,
+                api_base=s.line_api_base,
+            ),
+            TelegramWebhook(
+                p, r, secret=s.telegram_secret_token, bot_token=s.telegram_bot_token,
+                api_base=s.telegram_api_base,
+            ),
+            SlackWebhook(
+                p, r, secret=s.slack_signing_secret, bot_token=s.slack_bot_token,
+                api_base=s.slack_api_base,
+            ),
+            DiscordWebhook(p, r, public_key=s.discord_public_key),
+            WhatsAppWebhook(
+                p, r, app_secret=s.whatsapp_app_secret, verify_token=s.whatsapp_verify_token,
+                access_token=s.whatsapp_access_token, phone_number_id=s.whatsapp_phone_number_id,
+                api_base=s.whatsapp_api_base,
+            ),
+            MessengerWebhook(
+                p, r, app_secret=s.messenger_app_secret, verify_token=s.messenger_verify_token,
+                page_access_token=s.messenger_page_access_token, api_base=s.messenger_api_base,
+            ),
+        ]  # fmt: skip
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route(
+                f"/webhook/{hook.platform}",
+                functools.partial(serve, hook),
+                methods=["GET", "POST"] if hook.handshake else ["POST"],
+                name=f"webhook_{hook.platform}",
+            )
+            for hook in self.hooks
+        ]
+
+    async def aclose(self) -> None:
+        """Close the replies' HTTP client (after the job queue has drained)."""
+        await self.replies.aclose()

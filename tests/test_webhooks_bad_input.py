@@ -1,0 +1,249 @@
+"""Bad webhook input over a real uvicorn: every case gets its documented status (401, 400,
+413, or 200-and-ignored where the platform retries non-2xx), is counted as an error of the
+webhook operation or not as documented, never writes a row and never answers 500."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import pytest
+from nacl.signing import SigningKey
+
+from exporter.app import create_app
+from exporter.config import Settings
+from tests.support import Database, running
+from tests.webhook_samples import (
+    MESSENGER_SECRET,
+    SIGNERS,
+    WHATSAPP_SECRET,
+    discord_headers,
+    hub_headers,
+    line_headers,
+    sample,
+    slack_headers,
+    telegram_headers,
+    webhook_settings,
+)
+
+
+@dataclass(frozen=True)
+class Server:
+    client: httpx.Client
+    url: str
+
+
+@pytest.fixture(scope="module")
+def server(pg_server: str) -> Iterator[Server]:
+    db = Database(pg_server, f"t_{uuid.uuid4().hex[:12]}")
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{db.name}"')
+    try:
+        app = create_app(Settings(database_url=db.url, webhooks=webhook_settings()))
+        with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+            yield Server(client, db.url)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+
+
+def rows(url: str) -> tuple[int, int]:
+    with psycopg.connect(url) as conn:
+        users = conn.execute("SELECT count(*) FROM users").fetchone()[0]
+        expenses = conn.execute("SELECT count(*) FROM expenses").fetchone()[0]
+    return users, expenses
+
+
+def errors(client: httpx.Client, platform: str) -> tuple[int, int]:
+    m = client.get("/monitoring/metrics").json().get(f"webhook_{platform}_message")
+    return (m["count"], m["error_count"]) if m else (0, 0)
+
+
+def body(platform: str, text: str = "lunch 120") -> bytes:
+    return json.dumps(sample(platform, text)[0]).encode()
+
+
+def signed(platform: str, raw: bytes) -> dict[str, str]:
+    return SIGNERS[platform](raw)
+
+
+OTHER_KEY = SigningKey.generate()
+NOW = int(time.time())
+HANDSHAKE = "/webhook/messenger?hub.mode=subscribe&hub.challenge=1"  # no verify token
+
+
+def _case(platform, raw, headers, status, error, field=None, method="POST", path=None):
+    return (platform, raw, headers, status, error, field, method, path)
+
+
+def _cases() -> list[tuple]:
+    c = []
+    # -- authentication: missing or wrong -> 401, an error of that webhook, nothing written
+    for p in ("line", "telegram", "slack", "discord", "whatsapp", "messenger"):
+        c.append(_case(p, body(p), {}, 401, True))
+    line = body("line")
+    c += [
+        _case("line", line, line_headers(line, "another-secret"), 401, True, "X-Line-Signature"),
+        _case("line", line, line_headers(line + b" "), 401, True, "X-Line-Signature"),
+        _case("line", line, {"X-Line-Signature": "é".encode() * 10}, 401, True, "X-Line-Signature"),
+    ]
+    tg = body("telegram")
+    field = "X-Telegram-Bot-Api-Secret-Token"
+    c += [
+        _case("telegram", tg, telegram_headers(tg, "wrong"), 401, True, field),
+        _case("telegram", tg, telegram_headers(tg, "telegram-secret-token_for-Tests-"), 401, True),
+    ]
+    sl = body("slack")
+    stamp = "X-Slack-Request-Timestamp"
+    c += [
+        _case("slack", sl, slack_headers(sl, "wrong-secret"), 401, True, "X-Slack-Signature"),
+        # Replays: correctly signed, but the timestamp is outside the five-minute window.
+        _case("slack", sl, slack_headers(sl, timestamp=NOW - 301), 401, True, stamp),
+        _case("slack", sl, slack_headers(sl, timestamp=NOW - 3600), 401, True, stamp),
+        _case("slack", sl, slack_headers(sl, timestamp=NOW + 400), 401, True, stamp),
+        _case("slack", sl, {**slack_headers(sl), stamp: "yesterday"}, 401, True, stamp),
+        _case("slack", sl, {**slack_headers(sl), "X-Slack-Signature": "v1=00"}, 401, True),
+    ]
+    dc = body("discord")
+    sig = "X-Signature-Ed25519"
+    c += [
+        _case("discord", dc, discord_headers(dc, OTHER_KEY), 401, True, sig),
+        _case("discord", dc, {**discord_headers(dc), sig: "zz"}, 401, True, sig),
+        _case("discord", dc, {**discord_headers(dc), sig: "00" * 64}, 401, True, sig),
+        _case("discord", dc, {**discord_headers(dc), "X-Signature-Timestamp": "1"}, 401, True),
+        _case("discord", dc + b"\n", discord_headers(dc), 401, True, sig),
+    ]
+    for p, secret in (("whatsapp", WHATSAPP_SECRET), ("messenger", MESSENGER_SECRET)):
+        raw = body(p)
+        hub = "X-Hub-Signature-256"
+        c += [
+            _case(p, raw, hub_headers(raw, "wrong"), 401, True, hub),
+            _case(p, raw, {hub: "sha1=" + hub_headers(raw, secret)[hub][7:]}, 401, True, hub),
+            _case(p, raw, {hub: hub_headers(raw, secret)[hub].upper()}, 401, True, hub),
+        ]
+    # -- malformed signed bodies: 400, or 200-and-ignored where the platform retries non-2xx
+    lenient = {"slack", "whatsapp", "messenger"}
+    for p in ("line", "telegram", "slack", "discord", "whatsapp", "messenger"):
+        status = 200 if p in lenient else 400
+        for raw in (b"{not json", b"", b"[1, 2]", b'"text"', b"[" * 5000 + b"]" * 5000):
+            c.append(_case(p, raw, signed(p, raw), status, True, "body"))
+    missing = [
+        ("line", {"destination": "U1"}, "body.events"),
+        ("line", {"events": [1, 2]}, "events"),
+        ("line", {"events": [{"type": "message", "source": {"userId": "U1"},
+                              "message": {"type": "text", "text": "tea 50"}}]}, "message.id"),
+        ("telegram", {"message": {"text": "tea 50"}}, "update.update_id"),
+        ("telegram", {"update_id": 1, "message": {"message_id": 1, "text": "tea 50",
+                                                  "from": {"id": 5}}}, "message.chat"),
+        ("discord", {"id": "1"}, "interaction.type"),
+        ("discord", {"type": 2, "id": "x1", "data": {}, "user": {"id": "5"}}, "interaction.id"),
+        ("discord", {"type": 2, "id": "1", "data": {}}, "interaction.user"),
+        ("slack", {"type": "event_callback"}, "body.event"),
+        ("whatsapp", {"object": "whatsapp_business_account"}, "body.entry"),
+        ("messenger", {"object": "page", "entry": [{"messaging": "x"}]}, "entry.messaging"),
+        ("messenger", {"object": "page", "entry": [{"messaging": [
+            {"message": {"mid": "m1", "text": "tea 50"}}]}]}, "messaging.sender"),
+    ]  # fmt: skip
+    for p, payload, field in missing:
+        raw = json.dumps(payload).encode()
+        c.append(_case(p, raw, signed(p, raw), 200 if p in lenient else 400, True, field))
+    # -- authentic events we do not handle: acknowledged, a success, nothing written
+    unknown = [
+        ("line", {"destination": "U1", "events": []}, 200),  # the console's "Verify" button
+        ("line", {"destination": "U1", "events": [{"type": "follow", "replyToken": "r",
+                  "source": {"type": "user", "userId": "U1"}, "timestamp": 1}]}, 200),
+        ("line", {"events": [{"type": "message", "source": {"userId": "U1"},
+                  "message": {"type": "sticker", "id": "1", "packageId": "1"}}]}, 200),
+        ("line", {"events": [{"type": "message", "mode": "standby", "source": {"userId": "U1"},
+                  "message": {"type": "text", "id": "1", "text": "tea 50"}}]}, 200),
+        ("telegram", {"update_id": 2, "edited_message": {"message_id": 1, "text": "tea 50"}},
+         200),
+        ("telegram", {"update_id": 3, "callback_query": {"id": "1"}}, 200),
+        ("telegram", {"update_id": 4, "message": {"message_id": 1, "chat": {"id": 1},
+                      "from": {"id": 9, "is_bot": True}, "text": "tea 50"}}, 200),
+        ("slack", {"type": "app_rate_limited", "minute_rate_limited": 1518467820}, 200),
+        ("slack", {"type": "event_callback", "event": {"type": "reaction_added"}}, 200),
+        ("discord", {"type": 4, "id": "1", "data": {}, "user": {"id": "5"}}, 400),
+        ("whatsapp", {"object": "instagram", "entry": []}, 200),
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {"statuses": [{"id": "wamid.1",
+             "status": "delivered"}]}}]}]}, 200),
+        ("messenger", {"object": "page", "entry": [{"messaging": [{"sender": {"id": "1"},
+            "message": {"mid": "m", "text": "tea 50", "is_echo": True}}]}]}, 200),
+        ("messenger", {"object": "page", "entry": [{"messaging": [{"sender": {"id": "1"},
+            "read": {"watermark": 1}}]}]}, 200),
+    ]  # fmt: skip
+    for p, payload, status in unknown:
+        raw = json.dumps(payload).encode()
+        c.append(_case(p, raw, signed(p, raw), status, False))
+    # -- size, methods, the GET handshake's own refusals
+    big = b'{"events": [], "pad": "' + b"x" * (300 * 1024) + b'"}'
+    c += [
+        _case("line", big, line_headers(big), 413, True, "body"),
+        _case("slack", big, slack_headers(big), 413, True, "body"),
+        _case("line", b"", {}, 405, False, method="GET"),
+        _case("whatsapp", b"", {}, 400, False, "hub.challenge", method="GET"),
+        _case("messenger", b"", {}, 403, True, "hub.verify_token", "GET", HANDSHAKE),
+    ]
+    return c
+
+
+CASES = _cases()
+
+
+@pytest.mark.parametrize(
+    ("platform", "raw", "headers", "status", "error", "field", "method", "path"),
+    CASES,
+    ids=[f"{i:03d}-{case[0]}-{case[3]}" for i, case in enumerate(CASES)],
+)
+def test_bad_input(server, platform, raw, headers, status, error, field, method, path):
+    before = errors(server.client, platform)
+    r = server.client.request(
+        method,
+        path or f"/webhook/{platform}",
+        content=raw if method == "POST" else None,
+        headers={"content-type": "application/json", **headers},
+    )
+    assert r.status_code == status, r.text
+    payload = r.json()
+    if field is not None:
+        assert payload["field"] == field, payload
+    if status == 200:
+        assert payload["ok"] is True, payload
+        if error:  # a malformed body on a lenient platform says why it was ignored
+            assert payload["ignored"], payload
+    else:
+        assert payload["error"], payload
+    after = errors(server.client, platform)
+    if status != 405:  # no route matched: not a webhook request at all
+        assert after[0] == before[0] + 1
+        assert after[1] == before[1] + (1 if error else 0)
+    assert rows(server.url) == (0, 0)
+
+
+def test_the_table_covers_every_platform_and_left_no_trace(server):
+    assert len(CASES) >= 80
+    assert {case[0] for case in CASES} == set(SIGNERS)
+    assert rows(server.url) == (0, 0)
+    exposition = server.client.get("/metrics").text
+    for platform in SIGNERS:
+        assert f'aiexpense_operation_errors_total{{operation="webhook_{platform}_message"}}' in (
+            exposition
+        )
+    assert 'status="500"' not in exposition
+
+
+def test_an_oversized_chunked_body_is_cut_off(server):
+    def chunks():
+        yield b'{"events": [], "pad": "'
+        for _ in range(300):
+            yield b"x" * 1024
+        yield b'"}'
+
+    r = server.client.post("/webhook/line", content=chunks(), headers={"X-Line-Signature": "x"})
+    assert r.status_code == 413 and r.json()["field"] == "body"
