@@ -47,7 +47,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     service = ExpenseService(pool, collector, settings)
     webhooks = Webhooks(service, settings.webhooks)
-    health = HealthChecker(pool, collector, settings.thresholds)
+    # Webhook operations don't judge health: anyone can post forged requests (401s, counted
+    # as errors of that webhook), and that must not take pods out of rotation. A genuine
+    # failure inside a webhook still shows, in create_expense and the db_* operations.
+    health = HealthChecker(
+        pool, collector, settings.thresholds, judged=lambda op: not op.startswith("webhook_")
+    )
     handler = MonitoringHandler(
         health, collector, admin_token=settings.admin_token, system_extras=[service.system_extras]
     )

@@ -253,9 +253,11 @@ class MetricsCollector:
             name: self._window(seconds, cum.minus(then.get(name))) for name, cum in current.items()
         }
 
-    def window_total(self, seconds: float) -> WindowStats:
-        """All operations together over the last ``seconds`` (what health's error rate uses)."""
-        parts = self.windows(seconds).values()
+    def window_total(
+        self, seconds: float, include: Callable[[str], bool] | None = None
+    ) -> WindowStats:
+        """Operations together (all, or those ``include`` accepts) over the last ``seconds``."""
+        parts = [w for name, w in self.windows(seconds).items() if include is None or include(name)]
         count = sum(w.count for w in parts)
         errors = sum(w.errors for w in parts)
         total = sum(w.total_seconds for w in parts)

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -101,10 +101,14 @@ class HealthChecker:
         pool: Any | None,
         collector: MetricsCollector,
         thresholds: Thresholds | None = None,
+        *,
+        judged: Callable[[str], bool] | None = None,
     ) -> None:
+        """``judged`` picks the operations whose errors decide health (default: all)."""
         self.pool = pool
         self.collector = collector
         self.thresholds = thresholds or Thresholds.from_env()
+        self._judged = judged
         self._process = psutil.Process()
         self._memory_limit = cgroup_memory_limit()
         self._last_gc: float | None = None
@@ -194,7 +198,7 @@ class HealthChecker:
         """One sampling round; the result becomes the latest report."""
         database = await self._sample_database()
         memory = self._sample_memory()
-        errors = self.collector.window_total(self.thresholds.error_window_seconds)
+        errors = self.collector.window_total(self.thresholds.error_window_seconds, self._judged)
         checks = {
             "database": check_database(database, self.thresholds),
             "memory": check_memory(memory, self.thresholds),

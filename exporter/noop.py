@@ -108,7 +108,7 @@ class NullCollector:
     def windows(self, seconds: float) -> dict[str, WindowStats]:
         return {}
 
-    def window_total(self, seconds: float) -> WindowStats:
+    def window_total(self, seconds: float, include: Any = None) -> WindowStats:
         return WindowStats(seconds, 0, 0, 0.0, None, None, None)
 
     def reset(self) -> None:

@@ -324,3 +324,11 @@ def test_namespace_is_configurable():
     collector = MetricsCollector(namespace="myapp")
     collector.record_operation("job", 0.1)
     assert collector.registry.get_sample_value("myapp_operations_total", {"operation": "job"}) == 1
+
+
+def test_window_total_can_judge_a_subset():
+    collector = MetricsCollector(clock=FakeClock())
+    collector.record_operation("webhook_line_message", 0.001, error=True)
+    collector.record_operation("create_expense", 0.001)
+    judged = collector.window_total(300, lambda op: not op.startswith("webhook_"))
+    assert (judged.count, judged.errors) == (1, 0)

@@ -17,6 +17,7 @@ from nacl.signing import SigningKey
 
 from exporter.app import create_app
 from exporter.config import Settings
+from exporter.thresholds import Thresholds
 from tests.support import Database, running
 from tests.webhook_samples import (
     MESSENGER_SECRET,
@@ -247,3 +248,20 @@ def test_an_oversized_chunked_body_is_cut_off(server):
 
     r = server.client.post("/webhook/line", content=chunks(), headers={"X-Line-Signature": "x"})
     assert r.status_code == 413 and r.json()["field"] == "body"
+
+
+def test_forged_requests_do_not_take_the_service_out_of_rotation(database):
+    """Anyone can post forged webhooks; their 401s count as webhook errors, but health is
+    judged on the other operations, so a forgery storm leaves the pod ready."""
+    th = Thresholds(interval_seconds=0.2, error_min_operations=20)
+    app = create_app(Settings(database_url=database.url, webhooks=webhook_settings(),
+                              thresholds=th))  # fmt: skip
+    with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+        raw = body("line")
+        for _ in range(40):
+            r = client.post("/webhook/line", content=raw, headers={"X-Line-Signature": "forged"})
+            assert r.status_code == 401
+        assert errors(client, "line") == (40, 40)
+        time.sleep(0.5)  # two sampler rounds
+        assert client.get("/monitoring/ready").status_code == 200
+        assert client.get("/monitoring/health").json()["status"] == "healthy"
