@@ -222,3 +222,15 @@ async def test_caller_mistakes_are_not_operation_errors(service):
     stats = service.collector.get(Op.CREATE_EXPENSE)
     assert (stats.count, stats.errors) == (6, 0)
     assert op_count(service, Op.DB_INSERT) == 1  # only the sign-up reached the database
+
+
+async def test_category_is_suggested_when_omitted(service):
+    user = await service.auto_signup("api", "suggest-me")
+    coffee = await service.create_expense(user.id, "55", description="coffee")
+    assert coffee.category == "food"  # the keyword lexicon
+    bare = await service.create_expense(user.id, "10")
+    assert bare.category == "other"  # nothing to go on
+    await service.create_expense(user.id, "300", description="Lotus", category="groceries")
+    again = await service.create_expense(user.id, "280", description="lotus")
+    assert again.category == "groceries"  # the person's own history beats the lexicon
+    assert op_count(service, Op.SUGGEST_CATEGORY) == 2

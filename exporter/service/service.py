@@ -34,6 +34,7 @@ from .lexicon import FALLBACK_SLUG, Category
 from .migrations import migrate
 from .models import Expense, Summary, User
 from .repository import Repository
+from .suggest import Suggestion, suggest_category
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -217,7 +218,8 @@ class ExpenseService:
         platform: str = "api",
         message_id: str | None = None,
     ) -> Expense:
-        """Record an expense; ``currency`` defaults to the user's, ``category`` to "other",
+        """Record an expense; ``currency`` defaults to the user's, ``category`` to the one
+        :meth:`suggest_category` finds for the description ("other" without one),
         ``spent_on`` to today (server time).
 
         With ``message_id`` the call is idempotent per (platform, message_id): a repeat
@@ -227,8 +229,10 @@ class ExpenseService:
         code = v.check("currency", v.currency, currency) if currency is not None else user.currency
         value = v.check("amount", v.amount, amount)
         value = v.check("amount", lambda x: v.in_currency(x, code), value)
-        slug = await self._known_category(FALLBACK_SLUG if category is None else category)
         text = v.check("description", v.description, description)
+        if category is None and text:
+            category = (await self.suggest_category(user.id, text)).category
+        slug = await self._known_category(FALLBACK_SLUG if category is None else category)
         day = date.today() if spent_on is None else v.check("spent_on", v.day, spent_on)
         source = v.check("platform", v.platform, platform)
         if message_id is not None:
@@ -276,6 +280,12 @@ class ExpenseService:
             for e in reversed(recent)  # oldest first, so newer filings overwrite older ones
             if e.description and e.category != FALLBACK_SLUG
         }
+
+    @operation(Op.SUGGEST_CATEGORY)
+    async def suggest_category(self, user_id: int, description: str) -> Suggestion:
+        """The category a person most likely means: their own history first, then the
+        keyword lexicon (someone who filed "Uber" under transport gets transport again)."""
+        return suggest_category(description, await self.category_history(user_id))
 
     async def _load_recent(self, user_id: int) -> tuple[Expense, ...]:
         await self._require_user(user_id)
