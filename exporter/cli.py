@@ -1,4 +1,5 @@
-"""The ``exporter`` command: ``exporter serve`` runs the app under uvicorn."""
+"""The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
+``exporter bench`` runs the benchmarks, ``exporter bench compare OLD NEW`` compares two runs."""
 
 from __future__ import annotations
 
@@ -58,6 +59,50 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def bench(args: argparse.Namespace) -> int:
+    from .bench import runner  # the bench tools (pyperf, aiohttp, scipy) are dev extras
+
+    return runner.run(args)
+
+
+def bench_compare(args: argparse.Namespace) -> int:
+    from .bench import compare, results
+
+    old, new = results.load(args.old), results.load(args.new)
+    changes = compare.compare(old, new)
+    print(compare.table(changes, args.alpha))
+    gone, added = compare.only_in(old, new)
+    for label, names in (("only in old", gone), ("only in new", added)):
+        if names:
+            print(f"{label}: {', '.join(names)}")
+    if args.fail_on_regression is None:
+        return 0
+    worse = compare.regressions(changes, args.fail_on_regression, args.alpha)
+    for c in worse:
+        print(f"regression: {c.name} {c.percent:+.1f}% (p={c.p_value:.3f})", file=sys.stderr)
+    return 1 if worse else 0
+
+
+def _bench_parsers(sub) -> None:
+    from .bench.runner import add_arguments
+
+    p = sub.add_parser("bench", help="benchmarks: micro (pyperf), memory, load, probes")
+    add_arguments(p)
+    p.set_defaults(func=bench)
+    bench_sub = p.add_subparsers(dest="bench_command", metavar="compare")
+    c = bench_sub.add_parser("compare", help="compare two result files, benchstat-style")
+    c.add_argument("old", help="the baseline result file")
+    c.add_argument("new", help="the result file to judge")
+    c.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
+    c.add_argument(
+        "--fail-on-regression",
+        type=float,
+        metavar="PCT",
+        help="exit 1 when a significant slowdown exceeds PCT percent",
+    )
+    c.set_defaults(func=bench_compare)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exporter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -67,9 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--log-level", default="info")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=serve)
+    _bench_parsers(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper() if hasattr(args, "log_level") else "INFO",
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=getattr(args, "log_level", "warning").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return args.func(args)
 
 

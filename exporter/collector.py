@@ -221,24 +221,7 @@ class MetricsCollector:
 
     def snapshot(self) -> dict[str, OperationStats]:
         """Every bound operation's record since start or the last reset."""
-        current = self._cumulative()
-        self._maybe_tick(current)
-        out = {}
-        for name, cum in current.items():
-            slot = self._slots[name]
-            cum = cum.minus(self._baseline.get(name))
-            with slot.lock:
-                lo, hi, last = slot.min, slot.max, slot.last
-            out[name] = OperationStats(
-                name=name,
-                count=cum.count,
-                errors=cum.errors,
-                total_seconds=cum.total_seconds,
-                min_seconds=lo if cum.count and lo != math.inf else None,
-                max_seconds=hi if cum.count and hi != -math.inf else None,
-                last_recorded=last,
-            )
-        return out
+        return self.view()[0]
 
     def get(self, name: str) -> OperationStats | None:
         """One operation's record, or None if it has never been bound."""
@@ -246,12 +229,39 @@ class MetricsCollector:
 
     def windows(self, seconds: float) -> dict[str, WindowStats]:
         """Every operation's figures over (about) the last ``seconds``, to the resolution."""
+        return self.view(seconds)[1][seconds]
+
+    def view(
+        self, *windows: float
+    ) -> tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]:
+        """Records and the given windows from a single read of the metrics (reading them
+        back is the costly part, so the JSON views ask for everything at once)."""
         current = self._cumulative()
         self._maybe_tick(current)
-        then = self._state_at(self._clock() - seconds, current)
-        return {
-            name: self._window(seconds, cum.minus(then.get(name))) for name, cum in current.items()
-        }
+        now = self._clock()
+        by_window = {}
+        for seconds in windows:
+            then = self._state_at(now - seconds, current)
+            by_window[seconds] = {
+                name: self._window(seconds, cum.minus(then.get(name)))
+                for name, cum in current.items()
+            }
+        return {name: self._stats(name, cum) for name, cum in current.items()}, by_window
+
+    def _stats(self, name: str, cum: _Cumulative) -> OperationStats:
+        slot = self._slots[name]
+        cum = cum.minus(self._baseline.get(name))
+        with slot.lock:
+            lo, hi, last = slot.min, slot.max, slot.last
+        return OperationStats(
+            name=name,
+            count=cum.count,
+            errors=cum.errors,
+            total_seconds=cum.total_seconds,
+            min_seconds=lo if cum.count and lo != math.inf else None,
+            max_seconds=hi if cum.count and hi != -math.inf else None,
+            last_recorded=last,
+        )
 
     def window_total(
         self, seconds: float, include: Callable[[str], bool] | None = None

@@ -50,6 +50,7 @@ class MonitoringHandler:
         self._admin_token = token.encode() if token else None
         self._system_extras = list(system_extras)
         self._prefix = prefix
+        self._summary_cache: tuple[float, dict[str, Any]] = (-1.0, {})
 
     def routes(self) -> list[BaseRoute]:
         p = self._prefix
@@ -104,8 +105,17 @@ class MonitoringHandler:
         if HEALTH_JSON in request.headers.get("accept", ""):
             body = views.health_ietf_view(report, "aiexpense", self.collector.version)
             return JSONResponse(body, status_code=code, media_type=HEALTH_JSON)
-        body = views.health_view(self.health, report, self.system_summary())
+        body = views.health_view(self.health, report, self._summary_of(report))
         return JSONResponse(body, status_code=code)
+
+    def _summary_of(self, report) -> dict[str, Any]:
+        """The operation summary as of ``report``'s sample, computed once per sample:
+        reading every metric back costs milliseconds, too much for each health request."""
+        taken, summary = self._summary_cache
+        if taken != report.taken_monotonic:
+            summary = self.system_summary()
+            self._summary_cache = (report.taken_monotonic, summary)
+        return summary
 
     async def ready(self, request: Request) -> Response:
         if self.health is None:

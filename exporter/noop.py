@@ -108,6 +108,9 @@ class NullCollector:
     def windows(self, seconds: float) -> dict[str, WindowStats]:
         return {}
 
+    def view(self, *windows: float) -> tuple[dict, dict]:
+        return {}, {seconds: {} for seconds in windows}
+
     def window_total(self, seconds: float, include: Any = None) -> WindowStats:
         return WindowStats(seconds, 0, 0, 0.0, None, None, None)
 

@@ -47,11 +47,12 @@ def operation_view(stats: OperationStats, windows: Mapping[str, WindowStats]) ->
 
 def operations_view(collector: MetricsCollector, names: list[str] | None = None) -> dict:
     """Operations recorded since start (or reset), or just ``names``, keyed by name."""
-    snapshot = collector.snapshot()
-    windows = {label: collector.windows(s) for label, s in WINDOW_NAMES.items()}
+    snapshot, windows = collector.view(*WINDOW_NAMES.values())
     chosen = names if names is not None else [n for n, s in snapshot.items() if s.count]
     return {
-        name: operation_view(snapshot[name], {label: w[name] for label, w in windows.items()})
+        name: operation_view(
+            snapshot[name], {label: windows[s][name] for label, s in WINDOW_NAMES.items()}
+        )
         for name in chosen
     }
 

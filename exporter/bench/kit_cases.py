@@ -7,7 +7,9 @@ to get the same numbers with plain prometheus-client, measured in the same run.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
+from collections.abc import Callable
 from time import perf_counter
 
 from prometheus_client import (
@@ -30,8 +32,13 @@ def _plain_registry() -> tuple[CollectorRegistry, Counter, Counter, Histogram]:
     registry = CollectorRegistry()
     total = Counter("aiexpense_operations", "x", ["operation"], registry=registry)
     errors = Counter("aiexpense_operation_errors", "x", ["operation"], registry=registry)
-    duration = Histogram("aiexpense_operation_duration_seconds", "x", ["operation"],
-                         registry=registry, buckets=DEFAULT_BUCKETS)  # fmt: skip
+    duration = Histogram(
+        "aiexpense_operation_duration_seconds",
+        "x",
+        ["operation"],
+        registry=registry,
+        buckets=DEFAULT_BUCKETS,
+    )
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     GCCollector(registry=registry)
@@ -94,14 +101,26 @@ def _fill(record) -> None:
             record(name, 0.0001 * (i + n))
 
 
-def floor_render(loops: int) -> float:
-    """``generate_latest()`` of a plain registry holding the same operations."""
+def _filled_plain_registry() -> CollectorRegistry:
     registry, total, errors, duration = _plain_registry()
     for i, name in enumerate(OPERATIONS):
         errors.labels(name)
         for n in range(50):
             total.labels(name).inc()
             duration.labels(name).observe(0.0001 * (i + n))
+    return registry
+
+
+def _filled_kit_registry() -> CollectorRegistry:
+    collector = MetricsCollector()
+    _fill(collector.record_operation)
+    HealthChecker(None, collector, Thresholds())  # its series are part of a real scrape
+    return collector.registry
+
+
+def floor_render(loops: int) -> float:
+    """``generate_latest()`` of a plain registry holding the same operations."""
+    registry = _filled_plain_registry()
     start = perf_counter()
     for _ in range(loops):
         generate_latest(registry)
@@ -109,12 +128,10 @@ def floor_render(loops: int) -> float:
 
 
 def kit_render(loops: int) -> float:
-    collector = MetricsCollector()
-    _fill(collector.record_operation)
-    HealthChecker(None, collector, Thresholds())  # its series are part of a real scrape
+    registry = _filled_kit_registry()
     start = perf_counter()
     for _ in range(loops):
-        generate_latest(collector.registry)
+        generate_latest(registry)
     return perf_counter() - start
 
 
@@ -142,4 +159,31 @@ CASES = {
     "kit.metrics_render": (kit_render, "floor.generate_latest_plain"),
     "floor.generate_latest_plain": (floor_render, None),
     "kit.health_sample": (kit_health_sample, None),
+}
+
+
+# One operation of a case, for the memory runs (``exporter.bench.memory``): name -> factory.
+def _kit_record_op() -> Callable[[], None]:
+    record = MetricsCollector().record_operation
+    return functools.partial(record, Op.CREATE_EXPENSE, 0.0021)
+
+
+def _floor_record_op() -> Callable[[], None]:
+    _, total, _, duration = _plain_registry()
+    inc, observe = total.labels(Op.CREATE_EXPENSE).inc, duration.labels(Op.CREATE_EXPENSE).observe
+
+    def op() -> None:
+        inc()
+        observe(0.0021)
+
+    return op
+
+
+MEMORY_OPS: dict[str, Callable[[], Callable[[], object]]] = {
+    "kit.record_operation": _kit_record_op,
+    "floor.prometheus_client_record": _floor_record_op,
+    "kit.metrics_render": lambda: functools.partial(generate_latest, _filled_kit_registry()),
+    "floor.generate_latest_plain": lambda: functools.partial(
+        generate_latest, _filled_plain_registry()
+    ),
 }
