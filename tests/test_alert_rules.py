@@ -128,6 +128,39 @@ def test_promtool_rule_unit_tests(promtool, test_file):
     assert "SUCCESS" in result.stdout
 
 
+def recorded_names_read_by(expr: str, recorded: set[str]) -> set[str]:
+    return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr)) & recorded
+
+
+def test_recording_rules_read_only_series_recorded_above_them_in_their_group():
+    # Groups run in no fixed order (Prometheus: independent timers; promtool: random unless
+    # pinned), so a recording rule reading another group's output sees this evaluation's value
+    # or the previous one's by chance. That made slo_test.yml fail about one run in five.
+    groups = load_rule_groups()
+    recorded = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    for group in groups:
+        above: set[str] = set()
+        for rule in group["rules"]:
+            if "record" not in rule:
+                continue
+            missing = recorded_names_read_by(rule["expr"], recorded) - above
+            assert not missing, f"{rule['record']} reads {missing} not recorded above it"
+            above.add(rule["record"])
+
+
+def test_every_rule_test_file_pins_the_group_order():
+    # Alerts read recorded series from other groups; group_eval_order makes promtool evaluate
+    # recording groups first, every run. A group left out would be ordered at random again.
+    groups = load_rule_groups()
+    recording = [g["name"] for g in groups if all("record" in r for r in g["rules"])]
+    alerting = [g["name"] for g in groups if all("alert" in r for r in g["rules"])]
+    assert sorted(recording + alerting) == sorted(g["name"] for g in groups)
+    for test_file in RULE_TEST_FILES:
+        order = yaml.safe_load(test_file.read_text()).get("group_eval_order", [])
+        assert sorted(order) == sorted(recording + alerting), test_file.name
+        assert set(order[: len(recording)]) == set(recording), test_file.name
+
+
 def test_every_rule_test_file_loads_every_rule_file():
     # A test that loads only alerts.rules.yml would evaluate alerts over missing recording
     # rules and pass vacuously ("no alert" is what an empty series gives).
