@@ -10,6 +10,7 @@ with collector.time(Op.CREATE_EXPENSE):
 from .collector import MetricsCollector
 from .handler import MonitoringHandler
 from .health import HealthChecker, HealthStatus
+from .noop import NullCollector
 from .operations import Op
 from .stats import OperationStats, WindowStats
 from .thresholds import Thresholds
@@ -20,6 +21,7 @@ __all__ = [
     "HealthStatus",
     "MetricsCollector",
     "MonitoringHandler",
+    "NullCollector",
     "Op",
     "OperationStats",
     "OperationTimer",
