@@ -10,24 +10,15 @@ from pathlib import Path
 from .thresholds import Thresholds
 
 
-def _int(environ: Mapping[str, str], key: str, default: int) -> int:
-    raw = environ.get(key)
-    if raw is None or raw == "":
+def _number(environ: Mapping[str, str], key: str, default: float, kind=float):
+    raw = environ.get(key, "").strip()
+    if not raw:
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a whole number") from None
-
-
-def _float(environ: Mapping[str, str], key: str, default: float) -> float:
-    raw = environ.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a number") from None
+        what = "a whole number" if kind is int else "a number"
+        raise ValueError(f"{key}={raw!r} is not {what}") from None
 
 
 def _switch(environ: Mapping[str, str], key: str, default: bool) -> bool:
@@ -107,7 +98,7 @@ class WebhookSettings:
             messenger_verify_token=_secret(environ, "MESSENGER_VERIFY_TOKEN"),
             messenger_page_access_token=_secret(environ, "MESSENGER_PAGE_ACCESS_TOKEN"),
             messenger_api_base=base("EXPORTER_MESSENGER_API_BASE", cls.messenger_api_base),
-            reply_timeout_seconds=_float(environ, "EXPORTER_REPLY_TIMEOUT_SECONDS", 10.0),
+            reply_timeout_seconds=_number(environ, "EXPORTER_REPLY_TIMEOUT_SECONDS", 10.0),
         )
 
 
@@ -136,15 +127,15 @@ class Settings:
             database_url=environ.get("DATABASE_URL") or None,
             data_dir=Path(environ.get("EXPORTER_DATA_DIR", ".data")),
             host=environ.get("EXPORTER_HOST", "127.0.0.1"),
-            port=_int(environ, "EXPORTER_PORT", 8080),
+            port=_number(environ, "EXPORTER_PORT", 8080, int),
             namespace=environ.get("EXPORTER_NAMESPACE", "aiexpense"),
             admin_token=environ.get("EXPORTER_ADMIN_TOKEN") or None,
-            pool_min=_int(environ, "EXPORTER_DB_POOL_MIN", 2),
-            pool_max=_int(environ, "EXPORTER_DB_POOL_MAX", 10),
-            shutdown_grace_seconds=_float(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
-            job_workers=_int(environ, "EXPORTER_JOB_WORKERS", 2),
-            job_queue_size=_int(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000),
-            job_drain_seconds=_float(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
+            pool_min=_number(environ, "EXPORTER_DB_POOL_MIN", 2, int),
+            pool_max=_number(environ, "EXPORTER_DB_POOL_MAX", 10, int),
+            shutdown_grace_seconds=_number(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
+            job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
+            job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
+            job_drain_seconds=_number(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
             default_currency=environ.get("EXPORTER_DEFAULT_CURRENCY", "TWD").upper(),
             instrumentation=_switch(environ, "EXPORTER_INSTRUMENTATION", True),
             thresholds=Thresholds.from_env(environ),

@@ -6,7 +6,6 @@ records of several worker processes merge exactly (``a.merge(b)``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -16,17 +15,13 @@ def percent(part: float, whole: float) -> float:
     return 100.0 * part / whole if whole else 0.0
 
 
-@dataclass(frozen=True, slots=True)
-class OperationStats:
-    """Everything known about one operation since start (or since the last reset)."""
+class _Rates:
+    """Average and error rate, derived from the sums (never stored, so records merge)."""
 
-    name: str
-    count: int = 0
-    errors: int = 0
-    total_seconds: float = 0.0
-    min_seconds: float | None = None
-    max_seconds: float | None = None
-    last_recorded: float | None = None  # Unix time of the newest record
+    __slots__ = ()
+    count: int
+    errors: int
+    total_seconds: float
 
     @property
     def avg_seconds(self) -> float | None:
@@ -36,6 +31,19 @@ class OperationStats:
     def error_rate(self) -> float:
         """Errors as a percentage of operations (12 in 15,420 -> 0.0778)."""
         return percent(self.errors, self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class OperationStats(_Rates):
+    """Everything known about one operation since start (or since the last reset)."""
+
+    name: str
+    count: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    min_seconds: float | None = None
+    max_seconds: float | None = None
+    last_recorded: float | None = None  # Unix time of the newest record
 
     def merge(self, other: OperationStats) -> OperationStats:
         """Combine two records of the same operation (say, from two workers)."""
@@ -57,7 +65,7 @@ def _pick(choose, a: float | None, b: float | None) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
-class WindowStats:
+class WindowStats(_Rates):
     """One operation (or all of them) over the last ``seconds``."""
 
     seconds: float
@@ -67,14 +75,6 @@ class WindowStats:
     p50_seconds: float | None
     p95_seconds: float | None
     p99_seconds: float | None
-
-    @property
-    def avg_seconds(self) -> float | None:
-        return self.total_seconds / self.count if self.count else None
-
-    @property
-    def error_rate(self) -> float:
-        return percent(self.errors, self.count)
 
 
 def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[int]) -> float | None:
@@ -97,7 +97,3 @@ def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[int]
             return lower + (bounds[i] - lower) * (rank - below) / (upto - below)
         below = upto
     return bounds[-1]
-
-
-def finite(value: float) -> bool:
-    return not (math.isnan(value) or math.isinf(value))
