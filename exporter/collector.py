@@ -183,9 +183,13 @@ class MetricsCollector:
                 if duration_seconds > slot.max:
                     slot.max = duration_seconds
 
-    def time(self, name: str) -> Timing:
-        """Time a block (``with``) or every call of a function (decorator, sync or async)."""
-        return Timing(self, self._check(name))
+    def time(
+        self, name: str, expected: type[BaseException] | tuple[type[BaseException], ...] = ()
+    ) -> Timing:
+        """Time a block (``with``) or every call of a function (decorator, sync or async).
+
+        A raised exception counts as an error, except those of the ``expected`` types."""
+        return Timing(self, self._check(name), expected)
 
     def timer(self, name: str) -> OperationTimer:
         """Start timing now; call ``.end(err)`` or ``.end_ok()`` when the operation ends."""

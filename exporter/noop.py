@@ -90,7 +90,7 @@ class NullCollector:
     ) -> None:
         return None
 
-    def time(self, name: str) -> _NullTiming:
+    def time(self, name: str, expected: Any = ()) -> _NullTiming:
         return _TIMING
 
     def timer(self, name: str) -> _NullTimer:

@@ -38,13 +38,23 @@ class OperationTimer:
 
 
 class Timing:
-    """What ``collector.time(name)`` returns: a context manager and a decorator."""
+    """What ``collector.time(name)`` returns: a context manager and a decorator.
 
-    __slots__ = ("_collector", "_name", "_timer")
+    An exception counts as an error and is re-raised, unless it is one of ``expected``
+    (say, the caller's own mistake, answered correctly): that is re-raised as a success.
+    """
 
-    def __init__(self, collector: MetricsCollector, name: str) -> None:
+    __slots__ = ("_collector", "_expected", "_name", "_timer")
+
+    def __init__(
+        self,
+        collector: MetricsCollector,
+        name: str,
+        expected: type[BaseException] | tuple[type[BaseException], ...] = (),
+    ) -> None:
         self._collector = collector
         self._name = name
+        self._expected = expected
         self._timer: OperationTimer | None = None
 
     def __enter__(self) -> OperationTimer:
@@ -57,34 +67,22 @@ class Timing:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         timer, self._timer = self._timer, None
-        timer.end(exc)
+        timer.end(None if isinstance(exc, self._expected) else exc)
 
     def __call__(self, func):
-        collector, name = self._collector, self._name
+        collector, name, expected = self._collector, self._name, self._expected
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def timed_async(*args: Any, **kwargs: Any):
-                timer = OperationTimer(collector, name)
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    timer.end(exc)
-                    raise
-                timer.end_ok()
-                return result
+                with Timing(collector, name, expected):
+                    return await func(*args, **kwargs)
 
             return timed_async
 
         @functools.wraps(func)
         def timed(*args: Any, **kwargs: Any):
-            timer = OperationTimer(collector, name)
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                timer.end(exc)
-                raise
-            timer.end_ok()
-            return result
+            with Timing(collector, name, expected):
+                return func(*args, **kwargs)
 
         return timed

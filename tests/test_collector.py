@@ -332,3 +332,28 @@ def test_window_total_can_judge_a_subset():
     collector.record_operation("create_expense", 0.001)
     judged = collector.window_total(300, lambda op: not op.startswith("webhook_"))
     assert (judged.count, judged.errors) == (1, 0)
+
+
+async def test_expected_exceptions_are_reraised_as_successes():
+    collector = MetricsCollector()
+
+    class CallerMistake(Exception):
+        pass
+
+    @collector.time(Op.GET_USER, expected=CallerMistake)
+    async def get_user(uid: int) -> int:
+        if uid < 0:
+            raise CallerMistake("no such user")
+        if uid == 0:
+            raise RuntimeError("database down")
+        return uid
+
+    assert await get_user(1) == 1
+    with pytest.raises(CallerMistake):
+        await get_user(-1)
+    with pytest.raises(RuntimeError):
+        await get_user(0)
+    with pytest.raises(CallerMistake), collector.time(Op.GET_USER, expected=(CallerMistake,)):
+        raise CallerMistake("again")
+    s = collector.get(Op.GET_USER)
+    assert (s.count, s.errors) == (4, 1)

@@ -49,14 +49,8 @@ class Database:
     ) -> T:
         async with self.pool.connection() as conn:
             await _autocommit(conn)
-            timer = self._collector.timer(op)
-            try:
-                result = await fetch(await conn.execute(sql, params))
-            except BaseException as exc:
-                timer.end(exc)
-                raise
-            timer.end()
-            return result
+            with self._collector.time(op):
+                return await fetch(await conn.execute(sql, params))
 
 
 async def _rowcount(cur: AsyncCursor) -> int:

@@ -61,23 +61,14 @@ class CacheConfig:
 
 
 def operation(name: str):
-    """Time an async method as operation ``name``; a ServiceError counts as success."""
+    """Time an async method as operation ``name``; a ServiceError counts as success (the
+    caller's mistake, answered correctly, must not page anyone)."""
 
     def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         @functools.wraps(method)
         async def timed(*args: P.args, **kwargs: P.kwargs) -> R:
-            self = args[0]
-            timer = self.collector.timer(name)  # type: ignore[attr-defined]
-            try:
-                result = await method(*args, **kwargs)
-            except ServiceError:
-                timer.end(None)  # the caller's mistake, answered correctly
-                raise
-            except BaseException as exc:
-                timer.end(exc)
-                raise
-            timer.end(None)
-            return result
+            with args[0].collector.time(name, expected=ServiceError):  # type: ignore[attr-defined]
+                return await method(*args, **kwargs)
 
         return timed
 
