@@ -60,14 +60,27 @@ def running(app, *, port: int | None = None, lifespan: str = "on") -> Iterator[s
         thread.join(timeout=30)
 
 
+# The Debian package that brings each tool, for the message when one is missing.
+DEBIAN_PACKAGES = {
+    "promtool": "prometheus",
+    "prometheus": "prometheus",
+    "amtool": "prometheus-alertmanager",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "docker-compose": "docker-compose",
+}
+
+
 def require_tool(name: str) -> str:
     """The path of a command-line tool; in CI a missing tool fails, elsewhere it skips."""
     path = shutil.which(name)
     if path:
         return path
+    message = (
+        f"{name} not found on PATH (Debian: apt-get install {DEBIAN_PACKAGES.get(name, name)})"
+    )
     if IN_CI:
-        pytest.fail(f"{name} is not installed (CI must install it: see .ci/run)")
-    pytest.skip(f"{name} is not installed")
+        pytest.fail(f"{message}; CI must install it: see .ci/run")
+    pytest.skip(message)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):

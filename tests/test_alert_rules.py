@@ -6,9 +6,7 @@ tests that need it; with CI=true it fails them (nothing may be skipped in CI).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
 from collections import defaultdict
 from pathlib import Path
@@ -16,6 +14,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 ALERTS = ROOT / "alerts"
@@ -31,28 +31,6 @@ SPEC_ALERTS = {
     "HighMemory": ("warning", "5m"),
     "SlowOperations": ("warning", "10m"),
 }
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-
-
-DEBIAN_PACKAGES = {
-    "promtool": "prometheus",
-    "amtool": "prometheus-alertmanager",
-    "docker-compose": "docker-compose",
-}
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        package = DEBIAN_PACKAGES.get(name, name)
-        message = f"{name} not found on PATH (Debian: apt-get install {package})"
-        if in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,7 @@ from grafana.queries import (
     selectors,
     substitute,
 )
-
-from .test_alert_rules import require_tool
+from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .test_alert_rules import require_tool
+from tests.support import require_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
