@@ -42,6 +42,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         url,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
+        # Fail fast when the database is gone: chat platforms give up after a few seconds.
+        timeout=settings.pool_timeout_seconds,
         open=False,
         name="aiexpense",
     )

@@ -112,6 +112,7 @@ class Settings:
     admin_token: str | None = None
     pool_min: int = 2
     pool_max: int = 10
+    pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     job_workers: int = 2
     job_queue_size: int = 1000
@@ -132,6 +133,7 @@ class Settings:
             admin_token=environ.get("EXPORTER_ADMIN_TOKEN") or None,
             pool_min=_number(environ, "EXPORTER_DB_POOL_MIN", 2, int),
             pool_max=_number(environ, "EXPORTER_DB_POOL_MAX", 10, int),
+            pool_timeout_seconds=_number(environ, "EXPORTER_DB_POOL_TIMEOUT_SECONDS", 5.0),
             shutdown_grace_seconds=_number(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
             job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
             job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
