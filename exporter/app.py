@@ -61,21 +61,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await pool.open(wait=True, timeout=30.0)
-        await service.start()
-        await health.start()
-        try:
-            yield
-        finally:
-            # Ready goes 503 first, so no new traffic arrives while jobs drain and the
-            # pool closes (uvicorn has already let in-flight requests finish).
-            health.begin_shutdown()
-            await service.stop()
-            await webhooks.aclose()  # after the reply jobs drained
-            await health.stop()
-            await pool.close()
+        # Each part's stop is registered as soon as it has started, so a failed start-up
+        # still stops what it started. On exit they run in reverse: readiness fails first
+        # (no new traffic while jobs drain and the pool closes; uvicorn has already let
+        # in-flight requests finish), then the sampler, the jobs, the reply client, the pool.
+        async with contextlib.AsyncExitStack() as stack:
             if embedded is not None:
-                embedded.close()
+                stack.callback(embedded.close)
+            await pool.open(wait=True, timeout=30.0)
+            stack.push_async_callback(pool.close)
+            stack.push_async_callback(webhooks.aclose)  # after the reply jobs drained
+            await service.start()
+            stack.push_async_callback(service.stop)
+            await health.start()
+            stack.push_async_callback(health.stop)
+            stack.callback(health.begin_shutdown)
+            yield
 
     app = Starlette(
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],

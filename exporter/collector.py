@@ -165,10 +165,12 @@ class MetricsCollector:
     ) -> None:
         """Record one finished operation. ``error`` None (or False) means success."""
         slot = self._slots.get(name) or self._slot_for_new(name)
-        if not duration_seconds >= 0:  # also rejects NaN
-            raise ValueError(f"duration must be >= 0 seconds, got {duration_seconds!r}")
+        if not 0.0 <= duration_seconds < math.inf:  # also rejects NaN
+            raise ValueError(f"duration must be finite and >= 0 seconds, got {duration_seconds!r}")
         now = self._clock()
-        if now >= self._next_tick:
+        # Reads (the health sampler's every 5 s) take the snapshots; a record takes one only
+        # when no read has for a whole extra step, so a request rarely pays for it.
+        if now >= self._next_tick + self._resolution:
             self._tick(now)  # before this record: a snapshot is the state up to its time
         slot.count()
         if error is not None and error is not False:
@@ -251,7 +253,11 @@ class MetricsCollector:
                 name: self._window(seconds, cum.minus(then.get(name)))
                 for name, cum in current.items()
             }
-        return {name: self._stats(name, cum) for name, cum in current.items()}, by_window
+        # A name being bound right now may show in the metrics before its slot exists.
+        stats = {
+            name: self._stats(name, cum) for name, cum in current.items() if name in self._slots
+        }
+        return stats, by_window
 
     def _stats(self, name: str, cum: _Cumulative) -> OperationStats:
         slot = self._slots[name]
@@ -280,12 +286,15 @@ class MetricsCollector:
 
     def reset(self) -> None:
         """Start a new baseline for the JSON view; Prometheus counters stay monotonic."""
-        current = self._cumulative()
         with self._lock:
-            self._baseline = current
+            # Clear min/max before reading the baseline: a record in between then counts in
+            # the old baseline and at worst widens the new range, never leaves it empty.
             for slot in self._slots.values():
                 with slot.lock:
                     slot.min, slot.max = math.inf, -math.inf
+        current = self._cumulative()
+        with self._lock:
+            self._baseline = current
             self._ring.clear()
             self._ring.append((self._clock(), current))
             self._next_tick = self._clock() + self._resolution

@@ -13,6 +13,7 @@ from typing import Any
 import anyio.to_thread
 from prometheus_client import make_asgi_app
 from prometheus_client.registry import Collector
+from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 
@@ -23,6 +24,10 @@ class MetricsEndpoint:
         self._app = make_asgi_app(registry, disable_compression=disable_compression)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if not _decodable(scope):  # prometheus-client would fail decoding them: a 500
+            response = JSONResponse({"error": "headers and query must be UTF-8"}, 400)
+            await response(scope, receive, send)
+            return
         request = await receive()
         replies: list[Message] = []
 
@@ -35,6 +40,16 @@ class MetricsEndpoint:
         await anyio.to_thread.run_sync(_run_to_completion, self._app(scope, replay, keep))
         for message in replies:
             await send(message)
+
+
+def _decodable(scope: Scope) -> bool:
+    try:
+        scope.get("query_string", b"").decode()
+        for _, value in scope.get("headers", ()):
+            value.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _run_to_completion(coroutine: Any) -> None:

@@ -75,7 +75,7 @@ class MonitoringHandler:
         return JSONResponse(await anyio.to_thread.run_sync(views.operations_view, self.collector))
 
     async def system(self, request: Request) -> Response:
-        return JSONResponse(self.system_summary())
+        return JSONResponse(await anyio.to_thread.run_sync(self.system_summary))
 
     def system_summary(self) -> dict[str, Any]:
         summary = views.system_view(self.collector)
@@ -89,9 +89,10 @@ class MonitoringHandler:
             return error(400, "missing query parameter: name (or operation)")
         if not VALID_NAME.fullmatch(name):
             return error(400, "invalid operation name: expected [a-z][a-z0-9_]*", name=name[:80])
-        if self.collector.get(name) is None:
+        found = await anyio.to_thread.run_sync(views.operations_view, self.collector, [name])
+        if name not in found:
             return error(404, f"unknown operation: {name}", name=name)
-        return JSONResponse(views.operations_view(self.collector, [name])[name])
+        return JSONResponse(found[name])
 
     # -- health and probes -----------------------------------------------------------------
 
@@ -105,15 +106,15 @@ class MonitoringHandler:
         if HEALTH_JSON in request.headers.get("accept", ""):
             body = views.health_ietf_view(report, "aiexpense", self.collector.version)
             return JSONResponse(body, status_code=code, media_type=HEALTH_JSON)
-        body = views.health_view(self.health, report, self._summary_of(report))
+        body = views.health_view(self.health, report, await self._summary_of(report))
         return JSONResponse(body, status_code=code)
 
-    def _summary_of(self, report) -> dict[str, Any]:
+    async def _summary_of(self, report) -> dict[str, Any]:
         """The operation summary as of ``report``'s sample, computed once per sample:
         reading every metric back costs milliseconds, too much for each health request."""
         taken, summary = self._summary_cache
         if taken != report.taken_monotonic:
-            summary = self.system_summary()
+            summary = await anyio.to_thread.run_sync(self.system_summary)
             self._summary_cache = (report.taken_monotonic, summary)
         return summary
 

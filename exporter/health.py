@@ -125,9 +125,9 @@ class HealthChecker:
 
     async def start(self) -> None:
         """Take the first sample, then keep sampling in the background."""
-        gc.callbacks.append(self._on_gc)
         self._heartbeat = time.monotonic()
         await self.sample()
+        gc.callbacks.append(self._on_gc)
         self._tasks = [
             asyncio.create_task(self._sample_forever(), name="health-sampler"),
             asyncio.create_task(self._beat_forever(), name="health-heartbeat"),

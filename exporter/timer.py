@@ -42,6 +42,7 @@ class Timing:
 
     An exception counts as an error and is re-raised, unless it is one of ``expected``
     (say, the caller's own mistake, answered correctly): that is re-raised as a success.
+    So is a cancellation (``CancelledError``, ``KeyboardInterrupt``): nothing failed.
     """
 
     __slots__ = ("_collector", "_expected", "_name", "_timer")
@@ -67,7 +68,9 @@ class Timing:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         timer, self._timer = self._timer, None
-        timer.end(None if isinstance(exc, self._expected) else exc)
+        # Cancellation (shutdown, a caller's timeout) is not the operation failing.
+        failed = isinstance(exc, Exception) and not isinstance(exc, self._expected)
+        timer.end(exc if failed else None)
 
     def __call__(self, func):
         collector, name, expected = self._collector, self._name, self._expected

@@ -54,6 +54,7 @@ def operations_view(collector: MetricsCollector, names: list[str] | None = None)
             snapshot[name], {label: windows[s][name] for label, s in WINDOW_NAMES.items()}
         )
         for name in chosen
+        if name in snapshot
     }
 
 

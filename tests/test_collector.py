@@ -108,7 +108,7 @@ def test_untouched_operation_has_no_min_max():
     assert (s.count, s.min_seconds, s.max_seconds, s.avg_seconds) == (0, None, None, None)
 
 
-@pytest.mark.parametrize("bad", [-0.001, math.nan])
+@pytest.mark.parametrize("bad", [-0.001, math.nan, math.inf])
 def test_bad_durations_are_rejected(bad):
     with pytest.raises(ValueError, match="duration"):
         MetricsCollector().record_operation("db_query", bad)
@@ -357,3 +357,16 @@ async def test_expected_exceptions_are_reraised_as_successes():
         raise CallerMistake("again")
     s = collector.get(Op.GET_USER)
     assert (s.count, s.errors) == (4, 1)
+
+
+async def test_cancellation_is_not_an_operation_error():
+    collector = MetricsCollector()
+
+    @collector.time(Op.SEND_REPLY)
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(slow(), 0.01)
+    s = collector.get(Op.SEND_REPLY)
+    assert (s.count, s.errors) == (1, 0)

@@ -190,3 +190,10 @@ def test_the_whole_apps_metrics_pass_promtool(database):
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout
+
+
+def test_undecodable_header_is_a_400_not_a_500(served):
+    client, _ = served
+    r = client.get("/metrics", headers={"Accept": b"text/plain\xe9"})
+    assert r.status_code == 400
+    assert "UTF-8" in r.json()["error"]
