@@ -155,7 +155,7 @@ class MetricsCollector:
             maxlen=math.ceil(max(WINDOWS) / window_resolution) + 2
         )
         self._baseline: dict[str, _Cumulative] = {}
-        self._next_tick = -math.inf
+        self._next_tick = self._record_tick = -math.inf
         self._tick(self.started_at)
 
     # -- recording (the hot path) ---------------------------------------------------------
@@ -170,7 +170,7 @@ class MetricsCollector:
         now = self._clock()
         # Reads (the health sampler's every 5 s) take the snapshots; a record takes one only
         # when no read has for a whole extra step, so a request rarely pays for it.
-        if now >= self._next_tick + self._resolution:
+        if now >= self._record_tick:
             self._tick(now)  # before this record: a snapshot is the state up to its time
         slot.count()
         if error is not None and error is not False:
@@ -297,7 +297,7 @@ class MetricsCollector:
             self._baseline = current
             self._ring.clear()
             self._ring.append((self._clock(), current))
-            self._next_tick = self._clock() + self._resolution
+            self._set_next_tick(self._clock())
 
     @property
     def uptime_seconds(self) -> float:
@@ -336,10 +336,14 @@ class MetricsCollector:
         with self._lock:
             if now < self._next_tick:
                 return  # another thread got here first
-            self._next_tick = now + self._resolution
+            self._set_next_tick(now)
         snap = current if current is not None else self._cumulative()
         with self._lock:
             self._ring.append((now, snap))
+
+    def _set_next_tick(self, now: float) -> None:
+        self._next_tick = now + self._resolution  # for reads
+        self._record_tick = now + 2 * self._resolution  # for records: reads usually come first
 
     def _cumulative(self) -> dict[str, _Cumulative]:
         """Read every operation's totals back from the prometheus-client metrics."""
