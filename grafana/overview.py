@@ -123,6 +123,19 @@ def graph_with_limit(title, description, unit, limit, *targets, span=12, height=
     )
 
 
+def label_variable(name: str, label: str, description: str, query: str) -> dash.QueryVariable:
+    """A variable listing a label's values from Prometheus, refreshed with the time range."""
+    return (
+        dash.QueryVariable(name)
+        .label(label)
+        .description(description)
+        .datasource(DATASOURCE)
+        .query(query)
+        .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
+        .sort(model.VariableSort.ALPHABETICAL_ASC)
+    )
+
+
 def single(title: str, description: str, unit: str, target, *, span: int = 4, height: int = 4):
     return (
         stat.Panel()
@@ -218,34 +231,31 @@ def build() -> model.Dashboard:
             .description("The Prometheus that scrapes the aiexpense service.")
         )
         .with_variable(
-            dash.QueryVariable("job")
-            .label("Job")
-            .description("Prometheus scrape job of the service.")
-            .datasource(DATASOURCE)
-            .query("label_values(aiexpense_build_info, job)")
-            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            label_variable(
+                "job",
+                "Job",
+                "Prometheus scrape job of the service.",
+                "label_values(aiexpense_build_info, job)",
+            )
         )
         .with_variable(
-            dash.QueryVariable("instance")
-            .label("Instance")
-            .description("Replicas of the service (all by default).")
-            .datasource(DATASOURCE)
-            .query('label_values(aiexpense_build_info{job=~"$job"}, instance)')
-            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            label_variable(
+                "instance",
+                "Instance",
+                "Replicas of the service (all by default).",
+                'label_values(aiexpense_build_info{job=~"$job"}, instance)',
+            )
             .multi(True)
             .include_all(True)
             .all_value(".*")
         )
         .with_variable(
-            dash.QueryVariable("operation")
-            .label("Operation")
-            .description("Operations shown in the per-operation panels (all by default).")
-            .datasource(DATASOURCE)
-            .query('label_values(aiexpense_operations_total{job=~"$job"}, operation)')
-            .refresh(model.VariableRefresh.ON_TIME_RANGE_CHANGED)
-            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            label_variable(
+                "operation",
+                "Operation",
+                "Operations shown in the per-operation panels (all by default).",
+                'label_values(aiexpense_operations_total{job=~"$job"}, operation)',
+            )
             .multi(True)
             .include_all(True)
             .all_value(".*")
