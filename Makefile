@@ -8,10 +8,12 @@ PORT ?= 8080
 
 .PHONY: run test bench lint format dashboards clean
 
-$(STAMP): pyproject.toml
+# The kit (.) and the service (service/) are two distributions; a newcomer gets both, with the
+# embedded PostgreSQL, the benchmark tools and the test tools.
+$(STAMP): pyproject.toml service/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[otel]' -e './service[embedded,bench,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -19,6 +21,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -36,4 +39,4 @@ dashboards: $(STAMP)
 	$(BIN)/python -m grafana.generate
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info service/build service/*.egg-info

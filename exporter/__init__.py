@@ -1,28 +1,29 @@
-"""aiexpense-exporter: Prometheus-native operation metrics, health and probes.
+"""Prometheus-native operation metrics, health and probes for any Starlette or FastAPI app.
 
-from exporter import MetricsCollector, HealthChecker, MonitoringHandler, Op
+from exporter import MetricsCollector, HealthChecker, MonitoringHandler
 
-collector = MetricsCollector()
-with collector.time(Op.CREATE_EXPENSE):
+collector = MetricsCollector(namespace="myapp")
+with collector.time("create_order"):
     ...
 """
 
-from .collector import MetricsCollector
+from .collector import DEFAULT_BUCKETS, MetricsCollector
+from .errors import JSON_ERRORS
 from .handler import MonitoringHandler
 from .health import HealthChecker, HealthStatus
 from .noop import NullCollector
-from .operations import Op
 from .stats import OperationStats, WindowStats
 from .thresholds import Thresholds
 from .timer import OperationTimer
 
 __all__ = [
+    "DEFAULT_BUCKETS",
+    "JSON_ERRORS",
     "HealthChecker",
     "HealthStatus",
     "MetricsCollector",
     "MonitoringHandler",
     "NullCollector",
-    "Op",
     "OperationStats",
     "OperationTimer",
     "Thresholds",

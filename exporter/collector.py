@@ -33,7 +33,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .operations import OVERFLOW, Op, check_name
+from .names import OVERFLOW, check_name, metric_name
 from .stats import OperationStats, WindowStats, bucket_quantile, percent
 from .timer import OperationTimer, Timing
 
@@ -88,8 +88,8 @@ class MetricsCollector:
         self,
         registry: CollectorRegistry | None = None,
         *,
-        namespace: str = "aiexpense",
-        operations: Iterable[str] = Op.all(),
+        namespace: str = "",
+        operations: Iterable[str] = (),
         max_operations: int = 256,
         buckets: tuple[float, ...] = DEFAULT_BUCKETS,
         window_resolution: float = 5.0,
@@ -138,7 +138,7 @@ class MetricsCollector:
         build = Info(
             "build", "Build of the running exporter.", namespace=namespace, registry=self.registry
         )
-        self.version = version or _package_version()
+        self.version = version or "unknown"
         build.info({"version": self.version})
         for name in (*operations, OVERFLOW):
             self._bind(check_name(name))
@@ -398,16 +398,7 @@ class _LastRecorded(Collector):
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(
-            f"{self._collector.namespace}_operation_last_recorded_timestamp_seconds",
+            metric_name(self._collector.namespace, "operation_last_recorded_timestamp_seconds"),
             "Unix time an operation was last recorded.",
             labels=["operation"],
         )
-
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("aiexpense-exporter")
-    except PackageNotFoundError:
-        return "0+unknown"

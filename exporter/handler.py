@@ -9,7 +9,6 @@ Every endpoint reads in-memory state only: no database I/O on a request.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from . import views
 from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import HealthChecker, HealthStatus
-from .operations import VALID_NAME
+from .names import VALID_NAME
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]
@@ -43,13 +42,16 @@ class MonitoringHandler:
         admin_token: str | None = None,
         system_extras: Iterable[SystemExtra] = (),
         prefix: str = "/monitoring",
+        service_id: str | None = None,
     ) -> None:
+        """``service_id`` names the service in the IETF health format (default: the
+        collector's namespace)."""
         self.health = health
         self.collector = collector
-        token = admin_token if admin_token is not None else os.environ.get("EXPORTER_ADMIN_TOKEN")
-        self._admin_token = token.encode() if token else None
+        self._admin_token = admin_token.encode() if admin_token else None
         self._system_extras = list(system_extras)
         self._prefix = prefix
+        self._service_id = service_id or collector.namespace or "service"
         self._summary_cache: tuple[float, dict[str, Any]] = (-1.0, {})
 
     def routes(self) -> list[BaseRoute]:
@@ -104,7 +106,7 @@ class MonitoringHandler:
             return error(503, "no health sample yet", status="unhealthy")
         code = 503 if report.status is HealthStatus.UNHEALTHY else 200
         if HEALTH_JSON in request.headers.get("accept", ""):
-            body = views.health_ietf_view(report, "aiexpense", self.collector.version)
+            body = views.health_ietf_view(report, self._service_id, self.collector.version)
             return JSONResponse(body, status_code=code, media_type=HEALTH_JSON)
         body = views.health_view(self.health, report, await self._summary_of(report))
         return JSONResponse(body, status_code=code)
@@ -137,7 +139,7 @@ class MonitoringHandler:
 
     async def reset(self, request: Request) -> Response:
         if self._admin_token is None:
-            return error(403, "reset is disabled: set EXPORTER_ADMIN_TOKEN to enable it")
+            return error(403, "reset is disabled: no admin token is configured")
         scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not hmac.compare_digest(
             supplied.strip().encode(), self._admin_token

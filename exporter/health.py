@@ -29,6 +29,7 @@ from prometheus_client.core import GaugeMetricFamily, StateSetMetricFamily
 from prometheus_client.registry import Collector
 
 from .collector import MetricsCollector
+from .names import metric_name
 from .stats import WindowStats
 from .thresholds import MB, Thresholds
 
@@ -107,7 +108,7 @@ class HealthChecker:
         """``judged`` picks the operations whose errors decide health (default: all)."""
         self.pool = pool
         self.collector = collector
-        self.thresholds = thresholds or Thresholds.from_env()
+        self.thresholds = thresholds or Thresholds()
         self._judged = judged
         self._process = psutil.Process()
         self._memory_limit = cgroup_memory_limit()
@@ -430,20 +431,25 @@ class _HealthMetrics(Collector):
 
     def _families(self, report: HealthReport | None):
         ns = self._checker.collector.namespace
-        status = StateSetMetricFamily(f"{ns}_health_status", "Overall health.")
+        status = StateSetMetricFamily(metric_name(ns, "health_status"), "Overall health.")
         up = GaugeMetricFamily(
-            f"{ns}_health_check_up",
+            metric_name(ns, "health_check_up"),
             "1 if a health check passes (healthy or degraded), else 0.",
             labels=["check"],
         )
-        db_up = GaugeMetricFamily(f"{ns}_db_up", "1 if the database answered its last pings.")
-        ping = GaugeMetricFamily(f"{ns}_db_ping_seconds", "Last database ping round trip.")
-        conns = GaugeMetricFamily(
-            f"{ns}_db_pool_connections", "Pool connections by state.", labels=["state"]
+        db_up = GaugeMetricFamily(
+            metric_name(ns, "db_up"), "1 if the database answered its last pings."
         )
-        pool_max = GaugeMetricFamily(f"{ns}_db_pool_max_connections", "Pool size limit.")
+        ping = GaugeMetricFamily(
+            metric_name(ns, "db_ping_seconds"), "Last database ping round trip."
+        )
+        conns = GaugeMetricFamily(
+            metric_name(ns, "db_pool_connections"), "Pool connections by state.", labels=["state"]
+        )
+        pool_max = GaugeMetricFamily(metric_name(ns, "db_pool_max_connections"), "Pool size limit.")
         waiting = GaugeMetricFamily(
-            f"{ns}_db_pool_requests_waiting", "Requests waiting for a pool connection now."
+            metric_name(ns, "db_pool_requests_waiting"),
+            "Requests waiting for a pool connection now.",
         )
         families = [status, up, db_up, ping, conns, pool_max, waiting]
         if report is None:

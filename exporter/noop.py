@@ -17,7 +17,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from .collector import _package_version
 from .stats import OperationStats, WindowStats
 
 
@@ -69,14 +68,14 @@ class NullCollector:
         self,
         registry: CollectorRegistry | None = None,
         *,
-        namespace: str = "aiexpense",
+        namespace: str = "",
         version: str | None = None,
         process_metrics: bool = True,
         **_ignored: Any,
     ) -> None:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.namespace = namespace
-        self.version = version or _package_version()
+        self.version = version or "unknown"
         self.buckets: tuple[float, ...] = ()
         self.max_operations = 0
         self.started_at = time.time()

@@ -1,10 +1,8 @@
-"""Health thresholds and sampler timings, each overridable by an environment variable."""
+"""Health thresholds and sampler timings: the spec's numbers as defaults, passed in."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 MB = 1_000_000  # the spec's "500MB" is decimal, like the Go service's output
 
@@ -26,28 +24,3 @@ class Thresholds:
     memory_unhealthy_mb: float = 500.0
     memory_limit_fraction: float = 0.9  # of a container's cgroup limit, when one is set
     liveness_stale_seconds: float = 10.0  # event-loop heartbeat older than this: not live
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Thresholds:
-        """Read ``EXPORTER_HEALTH_<FIELD>``, e.g. ``EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB=400``."""
-        values = {}
-        for field in fields(cls):
-            key = env_name(field.name)
-            if key in environ:
-                values[field.name] = _cast(field.default, key, environ[key])
-        return cls(**values)
-
-
-def env_name(field: str) -> str:
-    return f"EXPORTER_HEALTH_{field.upper()}"
-
-
-def _cast(default: object, key: str, raw: str) -> float | int:
-    kind = type(default)
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
-    if value < 0:
-        raise ValueError(f"{key}={raw!r} must not be negative")
-    return value

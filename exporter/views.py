@@ -161,15 +161,15 @@ def health_ietf_view(report: HealthReport, service_id: str, version: str) -> dic
         "version": version.split(".")[0],
         "releaseId": version,
         "serviceId": service_id,
-        "description": "aiexpense service health",
+        "description": f"{service_id} health",
         "checks": {},
     }
     if db.configured:
-        body["checks"]["postgres:responseTime"] = entry(
+        body["checks"]["database:responseTime"] = entry(
             "database", "datastore", ms(db.ping_seconds), "ms"
         )
         in_use = db.stats["pool_size"] - db.stats["pool_available"]
-        body["checks"]["postgres:connections"] = entry("database", "datastore", in_use, None)
+        body["checks"]["database:connections"] = entry("database", "datastore", in_use, None)
     body["checks"]["process:memory"] = entry("memory", "system", report.memory.rss_bytes, "bytes")
     body["checks"]["operations:errorRate"] = entry(
         "error_rate", "component", round(report.errors.error_rate, 3), "percent"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from exporter.embedded_db import EmbeddedPostgres
+from aiexpense.embedded_db import EmbeddedPostgres
 from tests.support import Database
 
 

@@ -16,7 +16,7 @@ def kit_app(
     thresholds: Thresholds | None = None,
     admin_token: str | None = None,
 ) -> Starlette:
-    collector = collector or MetricsCollector()
+    collector = collector or MetricsCollector(namespace="shop")
     health = HealthChecker(pool, collector, thresholds or Thresholds())
     handler = MonitoringHandler(health, collector, admin_token=admin_token or "")
 

@@ -9,9 +9,10 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
+from aiexpense import ExpenseService
+from aiexpense.config import Settings
+from aiexpense.operations import Op
 from exporter import MetricsCollector
-from exporter.config import Settings
-from exporter.service import ExpenseService
 
 
 @contextlib.asynccontextmanager
@@ -19,7 +20,7 @@ async def open_service(url: str, **settings: Any) -> AsyncIterator[ExpenseServic
     """An ExpenseService on ``url``, started (migrated), stopped and closed afterwards."""
     pool = AsyncConnectionPool(url, min_size=1, max_size=settings.pop("pool_max", 10), open=False)
     await pool.open(wait=True, timeout=30)
-    collector = MetricsCollector(process_metrics=False)
+    collector = MetricsCollector(namespace="aiexpense", operations=Op.all(), process_metrics=False)
     service = ExpenseService(pool, collector, Settings(database_url=url, **settings))
     try:
         await service.start()

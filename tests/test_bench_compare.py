@@ -9,8 +9,8 @@ from statistics import median
 
 import pytest
 
-from exporter.bench import compare, results
-from exporter.cli import main
+from aiexpense.bench import compare, results
+from aiexpense.cli import main
 
 BASE = 100e-6  # 100 us per op
 NOISE = 0.05  # 5% standard deviation

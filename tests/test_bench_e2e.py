@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from exporter.bench import results
-from exporter.cli import main
+from aiexpense.bench import results
+from aiexpense.cli import main
 from tests.support import Database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +38,7 @@ def run(pg_server: str, tmp_path_factory) -> dict:
     command = [
         sys.executable,
         "-m",
-        "exporter",
+        "aiexpense",
         "bench",
         "--quick",
         "--select",

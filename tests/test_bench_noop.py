@@ -7,10 +7,10 @@ import asyncio
 import httpx
 import pytest
 
-from exporter import MetricsCollector, Op
-from exporter.app import create_app
-from exporter.config import Settings
-from exporter.noop import NullCollector
+from aiexpense.app import create_app
+from aiexpense.config import Settings
+from aiexpense.operations import Op
+from exporter import MetricsCollector, NullCollector
 from tests.support import running
 
 

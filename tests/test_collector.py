@@ -10,7 +10,10 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import MetricsCollector, Op, OperationStats, OperationTimer
+from aiexpense.operations import Op
+from exporter import MetricsCollector, OperationStats, OperationTimer
+
+CATALOG = Op.all()  # a real catalog of names to bind up front
 
 
 class FakeClock:
@@ -34,7 +37,7 @@ def samples(collector: MetricsCollector) -> dict[tuple[str, tuple], float]:
 
 
 def test_exact_counts_under_eight_threads():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     per_thread, threads = 10_000, 8
 
     def work(i: int) -> None:
@@ -55,12 +58,12 @@ def test_exact_counts_under_eight_threads():
     assert stats.total_seconds == pytest.approx(expected_total)
     exposed = samples(collector)
     key = (("operation", "db_query"),)
-    assert exposed[("aiexpense_operations_total", key)] == per_thread * threads
-    assert exposed[("aiexpense_operation_duration_seconds_count", key)] == per_thread * threads
+    assert exposed[("shop_operations_total", key)] == per_thread * threads
+    assert exposed[("shop_operation_duration_seconds_count", key)] == per_thread * threads
 
 
 async def test_exact_counts_under_a_thousand_tasks():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
 
     @collector.time(Op.CREATE_EXPENSE)
     async def create(i: int) -> int:
@@ -78,7 +81,7 @@ async def test_exact_counts_under_a_thousand_tasks():
 
 def test_min_max_avg_and_error_rate_arithmetic():
     clock = FakeClock()
-    collector = MetricsCollector(clock=clock)
+    collector = MetricsCollector(namespace="shop", operations=CATALOG, clock=clock)
     for seconds in (0.0012, 0.0085, 0.1205, 0.0038):
         collector.record_operation("create_expense", seconds)
     collector.record_operation("create_expense", 0.002, error=RuntimeError("x"))
@@ -96,7 +99,7 @@ def test_min_max_avg_and_error_rate_arithmetic():
 
 
 def test_error_flag_false_and_none_are_success():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     collector.record_operation("db_insert", 0.001, error=None)
     collector.record_operation("db_insert", 0.001, error=False)
     collector.record_operation("db_insert", 0.001, error=True)
@@ -104,19 +107,21 @@ def test_error_flag_false_and_none_are_success():
 
 
 def test_untouched_operation_has_no_min_max():
-    s = MetricsCollector().get(Op.AUTO_SIGNUP)
+    s = MetricsCollector(namespace="shop", operations=CATALOG).get(Op.AUTO_SIGNUP)
     assert (s.count, s.min_seconds, s.max_seconds, s.avg_seconds) == (0, None, None, None)
 
 
 @pytest.mark.parametrize("bad", [-0.001, math.nan, math.inf])
 def test_bad_durations_are_rejected(bad):
     with pytest.raises(ValueError, match="duration"):
-        MetricsCollector().record_operation("db_query", bad)
+        MetricsCollector(namespace="shop", operations=CATALOG).record_operation("db_query", bad)
 
 
 def test_windows_expire_with_an_injected_clock():
     clock = FakeClock()
-    collector = MetricsCollector(clock=clock, window_resolution=5.0)
+    collector = MetricsCollector(
+        namespace="shop", operations=CATALOG, clock=clock, window_resolution=5.0
+    )
     for _ in range(10):
         collector.record_operation("get_expenses", 0.002, error=True)
     clock.advance(30)
@@ -142,7 +147,7 @@ def test_windows_expire_with_an_injected_clock():
 
 def test_window_percentiles_follow_the_buckets():
     clock = FakeClock()
-    collector = MetricsCollector(clock=clock)
+    collector = MetricsCollector(namespace="shop", operations=CATALOG, clock=clock)
     for _ in range(90):
         collector.record_operation("db_query", 0.0004)  # bucket (0.00025, 0.0005]
     for _ in range(10):
@@ -164,7 +169,7 @@ def test_window_total_sums_every_operation():
 
 
 def test_uncatalogued_names_are_created_until_the_cap():
-    collector = MetricsCollector(operations=(), max_operations=3)
+    collector = MetricsCollector(namespace="shop", operations=(), max_operations=3)
     for name in ("alpha", "beta", "gamma", "delta", "epsilon"):
         collector.record_operation(name, 0.001)
     collector.record_operation("alpha", 0.001)
@@ -173,15 +178,15 @@ def test_uncatalogued_names_are_created_until_the_cap():
     assert collector.get("delta") is None
     assert collector.get("other").count == 2
     exposed = samples(collector)
-    assert exposed[("aiexpense_operations_overflow_total", ())] == 2
-    assert exposed[("aiexpense_operations_total", (("operation", "other"),))] == 2
+    assert exposed[("shop_operations_overflow_total", ())] == 2
+    assert exposed[("shop_operations_total", (("operation", "other"),))] == 2
 
 
 @pytest.mark.parametrize(
     "name", ["", "Create", "9lives", "has space", "dash-name", "x" * 65, "ünicode", None]
 )
 def test_invalid_names_raise(name):
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     with pytest.raises(ValueError, match="invalid operation name"):
         collector.record_operation(name, 0.001)
     with pytest.raises(ValueError):
@@ -189,25 +194,27 @@ def test_invalid_names_raise(name):
 
 
 def test_name_of_64_characters_is_valid():
-    collector = MetricsCollector(operations=())
+    collector = MetricsCollector(namespace="shop", operations=())
     collector.record_operation("a" * 64, 0.001)
     assert collector.get("a" * 64).count == 1
 
 
 def test_two_collectors_do_not_collide_and_registry_is_injectable():
-    MetricsCollector()
-    MetricsCollector()  # own registries: no "Duplicated timeseries"
+    MetricsCollector(namespace="shop", operations=CATALOG)
+    MetricsCollector(
+        namespace="shop", operations=CATALOG
+    )  # own registries: no "Duplicated timeseries"
     registry = CollectorRegistry()
-    collector = MetricsCollector(registry, namespace="shop")
+    collector = MetricsCollector(registry, operations=CATALOG, namespace="shop")
     collector.record_operation("checkout", 0.01)
     assert registry.get_sample_value("shop_operations_total", {"operation": "checkout"}) == 1
     with pytest.raises(ValueError, match="Duplicated"):
-        MetricsCollector(registry, namespace="shop")
+        MetricsCollector(registry, operations=CATALOG, namespace="shop")
 
 
 def test_reset_starts_a_new_baseline_but_counters_stay_monotonic():
     clock = FakeClock()
-    collector = MetricsCollector(clock=clock)
+    collector = MetricsCollector(namespace="shop", operations=CATALOG, clock=clock)
     for _ in range(5):
         collector.record_operation("create_expense", 0.05)
     collector.reset()
@@ -219,7 +226,7 @@ def test_reset_starts_a_new_baseline_but_counters_stay_monotonic():
     assert (s.count, s.max_seconds) == (1, 0.002)
     assert collector.windows(60)["create_expense"].count == 1
     reg = collector.registry
-    assert reg.get_sample_value("aiexpense_operations_total", {"operation": "create_expense"}) == 6
+    assert reg.get_sample_value("shop_operations_total", {"operation": "create_expense"}) == 6
 
 
 def test_merge_combines_worker_records():
@@ -236,7 +243,7 @@ def test_merge_combines_worker_records():
 
 
 def test_timer_end_records_once_and_end_ok():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     timer = OperationTimer(collector, Op.USER_EXISTS)
     first = timer.end(ValueError("no"))
     assert timer.end() == first
@@ -246,7 +253,7 @@ def test_timer_end_records_once_and_end_ok():
 
 
 def test_time_as_context_manager_counts_exceptions_and_reraises():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     with collector.time(Op.CACHE_GET):
         pass
     with pytest.raises(KeyError), collector.time(Op.CACHE_GET):
@@ -256,7 +263,7 @@ def test_time_as_context_manager_counts_exceptions_and_reraises():
 
 
 def test_time_refuses_to_time_two_blocks_at_once():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     timing = collector.time(Op.CACHE_SET)
     with timing, pytest.raises(RuntimeError, match="already timing"), timing:
         pass
@@ -266,7 +273,7 @@ def test_time_refuses_to_time_two_blocks_at_once():
 
 
 def test_decorator_on_sync_function():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
 
     @collector.time(Op.PARSE_CONVERSATION)
     def parse(text: str) -> str:
@@ -283,7 +290,7 @@ def test_decorator_on_sync_function():
 
 
 async def test_decorator_on_async_function_times_the_await():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
 
     @collector.time(Op.SEND_REPLY)
     async def send() -> str:
@@ -296,32 +303,32 @@ async def test_decorator_on_async_function_times_the_await():
 
 def test_last_recorded_and_build_info_are_exposed():
     clock = FakeClock(1_705_401_060.0)
-    collector = MetricsCollector(clock=clock, version="1.2.3")
+    collector = MetricsCollector(namespace="shop", operations=CATALOG, clock=clock, version="1.2.3")
     collector.record_operation("create_expense", 0.001)
     exposed = samples(collector)
     assert exposed[(
-        "aiexpense_operation_last_recorded_timestamp_seconds", (("operation", "create_expense"),)
+        "shop_operation_last_recorded_timestamp_seconds", (("operation", "create_expense"),)
     )] == 1_705_401_060.0  # fmt: skip
-    assert ("aiexpense_operation_last_recorded_timestamp_seconds",
+    assert ("shop_operation_last_recorded_timestamp_seconds",
             (("operation", "get_expenses"),)) not in exposed  # fmt: skip
-    assert exposed[("aiexpense_build_info", (("version", "1.2.3"),))] == 1.0
+    assert exposed[("shop_build_info", (("version", "1.2.3"),))] == 1.0
     assert any(name == "process_resident_memory_bytes" for name, _ in exposed)
     assert any(name == "python_gc_collections_total" for name, _ in exposed)
 
 
 def test_histogram_buckets_span_100us_to_10s():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     les = {
         dict(labels)["le"]
         for (name, labels), _ in samples(collector).items()
-        if name == "aiexpense_operation_duration_seconds_bucket"
+        if name == "shop_operation_duration_seconds_bucket"
     }
     assert min(float(le) for le in les) == 0.0001
     assert max(float(le) for le in les if le != "+Inf") == 10.0
 
 
 def test_namespace_is_configurable():
-    collector = MetricsCollector(namespace="myapp")
+    collector = MetricsCollector(operations=CATALOG, namespace="myapp")
     collector.record_operation("job", 0.1)
     assert collector.registry.get_sample_value("myapp_operations_total", {"operation": "job"}) == 1
 
@@ -335,7 +342,7 @@ def test_window_total_can_judge_a_subset():
 
 
 async def test_expected_exceptions_are_reraised_as_successes():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
 
     class CallerMistake(Exception):
         pass
@@ -360,7 +367,7 @@ async def test_expected_exceptions_are_reraised_as_successes():
 
 
 async def test_cancellation_is_not_an_operation_error():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
 
     @collector.time(Op.SEND_REPLY)
     async def slow() -> None:

@@ -42,9 +42,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from exporter.app import create_app
-from exporter.config import Settings, WebhookSettings
-from exporter.thresholds import Thresholds
+from aiexpense.app import create_app
+from aiexpense.config import Settings, WebhookSettings
+from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
 from tests.support import free_port, require_tool, running, wait_until
 

@@ -11,9 +11,12 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import MetricsCollector, Op
+from aiexpense.operations import Op
+from exporter import MetricsCollector
 from tests.kit_app import kit_app
 from tests.support import require_tool, running
+
+CATALOG = Op.all()  # a real catalog of names to bind up front
 
 RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 GO_DURATION = re.compile(r"^(\d+h)?(\d+m)?(\d+(\.\d+)?(s|ms|µs|ns))$|^0s$")
@@ -21,7 +24,7 @@ GO_DURATION = re.compile(r"^(\d+h)?(\d+m)?(\d+(\.\d+)?(s|ms|µs|ns))$|^0s$")
 
 @pytest.fixture(scope="module")
 def served():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     for seconds in (0.0012, 0.0085, 0.1205):
         collector.record_operation(Op.CREATE_EXPENSE, seconds)
     collector.record_operation(Op.CREATE_EXPENSE, 0.004, error=ValueError("bad"))
@@ -115,12 +118,12 @@ def test_prometheus_text_exposition_parses(served):
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
     families = {f.name: f for f in text_string_to_metric_families(r.text)}
-    ops = families["aiexpense_operations"]
+    ops = families["shop_operations"]
     assert ops.type == "counter"
     values = {s.labels["operation"]: s.value for s in ops.samples if s.name.endswith("_total")}
     assert values["create_expense"] == 4 and values["get_expenses"] == 1
-    assert families["aiexpense_operation_duration_seconds"].type == "histogram"
-    assert "aiexpense_operation_last_recorded_timestamp_seconds" in families
+    assert families["shop_operation_duration_seconds"].type == "histogram"
+    assert "shop_operation_last_recorded_timestamp_seconds" in families
     assert "process_resident_memory_bytes" in families
 
 
@@ -130,7 +133,7 @@ def test_openmetrics_negotiation(served):
     assert r.headers["content-type"].startswith("application/openmetrics-text")
     assert r.text.rstrip().endswith("# EOF")
     names = {f.name for f in parse_om(r.text)}
-    assert "aiexpense_operations" in names
+    assert "shop_operations" in names
 
 
 def test_gzip_when_asked(served):
@@ -138,16 +141,16 @@ def test_gzip_when_asked(served):
     with client.stream("GET", "/metrics", headers={"Accept-Encoding": "gzip"}) as r:
         assert r.headers["content-encoding"] == "gzip"
         body = b"".join(r.iter_raw())
-    assert b"aiexpense_operations_total" in gzip.decompress(body)
+    assert b"shop_operations_total" in gzip.decompress(body)
     plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
 
 
 def test_name_filter(served):
     client, _ = served
-    r = client.get("/metrics", params={"name[]": "aiexpense_operations_total"})
+    r = client.get("/metrics", params={"name[]": "shop_operations_total"})
     names = {f.name for f in text_string_to_metric_families(r.text)}
-    assert names == {"aiexpense_operations"}
+    assert names == {"shop_operations"}
 
 
 def test_promtool_check_metrics_is_clean(served):
@@ -173,8 +176,8 @@ def test_live_and_ready_without_database(served):
 
 def test_the_whole_apps_metrics_pass_promtool(database):
     """The service adds cache, job and pool series: the full /metrics stays lint-clean."""
-    from exporter.app import create_app
-    from exporter.config import Settings
+    from aiexpense.app import create_app
+    from aiexpense.config import Settings
 
     promtool = require_tool("promtool")
     app = create_app(Settings(database_url=database.url))

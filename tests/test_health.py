@@ -10,9 +10,13 @@ import httpx
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
+from aiexpense.config import thresholds_from_env
+from aiexpense.operations import Op
 from exporter import HealthChecker, HealthStatus, MetricsCollector, Thresholds
 from tests.kit_app import kit_app
 from tests.support import running, wait_until
+
+CATALOG = Op.all()  # a real catalog of names to bind up front
 
 FAST = Thresholds(interval_seconds=0.3, ping_timeout_seconds=0.5, checkout_timeout_seconds=0.5)
 
@@ -45,13 +49,13 @@ def test_database_outage_turns_unhealthy_and_recovers_without_restart(own_postgr
         assert ready.status_code == 503 and "database" in ready.json()["reason"]
         assert client.get("/monitoring/live").status_code == 200
         metrics = client.get("/metrics").text
-        assert "aiexpense_db_up 0.0" in metrics
-        assert 'aiexpense_health_status{aiexpense_health_status="unhealthy"} 1.0' in metrics
+        assert "shop_db_up 0.0" in metrics
+        assert 'shop_health_status{shop_health_status="unhealthy"} 1.0' in metrics
 
         own_postgres.start()
         wait_until(lambda: status_of(client, "/monitoring/health") == 200, timeout=30)
         assert client.get("/monitoring/ready").status_code == 200
-        assert "aiexpense_db_up 1.0" in client.get("/metrics").text
+        assert "shop_db_up 1.0" in client.get("/metrics").text
 
 
 def test_probe_storm_never_reaches_the_database(database):
@@ -80,7 +84,7 @@ def test_probe_storm_never_reaches_the_database(database):
 
 
 def test_error_burst_makes_unhealthy_then_ages_out():
-    collector = MetricsCollector(window_resolution=0.25)
+    collector = MetricsCollector(namespace="shop", operations=CATALOG, window_resolution=0.25)
     th = Thresholds(interval_seconds=0.2, error_window_seconds=2.0, error_min_operations=20)
     app = kit_app(collector=collector, thresholds=th)
     with running(app) as url, httpx.Client(base_url=url, timeout=5) as client:
@@ -106,7 +110,7 @@ def test_error_burst_makes_unhealthy_then_ages_out():
 
 
 def test_degraded_band_of_the_error_rate():
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     for i in range(100):
         collector.record_operation("get_expenses", 0.001, error=i < 4)
     checker = HealthChecker(None, collector, Thresholds())
@@ -124,7 +128,7 @@ def test_degraded_band_of_the_error_rate():
     ],
 )
 def test_memory_thresholds_from_the_environment(env, expected, code):
-    app = kit_app(thresholds=Thresholds.from_env(env))
+    app = kit_app(thresholds=thresholds_from_env(env))
     with running(app) as url, httpx.Client(base_url=url) as client:
         r = client.get("/monitoring/health")
         assert (r.json()["status"], r.status_code) == (expected, code)
@@ -134,11 +138,15 @@ def test_memory_thresholds_from_the_environment(env, expected, code):
 
 def test_bad_threshold_in_environment_is_a_clear_error():
     with pytest.raises(ValueError, match="EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB"):
-        Thresholds.from_env({"EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB": "lots"})
+        thresholds_from_env({"EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB": "lots"})
 
 
 def test_stalled_sampler_is_unhealthy():
-    checker = HealthChecker(None, MetricsCollector(), Thresholds(interval_seconds=0.05))
+    checker = HealthChecker(
+        None,
+        MetricsCollector(namespace="shop", operations=CATALOG),
+        Thresholds(interval_seconds=0.05),
+    )
     asyncio.run(checker.sample())
     assert checker.report().status is HealthStatus.HEALTHY
     time.sleep(0.2)  # nothing sampled for 4 periods
@@ -150,7 +158,9 @@ def test_stalled_sampler_is_unhealthy():
 def test_sync_pool_is_supported(database):
     pool = ConnectionPool(database.url, min_size=1, max_size=1, open=True)
     try:
-        checker = HealthChecker(pool, MetricsCollector(), Thresholds())
+        checker = HealthChecker(
+            pool, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+        )
         report = asyncio.run(checker.sample())
         assert report.database.ping is True
         assert report.database.stats["pool_max"] == 1
@@ -185,7 +195,7 @@ def test_health_json_field_by_field(database):
         assert r.headers["content-type"].startswith("application/health+json")
         ietf = r.json()
         assert ietf["status"] == "pass"
-        assert set(ietf["checks"]) >= {"postgres:responseTime", "postgres:connections",
+        assert set(ietf["checks"]) >= {"database:responseTime", "database:connections",
                                        "process:memory", "operations:errorRate"}  # fmt: skip
         for key, entries in ietf["checks"].items():
             assert isinstance(entries, list) and entries, key
@@ -193,7 +203,7 @@ def test_health_json_field_by_field(database):
                 assert entry["status"] in ("pass", "warn", "fail")
                 assert set(entry) >= {"observedValue", "observedUnit", "status",
                                       "componentType", "time"}, key  # fmt: skip
-        response_time = ietf["checks"]["postgres:responseTime"][0]
+        response_time = ietf["checks"]["database:responseTime"][0]
         assert response_time["observedUnit"] == "ms" and response_time["observedValue"] > 0
         assert response_time["componentType"] == "datastore"
         memory = ietf["checks"]["process:memory"][0]
@@ -212,7 +222,7 @@ def test_health_json_field_by_field(database):
     ],
 )
 def test_reset_is_admin_only(token, header, method, code):
-    collector = MetricsCollector()
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
     collector.record_operation("create_expense", 0.01)
     app = kit_app(collector=collector, admin_token=token)
     headers = {"Authorization": header} if header else {}
@@ -223,11 +233,11 @@ def test_reset_is_admin_only(token, header, method, code):
         count = client.get("/monitoring/operation?name=create_expense").json()["count"]
         assert count == (0 if code == 200 else 1)
         if code == 403:
-            assert "EXPORTER_ADMIN_TOKEN" in r.json()["error"]
+            assert "no admin token" in r.json()["error"]
         if code == 200:
             assert "monotonic" in r.json()["note"]
             assert (
-                'aiexpense_operations_total{operation="create_expense"} 1.0'
+                'shop_operations_total{operation="create_expense"} 1.0'
                 in client.get("/metrics").text
             )
 
@@ -235,7 +245,9 @@ def test_reset_is_admin_only(token, header, method, code):
 async def test_shutdown_flips_ready_before_the_pool_closes(database):
     pool = AsyncConnectionPool(database.url, min_size=1, max_size=2, open=False)
     await pool.open(wait=True)
-    checker = HealthChecker(pool, MetricsCollector(), Thresholds())
+    checker = HealthChecker(
+        pool, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+    )
     await checker.start()
     assert checker.readiness()[0] is True
     checker.begin_shutdown()
@@ -247,7 +259,11 @@ async def test_shutdown_flips_ready_before_the_pool_closes(database):
 
 
 def test_liveness_goes_stale_when_the_heartbeat_stops():
-    checker = HealthChecker(None, MetricsCollector(), Thresholds(liveness_stale_seconds=0.1))
+    checker = HealthChecker(
+        None,
+        MetricsCollector(namespace="shop", operations=CATALOG),
+        Thresholds(liveness_stale_seconds=0.1),
+    )
 
     async def scenario():
         await checker.start()
@@ -263,5 +279,7 @@ def test_liveness_goes_stale_when_the_heartbeat_stops():
 
 
 def test_ready_is_503_before_the_first_sample():
-    checker = HealthChecker(None, MetricsCollector(), Thresholds())
+    checker = HealthChecker(
+        None, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+    )
     assert checker.readiness() == (False, "no health sample yet")

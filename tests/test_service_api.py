@@ -11,8 +11,8 @@ import httpx
 import psycopg
 import pytest
 
-from exporter.app import create_app
-from exporter.config import Settings
+from aiexpense.app import create_app
+from aiexpense.config import Settings
 from tests.support import Database, running
 
 JSON = {"content-type": "application/json"}

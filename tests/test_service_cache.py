@@ -8,10 +8,11 @@ import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from exporter import MetricsCollector, Op
-from exporter.app import create_app
-from exporter.config import Settings
-from exporter.service.cache import MISSING, Cache
+from aiexpense.app import create_app
+from aiexpense.cache import MISSING, Cache
+from aiexpense.config import Settings
+from aiexpense.operations import Op
+from exporter import MetricsCollector
 from tests.service_helpers import op_count, open_service
 from tests.support import running
 
@@ -85,7 +86,9 @@ async def test_a_load_racing_a_write_is_not_cached(service):
 
 def test_cache_fill_ticket_unit():
     registry = CollectorRegistry()
-    collector = MetricsCollector(registry, process_metrics=False)
+    collector = MetricsCollector(
+        registry, namespace="aiexpense", operations=Op.all(), process_metrics=False
+    )
     requests = Counter("req", "r", ("cache", "result"), registry=registry)
     cache = Cache("t", collector, requests, maxsize=2, ttl=60)
 

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import httpx
 
-from exporter.app import create_app
-from exporter.config import Settings
+from aiexpense.app import create_app
+from aiexpense.config import Settings
 from tests.service_helpers import open_service, scalar
 from tests.support import running
 

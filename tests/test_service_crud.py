@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from exporter import Op
-from exporter.service import InvalidField, NotFound
-from exporter.service.lexicon import CATEGORIES
-from exporter.service.migrations import MIGRATIONS, migrate
+from aiexpense import InvalidField, NotFound
+from aiexpense.lexicon import CATEGORIES
+from aiexpense.migrations import MIGRATIONS, migrate
+from aiexpense.operations import Op
 from tests.service_helpers import op_count, open_service, scalar
 
 D = Decimal

@@ -7,8 +7,9 @@ import logging
 
 import pytest
 
-from exporter import MetricsCollector, Op
-from exporter.service import JobQueue, JobQueueClosed, JobQueueFull
+from aiexpense import JobQueue, JobQueueClosed, JobQueueFull
+from aiexpense.operations import Op
+from exporter import MetricsCollector
 from tests.service_helpers import open_service
 
 
@@ -25,7 +26,7 @@ def gauge(collector: MetricsCollector, name: str) -> float | None:
 
 @pytest.fixture
 def collector() -> MetricsCollector:
-    return MetricsCollector(process_metrics=False)
+    return MetricsCollector(namespace="aiexpense", operations=Op.all(), process_metrics=False)
 
 
 async def test_jobs_run_are_counted_and_catalogued_ones_timed(collector, caplog):
@@ -89,7 +90,7 @@ async def test_submit_needs_a_running_queue(collector):
 
 
 async def test_shutdown_drains_then_logs_every_job_left_by_id(collector, caplog):
-    caplog.set_level(logging.INFO, logger="exporter.service.jobs")
+    caplog.set_level(logging.INFO, logger="aiexpense.jobs")
     jobs = JobQueue(collector, workers=1, capacity=100, drain_seconds=0.3)
     await jobs.start()
     finished: list[int] = []

@@ -25,7 +25,7 @@ def test_sigterm_fails_readiness_first_then_exits_cleanly(database, tmp_path):
     log = tmp_path / "serve.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exporter", "serve"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "aiexpense", "serve"], env=env, stdout=out, stderr=out
         )
     base = f"http://127.0.0.1:{port}"
     try:

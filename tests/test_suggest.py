@@ -1,4 +1,4 @@
-"""Tests for exporter.service.suggest and the seeded lexicon it reads."""
+"""Tests for aiexpense.suggest and the seeded lexicon it reads."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from exporter.service.lexicon import CATEGORIES, CATEGORIES_BY_SLUG, FALLBACK_SLUG, Category
-from exporter.service.suggest import (
+from aiexpense.lexicon import CATEGORIES, CATEGORIES_BY_SLUG, FALLBACK_SLUG, Category
+from aiexpense.suggest import (
     EXACT_HISTORY_CONFIDENCE,
     Suggestion,
     normalise_description,

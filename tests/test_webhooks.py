@@ -14,8 +14,8 @@ import httpx
 import psycopg
 import pytest
 
-from exporter.app import create_app
-from exporter.config import Settings
+from aiexpense.app import create_app
+from aiexpense.config import Settings
 from tests.support import running, wait_until
 from tests.webhook_samples import (
     LINE_TOKEN,
@@ -359,7 +359,7 @@ def test_without_an_access_token_expenses_are_recorded_and_replies_are_off(
     database, receiver, caplog
 ):
     rec, receiver_base = receiver
-    caplog.set_level(logging.WARNING, logger="exporter.service.webhooks")
+    caplog.set_level(logging.WARNING, logger="aiexpense.webhooks")
     with service(database, receiver_base, line_channel_access_token=None) as client:
         for text in ("lunch 120", "dinner 300"):
             payload, _, _ = sample("line", text)

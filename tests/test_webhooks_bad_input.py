@@ -15,9 +15,9 @@ import psycopg
 import pytest
 from nacl.signing import SigningKey
 
-from exporter.app import create_app
-from exporter.config import Settings
-from exporter.thresholds import Thresholds
+from aiexpense.app import create_app
+from aiexpense.config import Settings
+from exporter import Thresholds
 from tests.support import Database, running
 from tests.webhook_samples import (
     MESSENGER_SECRET,

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from exporter.config import WebhookSettings
+from aiexpense.config import WebhookSettings
 
 PLATFORMS = ("line", "telegram", "slack", "discord", "whatsapp", "messenger")
 

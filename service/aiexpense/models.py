@@ -1,6 +1,6 @@
 """The service's records. Frozen, so a cached value can be handed to any caller safely.
 
-Field order matches the column lists in :mod:`exporter.service.repository`, so a row
+Field order matches the column lists in :mod:`aiexpense.repository`, so a row
 becomes a record with ``User(*row)`` (the cheapest conversion there is).
 """
 

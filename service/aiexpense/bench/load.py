@@ -2,7 +2,7 @@
 
 A process of its own, separate from the service it drives over HTTP::
 
-    python -m exporter.bench.load --url http://127.0.0.1:8080 --scenario mixed \\
+    python -m aiexpense.bench.load --url http://127.0.0.1:8080 --scenario mixed \\
         --users 16 --duration 10 [--rate 400] [-o mixed.json]
 
 Each scenario sets up its data, warms up (caches fill, connections open), reads the
@@ -329,7 +329,7 @@ async def measure(
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m exporter.bench.load",
+        prog="python -m aiexpense.bench.load",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

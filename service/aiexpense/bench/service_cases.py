@@ -22,12 +22,11 @@ from functools import partial
 
 from psycopg_pool import AsyncConnectionPool
 
-from exporter import MetricsCollector
-from exporter.config import Settings
-from exporter.noop import NullCollector
-from exporter.service import ExpenseService
-from exporter.service.parsing import parse_conversation
-from exporter.service.repository import _INSERT_EXPENSE, _INSERT_USER, _LATEST_EXPENSES
+from aiexpense import ExpenseService
+from aiexpense.config import Settings
+from aiexpense.parsing import parse_conversation
+from aiexpense.repository import _INSERT_EXPENSE, _INSERT_USER, _LATEST_EXPENSES
+from exporter import MetricsCollector, NullCollector
 
 READER = ("api", "bench-reader")  # holds SEED_ROWS expenses; the reads read them
 WRITER = ("api", "bench-writer")  # create_expense writes here, so the reader's rows stay put

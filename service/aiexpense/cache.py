@@ -24,7 +24,8 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter import MetricsCollector, Op
+from aiexpense.operations import Op
+from exporter import MetricsCollector
 
 V = TypeVar("V")
 MISSING: Final = object()

@@ -34,7 +34,7 @@ def bench_database(url: str | None = None) -> Iterator[str]:
     if url:
         yield url
         return
-    from exporter.embedded_db import EmbeddedPostgres
+    from aiexpense.embedded_db import EmbeddedPostgres
 
     folder = tempfile.mkdtemp(prefix="exporter-bench-")
     with warnings.catch_warnings():  # pgserver's platformdirs: "XDG_RUNTIME_DIR is not set"
@@ -75,7 +75,7 @@ class ServiceProcess:
         command = [
             sys.executable,
             "-m",
-            "exporter",
+            "aiexpense",
             "serve",
             "--host",
             "127.0.0.1",

@@ -22,8 +22,8 @@ from prometheus_client import (
     generate_latest,
 )
 
-from exporter import HealthChecker, MetricsCollector, Op, Thresholds
-from exporter.collector import DEFAULT_BUCKETS
+from aiexpense.operations import Op
+from exporter import DEFAULT_BUCKETS, HealthChecker, MetricsCollector, Thresholds
 
 OPERATIONS = Op.all()
 
@@ -162,7 +162,7 @@ CASES = {
 }
 
 
-# One operation of a case, for the memory runs (``exporter.bench.memory``): name -> factory.
+# One operation of a case, for the memory runs (``aiexpense.bench.memory``): name -> factory.
 def _kit_record_op() -> Callable[[], None]:
     record = MetricsCollector().record_operation
     return functools.partial(record, Op.CREATE_EXPENSE, 0.0021)

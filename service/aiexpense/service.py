@@ -9,7 +9,7 @@ operation timed under its catalog name.
     await service.jobs.submit(Op.SEND_REPLY, send_reply, user, text)
     await service.stop()               # drains the job queue
 
-Mistakes of the caller raise :class:`~exporter.service.errors.ServiceError` subclasses
+Mistakes of the caller raise :class:`~aiexpense.errors.ServiceError` subclasses
 that name the field; they are recorded as successful operations (see ``errors.py``).
 """
 
@@ -22,7 +22,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from exporter import MetricsCollector, Op
+from aiexpense.operations import Op
+from exporter import MetricsCollector
 
 from . import validation as v
 from .api import ExpenseApi
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
     from starlette.routing import BaseRoute
 
-    from exporter.config import Settings
+    from aiexpense.config import Settings
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -1,8 +1,8 @@
 """``exporter bench``: every phase in order, one result file, a summary at the end.
 
     [1/5] database      an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/5] micro         pyperf: python -m exporter.bench.suite, in worker processes
-    [3/5] memory        tracemalloc: python -m exporter.bench.memory, a process of its own
+    [2/5] micro         pyperf: python -m aiexpense.bench.suite, in worker processes
+    [3/5] memory        tracemalloc: python -m aiexpense.bench.memory, a process of its own
     [4/5] load          exporter serve (instrumentation on, and off) + the load generator:
                         Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
     [5/5] probes        health and ready against live
@@ -150,7 +150,7 @@ def _child_env(database_url: str, *, instrumentation: bool) -> dict[str, str]:
 
 def _prepare(env: dict[str, str]) -> None:
     """Migrate and seed once, before any worker starts (workers only read the seed)."""
-    from exporter.config import Settings
+    from aiexpense.config import Settings
 
     from . import service_cases
 
@@ -168,7 +168,7 @@ def _micro(result: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: P
     out = tmp / "pyperf.json"
     command = [
         "-m",
-        "exporter.bench.suite",
+        "aiexpense.bench.suite",
         "--inherit-environ",
         "DATABASE_URL,EXPORTER_INSTRUMENTATION",
         "--quiet",
@@ -188,7 +188,14 @@ def _micro(result: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: P
 
 def _memory(args, plan: Plan, env: dict[str, str], tmp: Path) -> dict[str, Any]:
     out = tmp / "memory.json"
-    command = ["-m", "exporter.bench.memory", "--seconds", str(plan.memory_seconds), "-o", str(out)]
+    command = [
+        "-m",
+        "aiexpense.bench.memory",
+        "--seconds",
+        str(plan.memory_seconds),
+        "-o",
+        str(out),
+    ]
     if args.select:
         command += ["--select", args.select]
     _python(*command, env=env)
@@ -229,7 +236,7 @@ def _load_run(url: str, scenario: str, args, plan: Plan, tmp: Path, **extra: Any
     flags = [f"--{k}={v}" for k, v in options.items()]
     _python(
         "-m",
-        "exporter.bench.load",
+        "aiexpense.bench.load",
         "--url",
         url,
         "--scenario",

@@ -1,7 +1,7 @@
 """The seeded expense categories and the keywords that suggest them.
 
 This is a plain data module on purpose: the database migrations seed the
-``categories`` table from :data:`CATEGORIES`, and :mod:`exporter.service.suggest`
+``categories`` table from :data:`CATEGORIES`, and :mod:`aiexpense.suggest`
 builds its keyword index from it. Nothing here imports anything from the service.
 
 Conventions for keywords:

@@ -38,7 +38,7 @@ Decisions worth knowing (also covered by tests):
   (a quantity next to the words, the number is the total).
 * "5號" is the 5th of this month (or last month if still ahead), like "the 5th".
 * Amounts are Decimal, quantised half-up to the currency's ISO 4217 minor unit
-  (the table in :mod:`exporter.service.currencies`: JPY 0, TWD 2, KWD 3). Items
+  (the table in :mod:`aiexpense.currencies`: JPY 0, TWD 2, KWD 3). Items
   that round to zero or exceed :data:`MAX_AMOUNT` are dropped.
 * A message ending in "?" or starting with a question word is a question, not
   an expense, even if it contains a number ("is 120 too much for lunch?").
@@ -56,7 +56,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from exporter.service.currencies import MINOR_UNITS
+from aiexpense.currencies import MINOR_UNITS
 
 __all__ = [
     "MAX_AMOUNT",

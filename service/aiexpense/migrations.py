@@ -7,7 +7,7 @@ nothing left to do), and a failed migration leaves no half-built schema behind.
 append a new one.
 
 Reference data (currencies, the category lexicon) is not frozen into a migration: it is
-upserted on every start, so a new keyword in :mod:`exporter.service.lexicon` reaches the
+upserted on every start, so a new keyword in :mod:`aiexpense.lexicon` reaches the
 table on the next deploy. Rows are only rewritten when they differ.
 """
 

@@ -27,7 +27,7 @@ from .telegram import TelegramWebhook
 from .whatsapp import WhatsAppWebhook
 
 if TYPE_CHECKING:
-    from exporter.config import WebhookSettings
+    from aiexpense.config import WebhookSettings
 
     from ..service import ExpenseService
 

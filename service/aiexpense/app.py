@@ -14,25 +14,28 @@ from collections.abc import AsyncIterator
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
-from .collector import MetricsCollector
+from exporter import (
+    JSON_ERRORS,
+    HealthChecker,
+    MetricsCollector,
+    MonitoringHandler,
+    NullCollector,
+)
+
+from . import __version__
 from .config import Settings
 from .embedded_db import EmbeddedPostgres
-from .errors import JSON_ERRORS
-from .handler import MonitoringHandler
-from .health import HealthChecker
-from .noop import NullCollector
+from .operations import Op
 from .service import ExpenseService
-from .service.webhooks import Webhooks
+from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
-    if settings.instrumentation:
-        collector = MetricsCollector(namespace=settings.namespace)
-    else:  # EXPORTER_INSTRUMENTATION=off: same API, records nothing
-        collector = NullCollector(namespace=settings.namespace)
+    kind = MetricsCollector if settings.instrumentation else NullCollector  # off: records nothing
+    collector = kind(namespace=settings.namespace, operations=Op.all(), version=__version__)
     embedded = None
     url = settings.database_url
     if url is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from .thresholds import Thresholds
+from exporter import Thresholds
 
 
 def _number(environ: Mapping[str, str], key: str, default: float, kind=float):
@@ -140,6 +140,23 @@ class Settings:
             job_drain_seconds=_number(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
             default_currency=environ.get("EXPORTER_DEFAULT_CURRENCY", "TWD").upper(),
             instrumentation=_switch(environ, "EXPORTER_INSTRUMENTATION", True),
-            thresholds=Thresholds.from_env(environ),
+            thresholds=thresholds_from_env(environ),
             webhooks=WebhookSettings.from_env(environ),
         )
+
+
+def thresholds_from_env(environ: Mapping[str, str] = os.environ) -> Thresholds:
+    """Read ``EXPORTER_HEALTH_<FIELD>``, e.g. ``EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB=400``."""
+    values = {}
+    for item in fields(Thresholds):
+        key = threshold_env_name(item.name)
+        if key in environ:
+            kind = int if isinstance(item.default, int) else float
+            values[item.name] = _number(environ, key, item.default, kind)
+            if values[item.name] < 0:
+                raise ValueError(f"{key}={environ[key]!r} must not be negative")
+    return Thresholds(**values)
+
+
+def threshold_env_name(field_name: str) -> str:
+    return f"EXPORTER_HEALTH_{field_name.upper()}"

@@ -3,6 +3,13 @@
 It uses the kit only through ``exporter``'s public API; the kit never imports it.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("aiexpense-service")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0+unknown"
+
 from .errors import InvalidField, JobQueueClosed, JobQueueFull, NotFound, ServiceError
 from .jobs import JobQueue
 from .models import CurrencyTotals, Expense, Summary, User
@@ -21,4 +28,5 @@ __all__ = [
     "ServiceError",
     "Summary",
     "User",
+    "__version__",
 ]

@@ -1,6 +1,6 @@
 """The SQL: one method per statement, rows turned into records. No caching, no rules.
 
-Each method sends exactly one statement through :class:`~exporter.service.db.Database`,
+Each method sends exactly one statement through :class:`~aiexpense.db.Database`,
 which times it as ``db_query``/``db_insert``/``db_update``/``db_delete``. Statements are
 static strings, so psycopg prepares each one server-side after a few uses per connection.
 """
@@ -11,7 +11,7 @@ from datetime import date
 from decimal import Decimal
 from typing import LiteralString
 
-from exporter import Op
+from aiexpense.operations import Op
 
 from .db import Database
 from .lexicon import Category

@@ -33,8 +33,7 @@ from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from exporter import Op
-from exporter.operations import webhook_operation
+from aiexpense.operations import Op, webhook_operation
 
 from ..errors import JobQueueClosed, JobQueueFull, ServiceError
 from ..models import Expense
@@ -47,7 +46,7 @@ if TYPE_CHECKING:
 
     from ..service import ExpenseService
 
-log = logging.getLogger("exporter.service.webhooks")
+log = logging.getLogger("aiexpense.webhooks")
 
 # A chat message is a few KB even with Slack's blocks; 256 KiB leaves room for batches of
 # events (LINE, Meta) while keeping a flood of junk from costing memory.

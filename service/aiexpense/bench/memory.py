@@ -11,7 +11,7 @@ the closest thing tracemalloc can see:
 Run by ``exporter bench`` in a process of its own (tracemalloc slows everything down, so
 timing runs never have it on)::
 
-    DATABASE_URL=... python -m exporter.bench.memory --seconds 1 -o memory.json
+    DATABASE_URL=... python -m aiexpense.bench.memory --seconds 1 -o memory.json
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def _progress(name: str, result: dict[str, float]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m exporter.bench.memory",
+        prog="python -m aiexpense.bench.memory",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

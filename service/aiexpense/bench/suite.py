@@ -5,7 +5,7 @@ one benchmark (``--fast`` and ``--rigorous`` work as usual). The service cases n
 migrated, seeded database at ``$DATABASE_URL``, passed on to the workers with
 ``--inherit-environ``; ``exporter bench`` prepares it and runs this script::
 
-    DATABASE_URL=postgresql://... python -m exporter.bench.suite \\
+    DATABASE_URL=postgresql://... python -m aiexpense.bench.suite \\
         --inherit-environ DATABASE_URL,EXPORTER_INSTRUMENTATION -o micro.json
 
 ``--select REGEX`` runs only the benchmarks whose name matches.
@@ -71,7 +71,7 @@ def _add_worker_args(cmd: list[str], args) -> None:
 
 def main() -> None:
     runner = pyperf.Runner(
-        add_cmdline_args=_add_worker_args, program_args=("-m", "exporter.bench.suite")
+        add_cmdline_args=_add_worker_args, program_args=("-m", "aiexpense.bench.suite")
     )
     runner.argparser.add_argument("--select", help="only benchmarks whose name matches REGEX")
     args = runner.parse_args()

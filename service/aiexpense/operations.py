@@ -1,18 +1,11 @@
-"""The operation catalog: every named operation the service performs.
+"""The service's operation catalog: every named operation the expense service performs.
 
-Catalogued names are bound to their Prometheus children when a collector is built, so
-recording them never calls ``labels()``. Names are plain strings: ``Op.CREATE_EXPENSE`` is
-``"create_expense"``, and any function that takes an operation takes either.
+Catalogued names are bound to their Prometheus children when the collector is built
+(``MetricsCollector(operations=Op.all())``), so recording them never calls ``labels()``.
+Names are plain strings: ``Op.CREATE_EXPENSE`` is ``"create_expense"``.
 """
 
 from __future__ import annotations
-
-import re
-from typing import Final
-
-# Operation names become label values: keep them bounded and predictable.
-VALID_NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,63}")
-OVERFLOW: Final = "other"
 
 
 class Op:
@@ -60,12 +53,3 @@ class Op:
 def webhook_operation(platform: str) -> str:
     """The operation name of a platform's webhook: ``webhook_<platform>_message``."""
     return f"webhook_{platform}_message"
-
-
-def check_name(name: str) -> str:
-    """Return ``name`` if it is a valid operation name, else raise ``ValueError``."""
-    if not isinstance(name, str) or not VALID_NAME.fullmatch(name):
-        raise ValueError(
-            f"invalid operation name {name!r}: expected [a-z][a-z0-9_]*, at most 64 characters"
-        )
-    return name

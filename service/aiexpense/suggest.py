@@ -6,7 +6,7 @@ Order of evidence, strongest first:
 2. The person's history, word match: whoever filed "Uber" under transport gets
    transport for "uber to airport". More than half of a past entry's words must
    appear (confidence 0.73-0.85 by how much matched).
-3. The seeded keyword lexicon (:mod:`exporter.service.lexicon`): English on
+3. The seeded keyword lexicon (:mod:`aiexpense.lexicon`): English on
    word boundaries, Chinese as substrings; the longest keyword wins, so
    "uber eats" (food) beats "uber" (transport) (confidence 0.7, 0.55 on a tie).
 4. ``"other"`` with confidence 0.1.
@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from exporter.service.lexicon import CATEGORIES, FALLBACK_SLUG
+from aiexpense.lexicon import CATEGORIES, FALLBACK_SLUG
 
 __all__ = ["Suggestion", "normalise_description", "suggest_category"]
 
