@@ -1,25 +1,30 @@
 """MetricsCollector: times named operations into prometheus-client metrics.
 
 Hot path (``record_operation``): one dict lookup, the operation's pre-bound counter and
-histogram children, and a per-operation lock around min/max/last. Everything else (JSON
-views, sliding windows) is derived on read from the prometheus-client metrics themselves,
-so the two views can never disagree.
+histogram children, and a per-operation lock taken only when min/max widen. The JSON views
+are derived on read from the prometheus-client metrics themselves (read directly, see
+``readback``), so the two views can never disagree.
 
 Sliding windows work the way PromQL's ``rate()`` does: every ``window_resolution`` seconds
 the cumulative counts and bucket counts are copied into a ring, and a window is the
-difference between now and the ring entry that old. Snapshots are taken on the way through
-``record_operation`` or a read, whichever comes first after the resolution has passed:
-no background thread, and an idle collector costs nothing.
+difference between now and the ring entry that old. Reads take the snapshots (the health
+sampler reads every few seconds); a record takes one only when no read has for two steps.
+
+Under prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) every read is of
+the whole server: the operation totals come from every process's mmap files, the extremes and
+custom collectors from what each process publishes (see ``multiprocess``).
 """
 
 from __future__ import annotations
 
+import json
 import math
+import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -27,14 +32,18 @@ from prometheus_client import (
     GCCollector,
     Histogram,
     Info,
+    Metric,
     PlatformCollector,
     ProcessCollector,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from . import multiprocess as mp
 from .names import OVERFLOW, check_name, metric_name
-from .stats import OperationStats, WindowStats, bucket_quantile, percent
+from .readback import custom_collectors, operation_totals
+from .stats import Cumulative, Extremes, OperationStats, WindowStats, bucket_quantile, percent
 from .timer import OperationTimer, Timing
 
 # 100 us .. 10 s: covers a cache hit through a slow webhook round trip.
@@ -43,34 +52,21 @@ DEFAULT_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 WINDOWS = (60.0, 300.0)
-
-
-@dataclass(frozen=True, slots=True)
-class _Cumulative:
-    """One operation's monotonic totals at an instant (what the window ring stores)."""
-
-    count: int
-    errors: int
-    total_seconds: float
-    buckets: tuple[int, ...]  # cumulative, last entry is +Inf
-
-    def minus(self, old: _Cumulative | None) -> _Cumulative:
-        if old is None:
-            return self
-        return _Cumulative(
-            self.count - old.count,
-            self.errors - old.errors,
-            self.total_seconds - old.total_seconds,
-            tuple(a - b for a, b in zip(self.buckets, old.buckets, strict=True)),
-        )
+# How the process-level series of several workers add up (the rest: counters and gauges sum).
+PROCESS_RULES = {
+    "process_start_time_seconds": "min",
+    "process_max_fds": "max",
+    "python_info": "max",
+}
 
 
 class _Slot:
     """One operation's bound prometheus children plus the figures Prometheus doesn't keep."""
 
-    __slots__ = ("count", "fail", "last", "lock", "max", "min", "observe")
+    __slots__ = ("children", "count", "fail", "last", "lock", "max", "min", "observe")
 
-    def __init__(self, total, errors, duration) -> None:
+    def __init__(self, total: Any, errors: Any, duration: Any) -> None:
+        self.children = (total, errors, duration)
         # Bound methods of the children: the hot path skips two attribute lookups each.
         self.count = total.inc
         self.fail = errors.inc
@@ -80,9 +76,20 @@ class _Slot:
         self.max = -math.inf
         self.last: float | None = None
 
+    def extremes(self) -> Extremes:
+        with self.lock:
+            lo, hi, last = self.min, self.max, self.last
+        return Extremes(lo if lo != math.inf else None, hi if hi != -math.inf else None, last)
+
 
 class MetricsCollector:
-    """Thread-safe, asyncio-safe collector of per-operation counts and latencies."""
+    """Thread-safe, asyncio-safe collector of per-operation counts and latencies.
+
+    ``namespace`` prefixes every series (none by default, as in prometheus-client);
+    ``operations`` are bound up front, others on first use up to ``max_operations``, after
+    which records count under ``operation="other"``. ``multiprocess_dir`` defaults to
+    prometheus-client's own ``PROMETHEUS_MULTIPROC_DIR`` when its multiprocess mode is on.
+    """
 
     def __init__(
         self,
@@ -96,53 +103,25 @@ class MetricsCollector:
         clock: Callable[[], float] = time.time,
         version: str | None = None,
         process_metrics: bool = True,
+        multiprocess_dir: str | None = None,
+        publish_interval: float = 1.0,
     ) -> None:
+        if not 0 < window_resolution < math.inf:
+            raise ValueError(f"window_resolution: must be > 0 seconds, got {window_resolution!r}")
         self.registry = registry if registry is not None else CollectorRegistry()
         self.namespace = namespace
         self.buckets = tuple(float(b) for b in buckets)
         self.max_operations = max_operations
+        self.version = version or "unknown"
         self._clock = clock
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
-
-        labels = ("operation",)
-        self._total = Counter(
-            "operations",
-            "Operations performed.",
-            labels,
-            namespace=namespace,
-            registry=self.registry,
-        )
-        self._errors = Counter(
-            "operation_errors",
-            "Operations that failed.",
-            labels,
-            namespace=namespace,
-            registry=self.registry,
-        )
-        self._duration = Histogram(
-            "operation_duration_seconds",
-            "Time an operation took, failed or not.",
-            labels,
-            namespace=namespace,
-            registry=self.registry,
-            buckets=self.buckets,
-        )
-        self._overflow = Counter(
-            "operations_overflow",
-            f"Records of uncatalogued operations beyond the cap of {max_operations},"
-            f" counted under operation={OVERFLOW!r}.",
-            namespace=namespace,
-            registry=self.registry,
-        )
-        build = Info(
-            "build", "Build of the running exporter.", namespace=namespace, registry=self.registry
-        )
-        self.version = version or "unknown"
-        build.info({"version": self.version})
+        self._rules: dict[str, str] = dict(PROCESS_RULES)
+        self._create_metrics()
         for name in (*operations, OVERFLOW):
             self._bind(check_name(name))
         self.registry.register(_LastRecorded(self))
+        self.aggregate(self._name("operation_last_recorded_timestamp_seconds"), "max")
         if process_metrics:  # process_*, python_info, python_gc_*: the runtime's own series
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -151,12 +130,73 @@ class MetricsCollector:
         self.started_at = clock()
         self._resolution = window_resolution
         # Enough entries to reach back over the longest window, plus the one before it.
-        self._ring: deque[tuple[float, dict[str, _Cumulative]]] = deque(
+        self._ring: deque[tuple[float, dict[str, Cumulative]]] = deque(
             maxlen=math.ceil(max(WINDOWS) / window_resolution) + 2
         )
-        self._baseline: dict[str, _Cumulative] = {}
+        self._baseline: dict[str, Cumulative] = {}
+        self._baseline_stamp: int | None = None
+        self._reset_at = -math.inf
         self._next_tick = self._record_tick = -math.inf
+        self._setup_sharing(multiprocess_dir, publish_interval)
         self._tick(self.started_at)
+
+    def _create_metrics(self) -> None:
+        ns, registry, labels = self.namespace, self.registry, ("operation",)
+        self._total = Counter("operations", "Operations performed.", labels, namespace=ns,
+                              registry=registry)  # fmt: skip
+        self._errors = Counter("operation_errors", "Operations that failed.", labels,
+                               namespace=ns, registry=registry)  # fmt: skip
+        self._duration = Histogram(
+            "operation_duration_seconds", "Time an operation took, failed or not.", labels,
+            namespace=ns, registry=registry, buckets=self.buckets,
+        )  # fmt: skip
+        self._overflow = Counter(
+            "operations_overflow",
+            f"Records of uncatalogued operations beyond the cap of {self.max_operations},"
+            f" counted under operation={OVERFLOW!r}.",
+            namespace=ns,
+            registry=registry,
+        )
+        build = Info("build", "Build of the running service.", namespace=ns, registry=registry)
+        build.info({"version": self.version})
+
+    def _setup_sharing(self, directory: str | None, interval: float) -> None:
+        if directory is None and values.ValueClass._multiprocess:
+            directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+        self.multiprocess_dir = directory
+        self._files: mp.OperationFiles | None = None
+        self._publisher: mp.Publisher | None = None
+        self.exposition_registry: Collector = self.registry
+        if directory is None:
+            return
+        self._files = mp.OperationFiles(
+            directory, self._name("operations"), self._name("operation_errors"),
+            self._name("operation_duration_seconds"), self.buckets,
+        )  # fmt: skip
+        self._publisher = mp.Publisher(
+            directory, self._custom_families, self._own_extremes, interval, self._on_interval
+        )
+        self._publisher.start()
+        self._record_tick = math.inf  # records never read the whole server; the publisher ticks
+        server = CollectorRegistry(auto_describe=False)
+        server.register(mp.ServerCollector(directory, self._custom_families, self._rules))
+        self.exposition_registry = server
+
+    def _name(self, name: str) -> str:
+        return metric_name(self.namespace, name)
+
+    def aggregate(self, family: str, rule: str) -> None:
+        """How a custom collector's family adds up across worker processes: ``sum`` (the
+        default for counters and gauges), ``min``, ``max``, ``first`` or ``worst``."""
+        if rule not in mp.RULES:
+            raise ValueError(f"rule: must be one of {', '.join(mp.RULES)}, got {rule!r}")
+        self._rules[family] = rule
+
+    def close(self) -> None:
+        """Stop publishing (multiprocess mode), after one last publish."""
+        if self._publisher is not None:
+            self._publisher.publish()
+            self._publisher.close()
 
     # -- recording (the hot path) ---------------------------------------------------------
 
@@ -168,9 +208,7 @@ class MetricsCollector:
         if not 0.0 <= duration_seconds < math.inf:  # also rejects NaN
             raise ValueError(f"duration must be finite and >= 0 seconds, got {duration_seconds!r}")
         now = self._clock()
-        # Reads (the health sampler's every 5 s) take the snapshots; a record takes one only
-        # when no read has for a whole extra step, so a request rarely pays for it.
-        if now >= self._record_tick:
+        if now >= self._record_tick:  # no read for two steps: take the snapshot ourselves
             self._tick(now)  # before this record: a snapshot is the state up to its time
         slot.count()
         if error is not None and error is not False:
@@ -232,7 +270,7 @@ class MetricsCollector:
 
     def get(self, name: str) -> OperationStats | None:
         """One operation's record, or None if it has never been bound."""
-        return self.snapshot().get(name) if name in self._slots else None
+        return self.snapshot().get(name)
 
     def windows(self, seconds: float) -> dict[str, WindowStats]:
         """Every operation's figures over (about) the last ``seconds``, to the resolution."""
@@ -243,6 +281,7 @@ class MetricsCollector:
     ) -> tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]:
         """Records and the given windows from a single read of the metrics (reading them
         back is the costly part, so the JSON views ask for everything at once)."""
+        self._follow_reset()
         current = self._cumulative()
         self._maybe_tick(current)
         now = self._clock()
@@ -253,25 +292,23 @@ class MetricsCollector:
                 name: self._window(seconds, cum.minus(then.get(name)))
                 for name, cum in current.items()
             }
-        # A name being bound right now may show in the metrics before its slot exists.
+        extremes = self._extremes()
         stats = {
-            name: self._stats(name, cum) for name, cum in current.items() if name in self._slots
+            name: self._stats(name, cum, extremes.get(name, Extremes()))
+            for name, cum in current.items()
         }
         return stats, by_window
 
-    def _stats(self, name: str, cum: _Cumulative) -> OperationStats:
-        slot = self._slots[name]
+    def _stats(self, name: str, cum: Cumulative, ext: Extremes) -> OperationStats:
         cum = cum.minus(self._baseline.get(name))
-        with slot.lock:
-            lo, hi, last = slot.min, slot.max, slot.last
         return OperationStats(
             name=name,
             count=cum.count,
             errors=cum.errors,
             total_seconds=cum.total_seconds,
-            min_seconds=lo if cum.count and lo != math.inf else None,
-            max_seconds=hi if cum.count and hi != -math.inf else None,
-            last_recorded=last,
+            min_seconds=ext.min_seconds if cum.count else None,
+            max_seconds=ext.max_seconds if cum.count else None,
+            last_recorded=ext.last_recorded,
         )
 
     def window_total(
@@ -285,19 +322,15 @@ class MetricsCollector:
         return WindowStats(seconds, count, errors, total, None, None, None)
 
     def reset(self) -> None:
-        """Start a new baseline for the JSON view; Prometheus counters stay monotonic."""
-        with self._lock:
-            # Clear min/max before reading the baseline: a record in between then counts in
-            # the old baseline and at worst widens the new range, never leaves it empty.
-            for slot in self._slots.values():
-                with slot.lock:
-                    slot.min, slot.max = math.inf, -math.inf
+        """Start a new baseline for the JSON view; Prometheus counters stay monotonic.
+
+        With several workers the baseline is written beside their files, so every worker's
+        view starts again (and clears its own min/max within one publish interval)."""
+        self._clear_extremes()
         current = self._cumulative()
-        with self._lock:
-            self._baseline = current
-            self._ring.clear()
-            self._ring.append((self._clock(), current))
-            self._set_next_tick(self._clock())
+        self._start_baseline(current, self._clock())
+        if self.multiprocess_dir is not None:
+            self._write_baseline(current)
 
     @property
     def uptime_seconds(self) -> float:
@@ -307,19 +340,64 @@ class MetricsCollector:
         items = list(stats)
         return percent(sum(s.errors for s in items), sum(s.count for s in items))
 
-    # -- windows ---------------------------------------------------------------------------
+    # -- sources ---------------------------------------------------------------------------
 
-    def _window(self, seconds: float, cum: _Cumulative) -> WindowStats:
+    def _cumulative(self) -> dict[str, Cumulative]:
+        """Every operation's totals: this process's children, or every process's files."""
+        if self._files is not None:
+            return self._files.read()
+        return {name: operation_totals(*slot.children) for name, slot in list(self._slots.items())}
+
+    def _own_extremes(self) -> dict[str, Extremes]:
+        return {name: slot.extremes() for name, slot in list(self._slots.items())}
+
+    def _extremes(self) -> dict[str, Extremes]:
+        own = self._own_extremes()
+        if self.multiprocess_dir is None:
+            return own
+        others = mp.read_published(self.multiprocess_dir, skip_pid=os.getpid())
+        merged = mp.merge_extremes(
+            [d for d in others if not self._before_reset(d)]
+            + [
+                {
+                    "extremes": {
+                        n: [e.min_seconds, e.max_seconds, e.last_recorded] for n, e in own.items()
+                    }
+                }
+            ]  # fmt: skip
+        )
+        return merged
+
+    def _before_reset(self, document: dict[str, Any]) -> bool:
+        """Extremes published before the last reset are of the old view (a live worker
+        publishes cleared ones within one interval of noticing the reset)."""
+        return float(document.get("at", -math.inf)) < self._reset_at
+
+    def _custom_families(self) -> list[Metric]:
+        families: list[Metric] = []
+        for collector in custom_collectors(self.registry):
+            families.extend(collector.collect())
+        return families
+
+    def _on_interval(self) -> None:
+        """The publisher's beat (multiprocess mode): follow a reset, take a due snapshot."""
+        self._follow_reset()
+        if self._clock() >= self._next_tick:
+            self._maybe_tick(self._cumulative())
+
+    # -- windows and baselines ---------------------------------------------------------------
+
+    def _window(self, seconds: float, cum: Cumulative) -> WindowStats:
         q = [bucket_quantile(p, self.buckets, cum.buckets) for p in (0.5, 0.95, 0.99)]
         return WindowStats(seconds, cum.count, cum.errors, cum.total_seconds, *q)
 
-    def _state_at(self, at: float, current: dict[str, _Cumulative]) -> dict[str, _Cumulative]:
+    def _state_at(self, at: float, current: dict[str, Cumulative]) -> dict[str, Cumulative]:
         """The totals as they stood at time ``at``.
 
-        A snapshot is taken just before the first record after each resolution step, so it
-        also stands for every moment since the record before it: the first snapshot at or
-        after ``at`` is the state at ``at`` (to within one resolution step). None after
-        ``at`` means nothing has happened since.
+        A snapshot is taken before the first record after each resolution step, so it also
+        stands for every moment since the record before it: the first snapshot at or after
+        ``at`` is the state at ``at`` (to within one resolution step). None after ``at``
+        means nothing has happened since.
         """
         with self._lock:
             for taken, snap in self._ring:
@@ -327,12 +405,12 @@ class MetricsCollector:
                     return snap
         return current
 
-    def _maybe_tick(self, current: dict[str, _Cumulative]) -> None:
+    def _maybe_tick(self, current: dict[str, Cumulative]) -> None:
         now = self._clock()
         if now >= self._next_tick:
             self._tick(now, current)
 
-    def _tick(self, now: float, current: dict[str, _Cumulative] | None = None) -> None:
+    def _tick(self, now: float, current: dict[str, Cumulative] | None = None) -> None:
         with self._lock:
             if now < self._next_tick:
                 return  # another thread got here first
@@ -343,42 +421,70 @@ class MetricsCollector:
 
     def _set_next_tick(self, now: float) -> None:
         self._next_tick = now + self._resolution  # for reads
-        self._record_tick = now + 2 * self._resolution  # for records: reads usually come first
+        if self._files is None:  # for records: reads usually come first
+            self._record_tick = now + 2 * self._resolution
 
-    def _cumulative(self) -> dict[str, _Cumulative]:
-        """Read every operation's totals back from the prometheus-client metrics."""
-        counts: dict[str, float] = {}
-        errors: dict[str, float] = {}
-        sums: dict[str, float] = {}
-        buckets: dict[str, list[int]] = {}
-        for sample in _samples(self._total):
-            if sample.name.endswith("_total"):
-                counts[sample.labels["operation"]] = sample.value
-        for sample in _samples(self._errors):
-            if sample.name.endswith("_total"):
-                errors[sample.labels["operation"]] = sample.value
-        for sample in _samples(self._duration):
-            op = sample.labels["operation"]
-            if sample.name.endswith("_bucket"):
-                buckets.setdefault(op, []).append(int(sample.value))
-            elif sample.name.endswith("_sum"):
-                sums[op] = sample.value
-        return {
-            op: _Cumulative(
-                int(counts.get(op, 0)), int(errors.get(op, 0)), sums.get(op, 0.0), tuple(b)
-            )
-            for op, b in buckets.items()
+    def _clear_extremes(self) -> None:
+        # Clear min/max before reading the baseline: a record in between then counts in the
+        # old baseline and at worst widens the new range, never leaves it empty.
+        with self._lock:
+            for slot in self._slots.values():
+                with slot.lock:
+                    slot.min, slot.max = math.inf, -math.inf
+
+    def _start_baseline(self, current: dict[str, Cumulative], at: float) -> None:
+        with self._lock:
+            self._baseline = current
+            self._reset_at = at
+            self._ring.clear()
+            self._ring.append((self._clock(), current))
+            self._set_next_tick(self._clock())
+
+    def _baseline_path(self) -> str:
+        assert self.multiprocess_dir is not None
+        return os.path.join(self.multiprocess_dir, "baseline.json")
+
+    def _write_baseline(self, current: dict[str, Cumulative]) -> None:
+        body = {
+            "at": self._reset_at,
+            "totals": {
+                op: [c.count, c.errors, c.total_seconds, list(c.buckets)]
+                for op, c in current.items()
+            },
         }
+        path = self._baseline_path()
+        with open(f"{path}.{os.getpid()}.tmp", "w") as f:
+            json.dump(body, f)
+        os.replace(f"{path}.{os.getpid()}.tmp", path)
+        self._baseline_stamp = os.stat(path).st_mtime_ns
+
+    def _follow_reset(self) -> None:
+        """Another worker reset the view: take its baseline (multiprocess mode)."""
+        if self.multiprocess_dir is None:
+            return
+        try:
+            stamp = os.stat(self._baseline_path()).st_mtime_ns
+        except FileNotFoundError:
+            return
+        if stamp == self._baseline_stamp:
+            return
+        self._baseline_stamp = stamp
+        try:
+            with open(self._baseline_path()) as f:
+                body = json.load(f)
+        except (FileNotFoundError, ValueError):
+            return
+        self._clear_extremes()
+        totals = {
+            op: Cumulative(count, errors, seconds, tuple(buckets))
+            for op, (count, errors, seconds, buckets) in body["totals"].items()
+        }
+        self._start_baseline(totals, body["at"])
 
     def _last_recorded(self) -> Iterator[tuple[str, float]]:
         for name, slot in list(self._slots.items()):
             if slot.last is not None:
                 yield name, slot.last
-
-
-def _samples(metric) -> Iterator:
-    for family in metric.collect():
-        yield from family.samples
 
 
 class _LastRecorded(Collector):
@@ -387,10 +493,10 @@ class _LastRecorded(Collector):
     def __init__(self, collector: MetricsCollector) -> None:
         self._collector = collector
 
-    def describe(self):
+    def describe(self) -> Iterable[Metric]:
         yield self._family()
 
-    def collect(self):
+    def collect(self) -> Iterable[Metric]:
         family = self._family()
         for name, last in self._collector._last_recorded():
             family.add_metric([name], last)

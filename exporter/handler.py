@@ -43,9 +43,11 @@ class MonitoringHandler:
         system_extras: Iterable[SystemExtra] = (),
         prefix: str = "/monitoring",
         service_id: str | None = None,
+        metrics_cache_seconds: float = 0.0,
     ) -> None:
         """``service_id`` names the service in the IETF health format (default: the
-        collector's namespace)."""
+        collector's namespace). ``metrics_cache_seconds`` lets scrapes within that time reuse
+        one render of ``/metrics`` (concurrent scrapes always share one)."""
         self.health = health
         self.collector = collector
         self._admin_token = admin_token.encode() if admin_token else None
@@ -53,6 +55,9 @@ class MonitoringHandler:
         self._prefix = prefix
         self._service_id = service_id or collector.namespace or "service"
         self._summary_cache: tuple[float, dict[str, Any]] = (-1.0, {})
+        self._exposition = MetricsEndpoint(
+            collector.exposition_registry, cache_seconds=metrics_cache_seconds
+        )
 
     def routes(self) -> list[BaseRoute]:
         p = self._prefix
@@ -64,7 +69,7 @@ class MonitoringHandler:
             Route(f"{p}/ready", self.ready, methods=["GET"]),
             Route(f"{p}/live", self.live, methods=["GET"]),
             Route(f"{p}/reset", self.reset, methods=["POST"]),
-            Route("/metrics", MetricsEndpoint(self.collector.registry), methods=["GET"]),
+            Route("/metrics", self._exposition, methods=["GET"]),
         ]
 
     def add_system_extra(self, extra: SystemExtra) -> None:

@@ -79,6 +79,8 @@ class NullCollector:
         self.buckets: tuple[float, ...] = ()
         self.max_operations = 0
         self.started_at = time.time()
+        self.multiprocess_dir: str | None = None
+        self.exposition_registry = self.registry
         if process_metrics:
             ProcessCollector(registry=self.registry)
             PlatformCollector(registry=self.registry)
@@ -114,6 +116,12 @@ class NullCollector:
         return WindowStats(seconds, 0, 0, 0.0, None, None, None)
 
     def reset(self) -> None:
+        return None
+
+    def aggregate(self, family: str, rule: str) -> None:
+        return None
+
+    def close(self) -> None:
         return None
 
     @property

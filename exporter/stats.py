@@ -65,6 +65,43 @@ def _pick(choose, a: float | None, b: float | None) -> float | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Cumulative:
+    """One operation's monotonic totals at an instant: what sources read, windows subtract
+    and worker processes add up."""
+
+    count: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    buckets: tuple[int, ...] = ()  # cumulative, one entry per bound and a last one for +Inf
+
+    def minus(self, old: Cumulative | None) -> Cumulative:
+        if old is None:
+            return self
+        return Cumulative(
+            self.count - old.count,
+            self.errors - old.errors,
+            self.total_seconds - old.total_seconds,
+            tuple(a - b for a, b in zip(self.buckets, old.buckets, strict=True)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Extremes:
+    """The figures Prometheus does not keep: fastest, slowest and newest record."""
+
+    min_seconds: float | None = None
+    max_seconds: float | None = None
+    last_recorded: float | None = None  # Unix time
+
+    def merge(self, other: Extremes) -> Extremes:
+        return Extremes(
+            _pick(min, self.min_seconds, other.min_seconds),
+            _pick(max, self.max_seconds, other.max_seconds),
+            _pick(max, self.last_recorded, other.last_recorded),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class WindowStats(_Rates):
     """One operation (or all of them) over the last ``seconds``."""
 

@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with contextlib.AsyncExitStack() as stack:
             if embedded is not None:
                 stack.callback(embedded.close)
+            stack.callback(collector.close)  # a last publish of its figures (several workers)
             await pool.open(wait=True, timeout=30.0)
             stack.push_async_callback(pool.close)
             stack.push_async_callback(webhooks.aclose)  # after the reply jobs drained

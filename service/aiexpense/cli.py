@@ -42,20 +42,23 @@ class _Server(uvicorn.Server):
 
 
 def serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    workers = args.workers or settings.workers
+    options = {
+        "host": args.host or settings.host,
+        "port": args.port or settings.port,
+        "log_level": args.log_level,
+        "access_log": args.access_log,
+        "lifespan": "on",
+    }
+    if workers > 1:
+        from .workers import APP, serve_workers
+
+        serve_workers(uvicorn.Config(APP, factory=True, workers=workers, **options), settings)
+        return 0
     from .app import create_app
 
-    settings = Settings.from_env()
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        lifespan="on",
-    )
-    server = _Server(config, settings.shutdown_grace_seconds)
-    server.run()
+    _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()
     return 0
 
 
@@ -111,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--port", type=int, help="listen port (default $EXPORTER_PORT or 8080)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--access-log", action="store_true", help="log every request")
+    p.add_argument("--workers", type=int, help="worker processes (default $EXPORTER_WORKERS or 1)")
     p.set_defaults(func=serve)
     _bench_parsers(sub)
     args = parser.parse_args(argv)
