@@ -356,17 +356,8 @@ class MetricsCollector:
         if self.multiprocess_dir is None:
             return own
         others = mp.read_published(self.multiprocess_dir, skip_pid=os.getpid())
-        merged = mp.merge_extremes(
-            [d for d in others if not self._before_reset(d)]
-            + [
-                {
-                    "extremes": {
-                        n: [e.min_seconds, e.max_seconds, e.last_recorded] for n, e in own.items()
-                    }
-                }
-            ]  # fmt: skip
-        )
-        return merged
+        current = [d for d in others if not self._before_reset(d)]
+        return mp.merge_extremes([*current, mp.extremes_document(own)])
 
     def _before_reset(self, document: dict[str, Any]) -> bool:
         """Extremes published before the last reset are of the old view (a live worker

@@ -233,10 +233,7 @@ class Publisher:
             "pid": os.getpid(),
             "at": time.time(),
             "families": [family_to_json(f) for f in self._families()],
-            "extremes": {
-                op: [e.min_seconds, e.max_seconds, e.last_recorded]
-                for op, e in self._extremes().items()
-            },
+            **extremes_document(self._extremes()),
         }
 
     def publish(self) -> None:
@@ -261,6 +258,15 @@ def read_published(path: str, skip_pid: int | None = None) -> list[dict[str, Any
         except (FileNotFoundError, ValueError):  # replaced or half-written: next time
             continue
     return documents
+
+
+def extremes_document(extremes: Mapping[str, Extremes]) -> dict[str, Any]:
+    """Extremes in the published form ``{"extremes": {op: [min, max, last]}}``."""
+    return {
+        "extremes": {
+            op: [e.min_seconds, e.max_seconds, e.last_recorded] for op, e in extremes.items()
+        }
+    }
 
 
 def merge_extremes(documents: Iterable[Mapping[str, Any]]) -> dict[str, Extremes]:
@@ -417,10 +423,7 @@ def _fold_published(source: str, target: str) -> None:
     folded = {
         "at": max(d.get("at", 0.0) for d in documents),
         "families": [family_to_json(f) for f in merge_families(counters, {})],
-        "extremes": {
-            op: [e.min_seconds, e.max_seconds, e.last_recorded]
-            for op, e in merge_extremes(documents).items()
-        },
+        **extremes_document(merge_extremes(documents)),
     }
     temporary = f"{target}.tmp"
     with open(temporary, "w") as f:

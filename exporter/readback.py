@@ -3,8 +3,8 @@
 ``collect()`` builds a Metric and a Sample per value: 12-19x the cost of reading the values
 themselves, and the JSON views read every operation several times a second under load.
 This module is the one place that knows where prometheus-client 0.26 keeps a child's
-values (``_value``, ``_buckets``, ``_sum``) and a registry's collectors; tests/test_readback.py pins it to what
-``collect()`` reports, so an upgrade that moves them fails there, not in production.
+values (``_value``, ``_buckets``, ``_sum``) and a registry's collectors; tests/test_readback.py
+pins it to what ``collect()`` reports, so an upgrade that moves them fails there.
 """
 
 from __future__ import annotations
