@@ -23,7 +23,14 @@ from prometheus_client import (
 )
 
 from aiexpense.operations import Op
-from exporter import DEFAULT_BUCKETS, HealthChecker, MetricsCollector, Thresholds
+from exporter import (
+    DEFAULT_BUCKETS,
+    HealthChecker,
+    MetricsCollector,
+    MonitoringHandler,
+    Thresholds,
+    views,
+)
 
 OPERATIONS = Op.all()
 
@@ -150,8 +157,86 @@ def kit_health_sample(loops: int) -> float:
     return asyncio.run(run())
 
 
+def floor_inline_timed(loops: int) -> float:
+    """The inline-timed floor: two ``perf_counter()`` calls, cached ``inc()`` + ``observe()``."""
+    _, total, _, duration = _plain_registry()
+    inc, observe = total.labels(Op.CREATE_EXPENSE).inc, duration.labels(Op.CREATE_EXPENSE).observe
+    start = perf_counter()
+    for _ in range(loops):
+        began = perf_counter()
+        inc()
+        observe(perf_counter() - began)
+    return perf_counter() - start
+
+
+def kit_time_with(loops: int) -> float:
+    time = MetricsCollector().time
+    start = perf_counter()
+    for _ in range(loops):
+        with time(Op.CREATE_EXPENSE):
+            pass
+    return perf_counter() - start
+
+
+def kit_time_decorator(loops: int) -> float:
+    @MetricsCollector().time(Op.CREATE_EXPENSE)
+    def work() -> None:
+        return None
+
+    start = perf_counter()
+    for _ in range(loops):
+        work()
+    return perf_counter() - start
+
+
+def kit_timer_end(loops: int) -> float:
+    timer = MetricsCollector().timer
+    start = perf_counter()
+    for _ in range(loops):
+        timer(Op.CREATE_EXPENSE).end(None)
+    return perf_counter() - start
+
+
+def _collector_with(operations: int) -> MetricsCollector:
+    """A collector with ``operations`` operations recorded 50 times each, and its health."""
+    collector = MetricsCollector(namespace="aiexpense", max_operations=operations)
+    names = [*OPERATIONS, *(f"op_{i}" for i in range(operations - len(OPERATIONS)))]
+    for i, name in enumerate(names[:operations]):
+        for n in range(50):
+            collector.record_operation(name, 0.0001 * (i + n))
+    HealthChecker(None, collector, Thresholds())
+    return collector
+
+
+def _read_case(operations: int, read: str) -> Callable[[int], float]:
+    def case(loops: int) -> float:
+        collector = _collector_with(operations)
+        handler = MonitoringHandler(None, collector)
+        run = {
+            "system": handler.system_summary,
+            "operations": functools.partial(views.operations_view, collector),
+            "render": functools.partial(generate_latest, collector.registry),
+        }[read]
+        start = perf_counter()
+        for _ in range(loops):
+            run()
+        return perf_counter() - start
+
+    return case
+
+
 # name -> (time function, floor name or None)
 CASES = {
+    "kit.time_with": (kit_time_with, "floor.inline_timed"),
+    "kit.time_decorator": (kit_time_decorator, "floor.inline_timed"),
+    "kit.timer_end": (kit_timer_end, "floor.inline_timed"),
+    "floor.inline_timed": (floor_inline_timed, None),
+    **{
+        f"kit.{read}_view_{n}": (_read_case(n, read), f"kit.render_{n}")
+        for n in (28, 256)
+        for read in ("system", "operations")
+    },
+    **{f"kit.render_{n}": (_read_case(n, "render"), None) for n in (28, 256)},
     "kit.record_operation": (kit_record, "floor.prometheus_client_record"),
     "floor.prometheus_client_record": (floor_record, None),
     "ref.labels_every_call": (labels_every_call, None),
