@@ -12,7 +12,8 @@ from .errors import JSON_ERRORS
 from .handler import MonitoringHandler
 from .health import HealthChecker, HealthStatus
 from .noop import NullCollector
-from .stats import OperationStats, WindowStats
+from .recorder import Recorder
+from .stats import HistoryPoint, OperationStats, WindowStats
 from .thresholds import Thresholds
 from .timer import OperationTimer
 
@@ -21,11 +22,13 @@ __all__ = [
     "JSON_ERRORS",
     "HealthChecker",
     "HealthStatus",
+    "HistoryPoint",
     "MetricsCollector",
     "MonitoringHandler",
     "NullCollector",
     "OperationStats",
     "OperationTimer",
+    "Recorder",
     "Thresholds",
     "WindowStats",
 ]

@@ -17,6 +17,7 @@ custom collectors from what each process publishes (see ``multiprocess``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -43,7 +44,16 @@ from prometheus_client.registry import Collector
 from . import multiprocess as mp
 from .names import OVERFLOW, check_name, metric_name
 from .readback import custom_collectors, operation_totals
-from .stats import Cumulative, Extremes, OperationStats, WindowStats, bucket_quantile, percent
+from .stats import (
+    Cumulative,
+    Extremes,
+    HistoryPoint,
+    OperationStats,
+    WindowStats,
+    bucket_quantile,
+    percent,
+    total_of,
+)
 from .timer import OperationTimer, Timing
 
 # 100 us .. 10 s: covers a cache hit through a slow webhook round trip.
@@ -52,6 +62,7 @@ DEFAULT_BUCKETS = (
     0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
 WINDOWS = (60.0, 300.0)
+HISTORY_SECONDS = 1800.0  # what history() reaches back over: the status page's sparklines
 # How the process-level series of several workers add up (the rest: counters and gauges sum).
 PROCESS_RULES = {
     "process_start_time_seconds": "min",
@@ -105,6 +116,7 @@ class MetricsCollector:
         process_metrics: bool = True,
         multiprocess_dir: str | None = None,
         publish_interval: float = 1.0,
+        history_step: float = 60.0,
     ) -> None:
         if not 0 < window_resolution < math.inf:
             raise ValueError(f"window_resolution: must be > 0 seconds, got {window_resolution!r}")
@@ -132,6 +144,11 @@ class MetricsCollector:
         # Enough entries to reach back over the longest window, plus the one before it.
         self._ring: deque[tuple[float, dict[str, Cumulative]]] = deque(
             maxlen=math.ceil(max(WINDOWS) / window_resolution) + 2
+        )
+        # The whole collector's totals, one entry a history step, for history().
+        self._history_step = history_step
+        self._history: deque[tuple[float, Cumulative]] = deque(
+            maxlen=math.ceil(HISTORY_SECONDS / history_step) + 1
         )
         self._baseline: dict[str, Cumulative] = {}
         self._baseline_stamp: int | None = None
@@ -321,6 +338,20 @@ class MetricsCollector:
         total = sum(w.total_seconds for w in parts)
         return WindowStats(seconds, count, errors, total, None, None, None)
 
+    def history(self) -> list[HistoryPoint]:
+        """Every operation together, one point a ``history_step`` (60 s by default), over the
+        last 30 minutes; oldest first. Steps are as long as the snapshots allow (a step may
+        be longer when nothing read or recorded for a while)."""
+        self._maybe_tick(self._cumulative())
+        with self._lock:
+            entries = list(self._history)
+        points = []
+        for (then, old), (now, new) in itertools.pairwise(entries):
+            step = new.minus(old) if len(old.buckets) == len(new.buckets) else new
+            p95 = bucket_quantile(0.95, self.buckets, step.buckets) if step.buckets else None
+            points.append(HistoryPoint(now, now - then, step.count, step.errors, p95))
+        return points
+
     def reset(self) -> None:
         """Start a new baseline for the JSON view; Prometheus counters stay monotonic.
 
@@ -409,6 +440,8 @@ class MetricsCollector:
         snap = current if current is not None else self._cumulative()
         with self._lock:
             self._ring.append((now, snap))
+            if not self._history or now - self._history[-1][0] >= self._history_step:
+                self._history.append((now, total_of(snap.values())))
 
     def _set_next_tick(self, now: float) -> None:
         self._next_tick = now + self._resolution  # for reads

@@ -6,7 +6,7 @@ records of several worker processes merge exactly (``a.merge(b)``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -83,6 +83,42 @@ class Cumulative:
             self.total_seconds - old.total_seconds,
             tuple(a - b for a, b in zip(self.buckets, old.buckets, strict=True)),
         )
+
+
+def total_of(parts: Iterable[Cumulative]) -> Cumulative:
+    """Several operations' totals added up (they share the collector's bucket bounds)."""
+    count = errors = 0
+    seconds = 0.0
+    buckets: list[int] = []
+    for part in parts:
+        count += part.count
+        errors += part.errors
+        seconds += part.total_seconds
+        if len(buckets) < len(part.buckets):
+            buckets.extend([0] * (len(part.buckets) - len(buckets)))
+        for i, value in enumerate(part.buckets):
+            buckets[i] += value
+    return Cumulative(count, errors, seconds, tuple(buckets))
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint:
+    """Every operation together over one step of the history (for the status page)."""
+
+    at: float  # Unix time the step ended
+    seconds: float  # its length
+    count: int
+    errors: int
+    p95_seconds: float | None
+
+    @property
+    def rate(self) -> float:
+        """Operations per second."""
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def error_rate(self) -> float:
+        return percent(self.errors, self.count)
 
 
 @dataclass(frozen=True, slots=True)

@@ -377,3 +377,21 @@ async def test_cancellation_is_not_an_operation_error():
         await asyncio.wait_for(slow(), 0.01)
     s = collector.get(Op.SEND_REPLY)
     assert (s.count, s.errors) == (1, 0)
+
+
+def test_history_has_one_point_a_step_with_rate_errors_and_p95():
+    clock = FakeClock()
+    collector = MetricsCollector(namespace="shop", clock=clock, history_step=60.0)
+    for minute in range(3):
+        for n in range(60):
+            collector.record_operation("checkout", 0.004, error=n < minute * 6)
+        clock.advance(60.0)
+        collector.snapshot()  # a read takes the snapshot, as the health sampler does
+    points = collector.history()
+    assert [p.count for p in points] == [60, 60, 60]
+    assert [p.errors for p in points] == [0, 6, 12]
+    assert points[1].rate == pytest.approx(1.0) and points[2].error_rate == pytest.approx(20.0)
+    assert 0.0025 < points[0].p95_seconds <= 0.005  # within the 2.5-5 ms bucket
+    clock.advance(3600.0)
+    collector.snapshot()
+    assert len(collector.history()) <= 31  # bounded: 30 minutes of 60-second steps
