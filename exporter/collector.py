@@ -17,6 +17,7 @@ custom collectors from what each process publishes (see ``multiprocess``).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import math
@@ -43,7 +44,7 @@ from prometheus_client.registry import Collector
 
 from . import multiprocess as mp
 from .names import OVERFLOW, check_name, metric_name
-from .readback import custom_collectors, operation_totals
+from .readback import custom_collectors, operation_totals, value_incs
 from .stats import (
     Cumulative,
     Extremes,
@@ -63,6 +64,8 @@ DEFAULT_BUCKETS = (
 )  # fmt: skip
 WINDOWS = (60.0, 300.0)
 HISTORY_SECONDS = 1800.0  # what history() reaches back over: the status page's sparklines
+_INF = math.inf
+_bucket = bisect.bisect_left  # the first bound >= the value, as Histogram.observe picks it
 # How the process-level series of several workers add up (the rest: counters and gauges sum).
 PROCESS_RULES = {
     "process_start_time_seconds": "min",
@@ -74,13 +77,14 @@ PROCESS_RULES = {
 class _Slot:
     """One operation's bound prometheus children plus the figures Prometheus doesn't keep."""
 
-    __slots__ = ("children", "count", "fail", "last", "lock", "max", "min", "observe")
+    __slots__ = ("add", "bounds", "buckets", "children", "count", "fail", "last", "lock", "max",
+                 "min", "observe")  # fmt: skip
 
     def __init__(self, total: Any, errors: Any, duration: Any) -> None:
         self.children = (total, errors, duration)
-        # Bound methods of the children: the hot path skips two attribute lookups each.
-        self.count = total.inc
-        self.fail = errors.inc
+        # The children's values, reached directly (see readback): half the cost of the
+        # children's own inc() and observe(), which stays for records with an exemplar.
+        self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
         self.observe = duration.observe
         self.lock = threading.Lock()
         self.min = math.inf
@@ -222,15 +226,16 @@ class MetricsCollector:
     ) -> None:
         """Record one finished operation. ``error`` None (or False) means success."""
         slot = self._slots.get(name) or self._slot_for_new(name)
-        if not 0.0 <= duration_seconds < math.inf:  # also rejects NaN
+        if not 0.0 <= duration_seconds < _INF:  # also rejects NaN
             raise ValueError(f"duration must be finite and >= 0 seconds, got {duration_seconds!r}")
         now = self._clock()
         if now >= self._record_tick:  # no read for two steps: take the snapshot ourselves
             self._tick(now)  # before this record: a snapshot is the state up to its time
-        slot.count()
-        if error is not None and error is not False:
-            slot.fail()
-        slot.observe(duration_seconds)
+        slot.count(1)
+        if error:  # an exception, or True
+            slot.fail(1)
+        slot.add(duration_seconds)
+        slot.buckets[_bucket(slot.bounds, duration_seconds)](1)
         slot.last = now
         # Lock only when the range widens, which soon becomes rare; re-check under the lock.
         if duration_seconds < slot.min or duration_seconds > slot.max:

@@ -35,3 +35,38 @@ def test_custom_collectors_are_those_multiprocess_mode_does_not_store() -> None:
     info = Info("i", "x", registry=registry)
     process = ProcessCollector(registry=registry)
     assert set(custom_collectors(registry)) == {info, process}
+
+
+def test_recording_through_the_values_equals_the_childrens_own_methods() -> None:
+    import bisect
+
+    from exporter.readback import value_incs
+
+    bounds = (0.001, 0.01, 0.1)
+    own, direct = CollectorRegistry(), CollectorRegistry()
+    children = []
+    for registry in (own, direct):
+        total = Counter("ops", "x", ["operation"], registry=registry).labels("a")
+        errors = Counter("errs", "x", ["operation"], registry=registry).labels("a")
+        duration = Histogram("dur", "x", ["operation"], registry=registry, buckets=bounds)
+        children.append((total, errors, duration.labels("a")))
+    count, fail, add, buckets, upper = value_incs(*children[1])
+    for seconds in (0.0, 0.001, 0.0011, 0.05, 0.1, 7.0):  # on a bound, between, beyond
+        total, errors, duration = children[0]
+        total.inc()
+        errors.inc()
+        duration.observe(seconds)
+        count(1)
+        fail(1)
+        add(seconds)
+        buckets[bisect.bisect_left(upper, seconds)](1)
+
+    def values(registry: CollectorRegistry) -> dict:
+        return {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in registry.collect()
+            for s in f.samples
+            if not s.name.endswith("_created")
+        }
+
+    assert values(own) == values(direct)
