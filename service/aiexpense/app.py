@@ -7,9 +7,11 @@ here too (see ``lifespan``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Callable, Iterator
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
@@ -30,6 +32,23 @@ from .service import ExpenseService
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
+DRAIN_SIGNAL = signal.SIGUSR1  # sent by the supervisor of several workers (aiexpense.workers)
+
+
+@contextlib.contextmanager
+def _drain_on(signum: int, begin: Callable[[], None]) -> Iterator[None]:
+    """Begin shutting down on ``signum``: how ``exporter serve --workers`` starts each worker's
+    grace period. Only a server's main thread can take signals (not a test's thread)."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signum, begin)
+    except (NotImplementedError, RuntimeError, ValueError):
+        yield
+        return
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signum)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -80,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await health.start()
             stack.push_async_callback(health.stop)
             stack.callback(health.begin_shutdown)
+            stack.enter_context(_drain_on(DRAIN_SIGNAL, health.begin_shutdown))
             yield
 
     app = Starlette(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -56,6 +57,10 @@ def serve(args: argparse.Namespace) -> int:
 
         serve_workers(uvicorn.Config(APP, factory=True, workers=workers, **options), settings)
         return 0
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one worker, but multiprocess mode asked for
+        from exporter.multiprocess import clear
+
+        clear(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from .app import create_app
 
     _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()

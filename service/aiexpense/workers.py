@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 
 import uvicorn
@@ -21,6 +22,7 @@ from uvicorn.supervisors import Multiprocess
 
 from exporter.multiprocess import clear, mark_process_dead
 
+from .app import DRAIN_SIGNAL
 from .config import Settings
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,26 @@ APP = "aiexpense.app:create_app"
 
 
 class Supervisor(Multiprocess):
-    """uvicorn's multiprocess supervisor that compacts the files of every worker it buries."""
+    """uvicorn's multiprocess supervisor that compacts the files of every worker it buries,
+    and gives the workers ``grace`` seconds of failing readiness before stopping them."""
 
-    def __init__(self, config: uvicorn.Config, directory: str) -> None:
+    def __init__(self, config: uvicorn.Config, directory: str, grace: float = 0.0) -> None:
         super().__init__(config, sockets=[config.bind_socket()])
         self.directory = directory
+        self._grace = grace
+        self._draining = False
+
+    def handle_term(self) -> None:
+        if self._grace <= 0 or self._draining:
+            super().handle_term()
+            return
+        self._draining = True
+        for process in self.processes:
+            if process.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, DRAIN_SIGNAL)
+        log.info("shutting down in %.1fs: readiness now fails", self._grace)
+        threading.Timer(self._grace, self.should_exit.set).start()
 
     def keep_subprocess_alive(self) -> None:
         with self._burying():
@@ -66,4 +83,4 @@ def serve_workers(config: uvicorn.Config, settings: Settings) -> None:
             embedded = EmbeddedPostgres(settings.data_dir)
             stack.callback(embedded.close)
             os.environ["DATABASE_URL"] = embedded.url
-        Supervisor(config, directory).run()
+        Supervisor(config, directory, settings.shutdown_grace_seconds).run()
