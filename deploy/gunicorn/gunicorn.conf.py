@@ -1,0 +1,25 @@
+"""gunicorn with uvicorn workers, counting exactly across them.
+
+    PROMETHEUS_MULTIPROC_DIR=/run/aiexpense-metrics \\
+        gunicorn -c deploy/gunicorn/gunicorn.conf.py 'aiexpense.app:create_app()'
+
+prometheus-client's multiprocess mode needs the directory set before any worker imports it,
+emptied when the server starts, and told when a worker dies; these hooks do the last two.
+"""
+
+import os
+
+from exporter.multiprocess import clear, mark_process_dead
+
+worker_class = "uvicorn_worker.UvicornWorker"
+workers = int(os.environ.get("EXPORTER_WORKERS", "2"))
+bind = f"{os.environ.get('EXPORTER_HOST', '127.0.0.1')}:{os.environ.get('EXPORTER_PORT', '8080')}"
+graceful_timeout = 30
+
+
+def on_starting(server):  # the arbiter, before the first worker: files of an earlier run go
+    clear(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def child_exit(server, worker):  # the arbiter, for each worker that exits, however it died
+    mark_process_dead(worker.pid, os.environ["PROMETHEUS_MULTIPROC_DIR"])
