@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,6 +34,11 @@ from .compare import mann_whitney_p
 from .server import ServiceProcess, bench_database
 
 PHASES = ("micro", "memory", "load", "probes")
+# The cases of aiexpense.bench.mp_cases (which exist only under multiprocess mode).
+MULTIPROCESS_CASES = (
+    "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
+    "mp.scrape_after_60_restarts", "mp.scrape_4_workers", "ref.mp_scrape_64_uncompacted",
+)  # fmt: skip
 # The webhook's end-to-end latency is measured under light load (issue 5), not saturation.
 WEBHOOK_USERS, WEBHOOK_RATE = 4, 50.0
 
@@ -165,12 +171,25 @@ def _python(*args: str, env: dict[str, str]) -> None:
 
 
 def _micro(result: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: Path) -> None:
-    out = tmp / "pyperf.json"
+    _pyperf_suite(result, "pyperf", args, plan, env, tmp)
+    if args.select and not any(re.search(args.select, name) for name in MULTIPROCESS_CASES):
+        return
+    # The multiprocess cases: a suite of their own, prometheus-client picks its mode at import.
+    directory = tmp / "multiprocess"
+    directory.mkdir()
+    mp_env = {**env, "PROMETHEUS_MULTIPROC_DIR": str(directory)}
+    _pyperf_suite(result, "pyperf_multiprocess", args, plan, mp_env, tmp)
+
+
+def _pyperf_suite(
+    result: dict[str, Any], key: str, args, plan: Plan, env: dict[str, str], tmp: Path
+) -> None:
+    out = tmp / f"{key}.json"
     command = [
         "-m",
         "aiexpense.bench.suite",
         "--inherit-environ",
-        "DATABASE_URL,EXPORTER_INSTRUMENTATION",
+        "DATABASE_URL,EXPORTER_INSTRUMENTATION,PROMETHEUS_MULTIPROC_DIR",
         "--quiet",
         "-o",
         str(out),
@@ -183,7 +202,7 @@ def _micro(result: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: P
     benchmarks, pyperf_meta = results.pyperf_benchmarks(out)
     result["benchmarks"].update(benchmarks)
     result["metadata"].update(pyperf_meta)
-    result["pyperf"] = json.loads(out.read_text())
+    result[key] = json.loads(out.read_text())
 
 
 def _memory(args, plan: Plan, env: dict[str, str], tmp: Path) -> dict[str, Any]:

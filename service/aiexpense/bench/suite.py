@@ -19,7 +19,7 @@ from time import perf_counter
 
 import pyperf
 
-from . import kit_cases, service_cases
+from . import kit_cases, mp_cases, service_cases
 
 _ops: dict[str, service_cases.Op] = {}
 _bench: service_cases.Bench | None = None
@@ -56,6 +56,8 @@ def time_service_case(loops: int, name: str) -> float:
 
 def all_cases() -> dict[str, tuple[object, tuple, str | None]]:
     """name -> (pyperf time function, its extra arguments, floor name or None)."""
+    if mp_cases.CASES:  # under multiprocess mode (a suite run of its own): those cases only
+        return {name: (func, (), floor) for name, (func, floor) in mp_cases.CASES.items()}
     cases: dict[str, tuple[object, tuple, str | None]] = {
         name: (func, (), floor) for name, (func, floor) in kit_cases.CASES.items()
     }
