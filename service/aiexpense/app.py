@@ -78,7 +78,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         pool, collector, settings.thresholds, judged=lambda op: not op.startswith("webhook_")
     )
     handler = MonitoringHandler(
-        health, collector, admin_token=settings.admin_token, system_extras=[service.system_extras]
+        health,
+        collector,
+        admin_token=settings.admin_token,
+        system_extras=[service.system_extras],
+        metrics_cache_seconds=settings.metrics_cache_seconds,
     )
 
     @contextlib.asynccontextmanager

@@ -115,6 +115,7 @@ class Settings:
     pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     workers: int = 1  # server processes (exporter serve --workers)
+    metrics_cache_seconds: float = 0.0  # scrapes within this reuse one render of /metrics
     job_workers: int = 2
     job_queue_size: int = 1000
     job_drain_seconds: float = 10.0
@@ -137,6 +138,7 @@ class Settings:
             pool_timeout_seconds=_number(environ, "EXPORTER_DB_POOL_TIMEOUT_SECONDS", 5.0),
             shutdown_grace_seconds=_number(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
             workers=_number(environ, "EXPORTER_WORKERS", 1, int),
+            metrics_cache_seconds=_number(environ, "EXPORTER_METRICS_CACHE_SECONDS", 0.0),
             job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
             job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
             job_drain_seconds=_number(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
