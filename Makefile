@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint format dashboards clean
+.PHONY: run test bench lint format dashboards manifests lock clean
 
 # The kit (.) and the service (service/) are two distributions; a newcomer gets both, with the
 # embedded PostgreSQL, the benchmark tools and the test tools.
@@ -37,6 +37,10 @@ format: $(STAMP)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m grafana.generate
+
+# deploy/kubernetes/base/prometheusrule.yaml from alerts/*.rules.yml (commit the result)
+manifests: $(STAMP)
+	$(BIN)/python deploy/kubernetes/generate.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info service/build service/*.egg-info
