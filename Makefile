@@ -42,5 +42,14 @@ dashboards: $(STAMP)
 manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/generate.py
 
+# requirements.lock (the image's exact versions, with hashes) from requirements.in; uv is a
+# maintainer's tool, installed on demand, not a dependency of the project
+UV_VERSION := 0.13.9
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
+	  --no-emit-package aiexpense-exporter --no-emit-package aiexpense-service \
+	  --custom-compile-command 'make lock' --quiet -o requirements.lock
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info service/build service/*.egg-info
