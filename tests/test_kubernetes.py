@@ -187,6 +187,9 @@ def test_probes_shutdown_and_resources_are_the_documented_ones():
         assert doc_container[key] == container(real)[key], key
     assert doc_pod["securityContext"] == real_pod["securityContext"]
     assert doc_container["securityContext"] == container(real)["securityContext"]
+    for env in doc_container["env"]:  # the shutdown timings the text reasons about
+        assert env in container(real)["env"], env
+    assert docs["spec"]["selector"] == real["spec"]["selector"]
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
