@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
-.PHONY: run test bench lint format dashboards clean
+.PHONY: run test bench lint format dashboards manifests lock clean
 
 # The kit (.) and the service (service/) are two distributions; a newcomer gets both, with the
 # embedded PostgreSQL, the benchmark tools and the test tools.
@@ -37,6 +37,19 @@ format: $(STAMP)
 
 dashboards: $(STAMP)
 	$(BIN)/python -m grafana.generate
+
+# deploy/kubernetes/base/prometheusrule.yaml from alerts/*.rules.yml (commit the result)
+manifests: $(STAMP)
+	$(BIN)/python deploy/kubernetes/generate.py
+
+# requirements.lock (the image's exact versions, with hashes) from requirements.in; uv is a
+# maintainer's tool, installed on demand, not a dependency of the project
+UV_VERSION := 0.13.9
+lock: $(STAMP)
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
+	  --no-emit-package aiexpense-exporter --no-emit-package aiexpense-service \
+	  --custom-compile-command 'make lock' --quiet -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info service/build service/*.egg-info

@@ -7,6 +7,7 @@ missing tool skips the tests that need it; with CI=true it fails them.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import posixpath
 import re
@@ -15,11 +16,15 @@ import socket
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from tests.support import require_tool
 
@@ -29,6 +34,9 @@ PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 WEBHOOK_SINK = ROOT / "deploy" / "alertmanager" / "webhook_sink.py"
 DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+LOCK = ROOT / "requirements.lock"
+RULE_FILES = sorted(p.name for p in (ROOT / "alerts").glob("*.rules.yml"))
 GRAFANA_PROVISIONING = ROOT / "grafana" / "provisioning"
 
 APP = "aiexpense"  # the service's name in docker-compose.yml (and its host name there)
@@ -159,8 +167,9 @@ def test_promtool_check_config_finds_the_rule_files():
     result = run(promtool, "check", "config", str(PROMETHEUS_CONFIG))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout + result.stderr
-    assert "SUCCESS: 2 rule files found" in out
-    for name in ("alerts.rules.yml", "recording.rules.yml"):
+    assert f"SUCCESS: {len(RULE_FILES)} rule files found" in out
+    assert {"alerts.rules.yml", "recording.rules.yml", "canary.rules.yml"} <= set(RULE_FILES)
+    for name in RULE_FILES:
         assert name in out
 
 
@@ -179,7 +188,7 @@ def test_prometheus_finds_the_rules_inside_the_container_too(compose):
         directory, glob = posixpath.split(in_container)
         assert directory in mounts, f"{in_container}: {directory} is not mounted"
         matched = sorted(p.name for p in mounts[directory].glob(glob))
-        assert matched == ["alerts.rules.yml", "recording.rules.yml"], matched
+        assert matched == RULE_FILES, matched
 
 
 def test_prometheus_scrapes_the_service_and_alerts_to_alertmanager(compose):
@@ -376,28 +385,149 @@ def test_webhook_sink_prints_each_alert_of_a_notification():
     assert lines[0]["alertname"] == "DatabaseDown" and lines[0]["severity"] == "page"
 
 
-# --- Dockerfile ---------------------------------------------------------------------------
+# --- Dockerfile, .dockerignore and the lock file -------------------------------------------
 
 
-def test_dockerfile_builds_the_package_and_checks_liveness_only():
-    text = DOCKERFILE.read_text()
-    assert re.search(r"^FROM python:3\.11-slim\b", text, flags=re.MULTILINE)
-    assert re.search(r"pip install \.(\s|$)", text)
-    healthcheck = re.search(r"^HEALTHCHECK .*?(?<!\\)$", text, flags=re.MULTILINE | re.DOTALL)
-    assert healthcheck and "/monitoring/live" in healthcheck.group(0)
-    assert "/monitoring/ready" not in healthcheck.group(0)  # a DB outage must not kill it
-    cmd = re.search(r"^CMD (\[.*\])$", text, flags=re.MULTILINE)
-    assert cmd and json.loads(cmd.group(1)) == [
-        "exporter",
-        "serve",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "8080",
-    ]
-    assert re.search(r"^USER (?!root)\S+", text, flags=re.MULTILINE), "run as a non-root user"
+def dockerfile_instructions(name: str) -> list[str]:
+    """The arguments of every ``name`` instruction, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", DOCKERFILE.read_text())
+    return re.findall(rf"^{name} (.+)$", text, flags=re.MULTILINE)
+
+
+def test_dockerfile_checks_liveness_only_and_runs_the_server_as_pid_1():
+    (healthcheck,) = dockerfile_instructions("HEALTHCHECK")
+    assert "/monitoring/live" in healthcheck
+    assert "/monitoring/ready" not in healthcheck  # a DB outage must not kill it
+    (cmd,) = dockerfile_instructions("CMD")
+    assert json.loads(cmd) == ["exporter", "serve", "--host", "0.0.0.0", "--port", "8080"]
+
+
+def test_dockerfile_base_image_is_a_pinned_python_version():
+    (arg,) = [a for a in dockerfile_instructions("ARG") if a.startswith("PYTHON_IMAGE=")]
+    image = arg.split("=", 1)[1]
+    # a full version and a Debian release: never a moving tag like 3.11-slim or latest
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-(bookworm|trixie)", image), image
+    assert dockerfile_instructions("FROM") == ["${PYTHON_IMAGE} AS build", "${PYTHON_IMAGE}"]
+
+
+def test_dockerfile_user_is_numeric_and_the_kubernetes_pods_run_as_it():
+    (user,) = dockerfile_instructions("USER")
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), f"USER {user}: runAsNonRoot needs a uid"
+    uid, gid = map(int, user.split(":"))
+    (useradd,) = [r for r in dockerfile_instructions("RUN") if "useradd" in r]
+    assert f"--uid {uid}" in useradd and f"--gid {gid} " in useradd  # /etc/passwd agrees
+    deployment = yaml.safe_load(
+        (ROOT / "deploy" / "kubernetes" / "base" / "workload" / "deployment.yaml").read_text()
+    )
+    pod = deployment["spec"]["template"]["spec"]["securityContext"]
+    assert (pod["runAsUser"], pod["runAsGroup"]) == (uid, gid)
+
+
+def test_dockerfile_installs_the_lock_with_hashes_and_both_distributions_without_deps():
+    runs = dockerfile_instructions("RUN")
+    locked = [r for r in runs if "requirements.lock" in r]
+    assert locked and all("--require-hashes" in r for r in locked), locked
+    (local,) = [r for r in runs if "/src/service" in r]
+    assert re.search(r"pip install --no-deps --no-build-isolation /src /src/service", local)
     # only files that exist are copied (the build context is the repo root)
-    for line in re.findall(r"^COPY (.+)$", text, flags=re.MULTILINE):
+    for line in dockerfile_instructions("COPY"):
+        if line.startswith("--from="):
+            continue
         for source in line.split()[:-1]:
-            if source not in {"README.md"}:  # the lead's README, written alongside
-                assert (ROOT / source).exists(), source
+            assert (ROOT / source).exists(), source
+
+
+def dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last pattern that matches decides; ``!`` lets a path back in, and
+    a pattern matching a directory covers everything under it."""
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatch(p, pattern) or fnmatch.fnmatch(p, f"*/{pattern.removeprefix('**/')}")
+               for p in prefixes):  # fmt: skip
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_lets_in_only_what_the_image_copies():
+    lines = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()]
+    patterns = [line for line in lines if line and not line.startswith("#")]
+    copied = [
+        source
+        for line in dockerfile_instructions("COPY")
+        if not line.startswith("--from=")
+        for source in line.split()[:-1]
+    ]
+    for source in copied:
+        files = [source] if (ROOT / source).is_file() else [
+            str(p.relative_to(ROOT)) for p in (ROOT / source).rglob("*.py")
+        ]  # fmt: skip
+        assert files, source
+        for path in files:
+            assert not dockerignored(path, patterns), f"{path} is copied but .dockerignore drops it"
+    for path in (".venv/bin/python", ".git/HEAD", "tests/conftest.py", ".data/pg/x", ".env",
+                 "exporter/__pycache__/x.cpython-311.pyc", "service/build/lib/x.py"):  # fmt: skip
+        assert dockerignored(path, patterns), path
+
+
+def locked_versions() -> dict[str, str]:
+    text = LOCK.read_text()
+    entries = re.split(r"\n(?=\S)", text.split("\n", 2)[2].strip())
+    versions = {}
+    for entry in entries:
+        if entry.startswith("#"):
+            continue
+        match = re.match(r"([A-Za-z0-9._-]+)==(\S+) \\", entry)
+        assert match, f"not an exact pin: {entry.splitlines()[0]}"
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", entry), f"no hash: {match.group(1)}"
+        versions[canonicalize_name(match.group(1))] = match.group(2)
+    return versions
+
+
+def runtime_requirements() -> list[Requirement]:
+    reqs = []
+    for pyproject in (ROOT / "pyproject.toml", ROOT / "service" / "pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        reqs += [Requirement(r) for r in project["dependencies"]]
+    return reqs
+
+
+def test_lock_pins_with_hashes_every_runtime_dependency_of_both_distributions():
+    locked = locked_versions()
+    ours = {"aiexpense-exporter", "aiexpense-service"}
+    for req in runtime_requirements():
+        name = canonicalize_name(req.name)
+        if name in ours:
+            continue  # built from this repo
+        assert name in locked, f"{req} is not in requirements.lock"
+        assert req.specifier.contains(locked[name], prereleases=True), (str(req), locked[name])
+        for extra in req.extras:  # psycopg[binary] -> psycopg-binary
+            assert canonicalize_name(f"{req.name}-{extra}") in locked, f"{req}: {extra}"
+    # and what those need in turn, for the packages installed here at the locked version
+    environment = {"python_version": "3.11", "sys_platform": "linux", "extra": ""}
+    for name, pinned in locked.items():
+        try:
+            if metadata.version(name) != pinned:
+                continue
+        except metadata.PackageNotFoundError:
+            continue
+        for raw in metadata.requires(name) or []:
+            dep = Requirement(raw)
+            if dep.marker is None or dep.marker.evaluate(environment):
+                assert canonicalize_name(dep.name) in locked, f"{name} needs {dep}"
+    assert ours.isdisjoint(locked)
+
+
+def test_lock_keeps_test_bench_and_embedded_tools_out_of_the_image():
+    service = tomllib.loads((ROOT / "service" / "pyproject.toml").read_text())["project"]
+    extras = {
+        canonicalize_name(Requirement(r).name)
+        for group in service["optional-dependencies"].values()
+        for r in group
+    }
+    runtime = {canonicalize_name(r.name) for r in runtime_requirements()}
+    assert {"pytest", "ruff", "pgserver", "scipy", "pyperf"} <= extras
+    assert not (extras - runtime) & set(locked_versions()), "dev/bench tools in the image"

@@ -1,4 +1,5 @@
 """The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
+``exporter migrate`` applies the schema migrations to $DATABASE_URL and exits;
 ``exporter bench`` runs the benchmarks, ``exporter bench compare OLD NEW`` compares two runs."""
 
 from __future__ import annotations
@@ -67,6 +68,40 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def migrate(args: argparse.Namespace) -> int:
+    """Apply the migrations $DATABASE_URL lacks (a Kubernetes Job runs this before a rollout).
+
+    Exits 0 when the schema is current, 1 when the database fails, 2 when DATABASE_URL is
+    unset: a one-off job must not migrate a throwaway embedded database by mistake.
+    """
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+    from .migrations import migrate as apply_migrations
+
+    settings = Settings.from_env()
+    if settings.database_url is None:
+        print(
+            "exporter migrate: DATABASE_URL is not set (the database to migrate)", file=sys.stderr
+        )
+        return 2
+
+    async def run() -> list[int]:
+        pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=1, open=False)
+        async with pool:
+            await pool.wait(timeout=args.timeout)
+            return await apply_migrations(pool)
+
+    try:
+        applied = asyncio.run(run())
+    except (psycopg.Error, PoolTimeout) as exc:
+        # one line, never the URL (it holds the password)
+        print(f"exporter migrate: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(f"applied migrations {applied}" if applied else "schema is current")
+    return 0
+
+
 def bench(args: argparse.Namespace) -> int:
     from .bench import runner  # the bench tools (pyperf, aiohttp, scipy) are dev extras
 
@@ -121,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.add_argument("--workers", type=int, help="worker processes (default $EXPORTER_WORKERS or 1)")
     p.set_defaults(func=serve)
+    m = sub.add_parser("migrate", help="apply the schema migrations to $DATABASE_URL and exit")
+    m.add_argument(
+        "--timeout", type=float, default=30.0, help="seconds to wait for the database (30)"
+    )
+    m.set_defaults(func=migrate)
     _bench_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(
