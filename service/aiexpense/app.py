@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from exporter import (
     JSON_ERRORS,
@@ -26,6 +27,7 @@ from . import __version__
 from .config import Settings
 from .embedded_db import EmbeddedPostgres
 from .operations import Op
+from .request_id import RequestIdMiddleware
 from .service import ExpenseService
 from .webhooks import Webhooks
 
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers=JSON_ERRORS,
+        middleware=[Middleware(RequestIdMiddleware)],  # outermost: every log line gets the id
     )
     app.state.settings = settings
     app.state.collector = collector

@@ -1,17 +1,24 @@
 """The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
-``exporter bench`` runs the benchmarks, ``exporter bench compare OLD NEW`` compares two runs."""
+``exporter check-config`` prints the effective settings; ``exporter bench`` runs the
+benchmarks, ``exporter bench compare OLD NEW`` compares two runs.
+
+A bad setting, from a flag or the environment, prints one line per bad variable to stderr
+and exits 2 (whatever the subcommand), never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
 import uvicorn
 
-from .config import Settings
+from . import logs
+from .config import FLAGS, ConfigError, Settings, load
 
 log = logging.getLogger("exporter")
 
@@ -41,21 +48,41 @@ class _Server(uvicorn.Server):
         loop.call_later(self._grace, super().handle_exit, sig, frame)
 
 
+def settings(args: argparse.Namespace) -> Settings:
+    """The settings: flags of ``args`` first, then the environment, then the defaults."""
+    return load(os.environ, _flag_values(args))[0]
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
+    return {var: getattr(args, flag[2:].replace("-", "_"), None) for var, flag in FLAGS.items()}
+
+
 def serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
-    settings = Settings.from_env()
-    app = create_app(settings)
+    s = settings(args)
+    logs.configure(s.log_level, s.log_format)
     config = uvicorn.Config(
-        app,
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        log_level=args.log_level,
-        access_log=args.access_log,
+        create_app(s),
+        host=s.host,
+        port=s.port,
+        log_level=s.log_level,
+        log_config=None,  # logs.configure's handler, for uvicorn's lines too
+        access_log=s.access_log,
         lifespan="on",
     )
-    server = _Server(config, settings.shutdown_grace_seconds)
-    server.run()
+    _Server(config, s.shutdown_grace_seconds).run()
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Print every setting, its value (secrets as ``****``) and where it came from."""
+    _, entries = load(os.environ, _flag_values(args))
+    width = max(len(e.name) for e in entries)
+    values = max(len(e.value) for e in entries)
+    print(f"{'variable':<{width}}  {'value':<{values}}  from")
+    for e in entries:
+        print(f"{e.name:<{width}}  {e.value:<{values}}  {e.source}")
     return 0
 
 
@@ -103,22 +130,35 @@ def _bench_parsers(sub) -> None:
     c.set_defaults(func=bench_compare)
 
 
+def _server_flags(p: argparse.ArgumentParser) -> None:
+    # Strings, not ints: the settings check every value and name the flag in their message.
+    p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
+    p.add_argument("--port", help="listen port (default $EXPORTER_PORT or 8080)")
+    p.add_argument("--log-level", help="critical|error|warning|info|debug|trace (default info)")
+    p.add_argument("--log-format", help="json|text|auto (default auto: json unless a terminal)")
+    p.add_argument(
+        "--access-log", action="store_const", const="on", help="log every request (one line each)"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exporter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the service with its monitoring endpoints")
-    p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default $EXPORTER_PORT or 8080)")
-    p.add_argument("--log-level", default="info")
-    p.add_argument("--access-log", action="store_true", help="log every request")
+    _server_flags(p)
     p.set_defaults(func=serve)
+    c = sub.add_parser("check-config", help="print the effective settings, or what is wrong")
+    _server_flags(c)
+    c.set_defaults(func=check_config)
     _bench_parsers(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "warning").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return args.func(args)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
