@@ -42,7 +42,8 @@ class Entry:
 
 def _shown(raw: str) -> str:
     # Quote what would otherwise be invisible or ambiguous on the error line.
-    return raw if raw and raw.isprintable() and raw.strip() == raw else repr(raw)
+    plain = raw.isprintable() and not any(c.isspace() for c in raw)
+    return raw if raw and plain else repr(raw)
 
 
 def _bounds(minimum: float | None, maximum: float | None, above: float | None) -> str:
