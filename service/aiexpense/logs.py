@@ -22,6 +22,9 @@ request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")  # uvicorn's args
+# Libraries whose INFO lines are their own chatter (pgserver logs every initdb/pg_ctl run and
+# its whole output): warnings and up only, unless the service runs at debug.
+_CHATTY = ("pgserver",)
 
 
 class RequestIdFilter(logging.Filter):
@@ -86,3 +89,8 @@ def configure(level: str = "info", log_format: str = "auto", stream: IO[str] | N
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(LOG_LEVELS[level])
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(
+            logging.WARNING if root.level > logging.DEBUG else root.level
+        )
+    logging.captureWarnings(True)  # warnings.warn(...) becomes a line like any other
