@@ -188,17 +188,14 @@ class Reader:
         self.note(key, value, source)
         return value
 
-    def secret(self, key: str, *, pattern: str | None = None, allowed: str = "") -> str | None:
-        """A credential: None when unset; shown as ``****`` here and in every error."""
+    def secret(self, key: str) -> str | None:
+        """A credential: None when unset; shown only as ``****``."""
         raw, source = self.raw(key)
         if raw is None:
             self._default(key, None)
             return None
-        value = raw.strip()
-        if pattern is not None and not re.fullmatch(pattern, value):
-            return self._bad(key, MASK, allowed or f"must match {pattern}", None)
         self.note(key, MASK, source)
-        return value
+        return raw.strip()
 
     def url(self, key: str, default: str, *, schemes: Collection[str] = ("http", "https")) -> str:
         """An absolute URL with one of ``schemes`` and a host; a trailing ``/`` is dropped."""
@@ -220,7 +217,7 @@ class Reader:
 
     def _bad(self, key: str, raw: str, allowed: str, default: T) -> T:
         self.fail(key, raw, allowed)
-        self.note(key, _shown(raw) if raw != MASK else MASK, "invalid")
+        self.note(key, _shown(raw), "invalid")
         return default
 
     # -- the end -----------------------------------------------------------------------
