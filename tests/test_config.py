@@ -27,7 +27,7 @@ def _is_number(text: str) -> bool:
 
 
 NUMERIC = sorted(name for name, value in DEFAULTS.items() if _is_number(value))
-BAD_NUMBERS = ("abc", "nan", "inf", "-inf", "-1", "1e999", "1.5.2")
+BAD_NUMBERS = ("abc", "nan", "inf", "-inf", "-1", "1e999", "1.5.2", "1_000", "\u0663")
 
 
 def errors(env: dict[str, str], flags: dict[str, str | None] | None = None) -> list[str]:

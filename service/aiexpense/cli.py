@@ -48,7 +48,7 @@ class _Server(uvicorn.Server):
         loop.call_later(self._grace, super().handle_exit, sig, frame)
 
 
-def settings(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace) -> Settings:
     """The settings: flags of ``args`` first, then the environment, then the defaults."""
     return load(os.environ, _flag_values(args))[0]
 
@@ -60,18 +60,18 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
 def serve(args: argparse.Namespace) -> int:
     from .app import create_app
 
-    s = settings(args)
-    logs.configure(s.log_level, s.log_format)
+    settings = settings_from(args)
+    logs.configure(settings.log_level, settings.log_format)
     config = uvicorn.Config(
-        create_app(s),
-        host=s.host,
-        port=s.port,
-        log_level=s.log_level,
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
         log_config=None,  # logs.configure's handler, for uvicorn's lines too
-        access_log=s.access_log,
+        access_log=settings.access_log,
         lifespan="on",
     )
-    _Server(config, s.shutdown_grace_seconds).run()
+    _Server(config, settings.shutdown_grace_seconds).run()
     return 0
 
 

@@ -21,6 +21,10 @@ T = TypeVar("T")
 MASK = "****"
 UNSET = "(unset)"
 _TRUE, _FALSE = ("on", "true", "1", "yes"), ("off", "false", "0", "no")
+# Plain ASCII numbers only: Python's int() and float() also take "1_000" and other scripts'
+# digits, which no one means in a setting.
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
 
 class ConfigError(ValueError):
@@ -104,10 +108,9 @@ class Reader:
             self._default(key, default)
             return default
         allowed = f"must be a whole number {_bounds(minimum, maximum, None)}".rstrip()
-        try:
-            value = int(raw.strip())
-        except ValueError:
+        if not _INTEGER.fullmatch(raw.strip()):
             return self._bad(key, raw, allowed, default)
+        value = int(raw.strip())
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
             return self._bad(key, raw, allowed, default)
         self.note(key, str(value), source)
@@ -128,12 +131,11 @@ class Reader:
             self._default(key, f"{default:g}")
             return default
         allowed = f"must be a finite number {_bounds(minimum, maximum, above)}".rstrip()
-        try:
-            value = float(raw.strip())
-        except ValueError:
+        if not _NUMBER.fullmatch(raw.strip()):  # nan, inf and words fail here
             return self._bad(key, raw, allowed, default)
+        value = float(raw.strip())
         if (
-            not math.isfinite(value)
+            not math.isfinite(value)  # 1e999
             or (minimum is not None and value < minimum)
             or (above is not None and value <= above)
             or (maximum is not None and value > maximum)
