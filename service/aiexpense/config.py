@@ -205,8 +205,7 @@ def load(
     ``flags`` maps a variable to the command-line value that overrides it
     (``{"EXPORTER_PORT": "9000"}``; None: not given). Raises :class:`ConfigError`.
     """
-    reader = Reader(environ, flags)
-    reader.flag_names.update(FLAGS)
+    reader = Reader(environ, flags, FLAGS)
     settings = Settings.read(reader)
     reader.check()
     return settings, list(reader.entries.values())

@@ -67,11 +67,16 @@ class Reader:
     """Typed, checked reads of settings; see the module docstring."""
 
     def __init__(
-        self, environ: Mapping[str, str], flags: Mapping[str, str | None] | None = None
+        self,
+        environ: Mapping[str, str],
+        flags: Mapping[str, str | None] | None = None,
+        flag_names: Mapping[str, str] | None = None,
     ) -> None:
+        """``flags``: variable -> its value from the command line (None: not given);
+        ``flag_names``: variable -> the flag's name, for messages (``--port``)."""
         self._environ = environ
-        self._flags = {k: v for k, v in (flags or {}).items() if v is not None}  # None: not given
-        self.flag_names: dict[str, str] = {}  # variable -> the flag that overrides it
+        self._flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        self._flag_names = dict(flag_names or {})
         self.entries: dict[str, Entry] = {}
         self.errors: list[str] = []
 
@@ -80,7 +85,7 @@ class Reader:
     def raw(self, key: str) -> tuple[str | None, str]:
         """(value, source); a blank value counts as unset (12-factor: ``X=`` clears X)."""
         if key in self._flags:
-            return str(self._flags[key]), self.flag_names.get(key, key)
+            return str(self._flags[key]), self._flag_names.get(key, key)
         value = self._environ.get(key, "")
         if value.strip():
             return value, "environment"
