@@ -63,7 +63,9 @@ def _g(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 0.01 or x == 0 else f"{x:.2e}"
 
 
-def _bootstrap(samples: tuple[Sequence[float], ...], statistic: Callable) -> tuple[float, float]:
+def _bootstrap(
+    samples: tuple[Sequence[float], ...], statistic: Callable[..., np.ndarray]
+) -> tuple[float, float]:
     result = bootstrap(
         tuple(np.asarray(s, dtype=float) for s in samples),
         statistic,
@@ -133,7 +135,9 @@ def paired_ratio_at_least(on: Sequence[float], off: Sequence[float], limit: floa
 Histogram = tuple[Sequence[float], Sequence[int]]  # distinct values, their counts
 
 
-def _resampled(histogram: Histogram, rng) -> tuple[np.ndarray, np.ndarray, int]:
+def _resampled(
+    histogram: Histogram, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, int]:
     """(values, RESAMPLES x len(values) counts drawn anew, n): the bootstrap of the requests a
     histogram recorded is a multinomial draw of its counts."""
 
@@ -142,7 +146,7 @@ def _resampled(histogram: Histogram, rng) -> tuple[np.ndarray, np.ndarray, int]:
     return values, rng.multinomial(n, counts / n, size=RESAMPLES), n
 
 
-def _quantiles(histogram: Histogram, q: float, rng) -> np.ndarray:
+def _quantiles(histogram: Histogram, q: float, rng: np.random.Generator) -> np.ndarray:
 
     values, draws, n = _resampled(histogram, rng)
     below = (np.cumsum(draws, axis=1) < math.ceil(q * n)).sum(axis=1)
