@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -54,8 +55,8 @@ def captured() -> Iterator[io.StringIO]:
     """The root logger configured by ``logs.configure`` into a buffer, then put back."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    stream = io.StringIO()
-    logs.configure("info", "json", stream)
+    with contextlib.redirect_stderr(io.StringIO()) as stream:  # the handler writes here
+        logs.configure("info", "json")
     try:
         yield stream
     finally:

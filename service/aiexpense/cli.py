@@ -58,20 +58,19 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    logs.configure(settings.log_level, settings.log_format)  # for what logs before uvicorn
+    options = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": logs.config_dict(settings.log_level, settings.log_format),
+        "access_log": settings.access_log,
+        "lifespan": "on",
+    }
     from .app import create_app
 
-    settings = settings_from(args)
-    logs.configure(settings.log_level, settings.log_format)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        log_config=None,  # logs.configure's handler, for uvicorn's lines too
-        access_log=settings.access_log,
-        lifespan="on",
-    )
-    _Server(config, settings.shutdown_grace_seconds).run()
+    _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()
     return 0
 
 

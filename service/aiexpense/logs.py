@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import logging.config
 import sys
 from contextvars import ContextVar
 from typing import IO, Any
@@ -62,7 +63,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-class _TextFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):
+    """``TEXT_FORMAT``, with ``-`` for the request id outside a request."""
+
+    def __init__(self, fmt: str = TEXT_FORMAT) -> None:
+        super().__init__(fmt)
+
     def format(self, record: logging.LogRecord) -> str:
         if getattr(record, "request_id", None) is None:
             record.request_id = "-"
@@ -76,21 +82,38 @@ def resolve_format(log_format: str, stream: IO[str]) -> str:
     return "text" if stream.isatty() else "json"
 
 
-def configure(level: str = "info", log_format: str = "auto", stream: IO[str] | None = None) -> None:
-    """Send every logger's records through one handler on the root logger.
+def config_dict(level: str = "info", log_format: str = "auto") -> dict[str, Any]:
+    """A :func:`logging.config.dictConfig` document: every logger through one stderr handler
+    on the root logger. Also uvicorn's ``log_config``, so each worker process of
+    ``exporter serve --workers`` sets itself up the same way.
 
-    ``level`` is one of uvicorn's names (``trace`` included); ``log_format`` json, text or auto.
+    ``level`` is one of uvicorn's names (``trace`` included); ``log_format`` json, text or
+    auto (decided here, from this process's stderr, which the workers inherit).
     """
-    stream = stream or sys.stderr
-    handler = logging.StreamHandler(stream)
-    handler.addFilter(RequestIdFilter())
-    json_lines = resolve_format(log_format, stream) == "json"
-    handler.setFormatter(JsonFormatter() if json_lines else _TextFormatter(TEXT_FORMAT))
-    root = logging.getLogger()
-    root.handlers = [handler]
-    root.setLevel(LOG_LEVELS[level])
-    for name in _CHATTY:
-        logging.getLogger(name).setLevel(
-            logging.WARNING if root.level > logging.DEBUG else root.level
-        )
+    numeric = LOG_LEVELS[level]
+    formatter = "json" if resolve_format(log_format, sys.stderr) == "json" else "text"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": RequestIdFilter}},
+        "formatters": {"json": {"()": JsonFormatter}, "text": {"()": TextFormatter}},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": formatter,
+                "filters": ["request_id"],
+            }
+        },
+        "root": {"level": numeric, "handlers": ["stderr"]},
+        "loggers": {
+            name: {"level": logging.WARNING if numeric > logging.DEBUG else numeric}
+            for name in _CHATTY
+        },
+    }
+
+
+def configure(level: str = "info", log_format: str = "auto") -> None:
+    """Apply :func:`config_dict` to this process."""
+    logging.config.dictConfig(config_dict(level, log_format))
     logging.captureWarnings(True)  # warnings.warn(...) becomes a line like any other
