@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-HOST ?= 127.0.0.1
-PORT ?= 8080
+# `make run PORT=9000 HOST=0.0.0.0` passes --port/--host; without them the service reads
+# EXPORTER_PORT/EXPORTER_HOST (then 8080, 127.0.0.1). Only make's command line counts: a PORT
+# or HOST that happens to be in the shell's environment is not passed on.
+given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 
 .PHONY: run test bench lint format dashboards manifests lock clean
 
@@ -17,7 +19,7 @@ $(STAMP): pyproject.toml service/pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/exporter serve --host $(HOST) --port $(PORT)
+	$(BIN)/exporter serve $(call given,HOST,--host) $(call given,PORT,--port)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

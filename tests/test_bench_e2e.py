@@ -133,11 +133,15 @@ def test_the_summary_names_each_goal_with_a_verdict(run) -> None:
     goals = {g["case"]: g for g in run["result"]["goals"]}
     assert goals["kit.record_operation"]["floor"].startswith("floor.prometheus_client_record")
     assert goals["service.create_expense"]["ratio"] > 0
+    # --quick is a smoke test: only exact checks (counts agreeing) get a verdict.
     judged = [g for g in goals.values() if g["passed"] is not None]
-    assert len(judged) >= 10
+    assert judged and all(g["exact"] for g in judged)
+    smoke = [g for g in goals.values() if g["reason"].startswith("--quick")]
+    assert len(smoke) >= 10 and all(g["passed"] is None for g in smoke)
     out = run["stdout"]
-    assert "goals met" in out and ("PASS" in out or "FAIL" in out)
+    assert "goals met" in out and "not judged" in out
     assert "memory per op" in out
+    assert max(len(line) for line in out.splitlines()) <= 100
 
 
 def test_progress_is_shown_while_it_runs(run) -> None:

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from exporter import (
     JSON_ERRORS,
@@ -28,6 +29,7 @@ from . import __version__
 from .config import Settings
 from .embedded_db import EmbeddedPostgres
 from .operations import Op
+from .request_id import RequestIdMiddleware
 from .service import ExpenseService
 from .webhooks import Webhooks
 
@@ -110,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers=JSON_ERRORS,
+        middleware=[Middleware(RequestIdMiddleware)],  # outermost: every log line gets the id
     )
     app.state.settings = settings
     app.state.collector = collector

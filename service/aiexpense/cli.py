@@ -1,6 +1,11 @@
 """The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
 ``exporter migrate`` applies the schema migrations to $DATABASE_URL and exits;
-``exporter bench`` runs the benchmarks, ``exporter bench compare OLD NEW`` compares two runs."""
+``exporter check-config`` prints the effective settings; ``exporter bench`` runs the
+benchmarks, ``exporter bench compare OLD NEW`` compares two runs.
+
+A bad setting, from a flag or the environment, prints one line per bad variable to stderr
+and exits 2 (whatever the subcommand), never a traceback.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,8 @@ from collections.abc import Sequence
 
 import uvicorn
 
-from .config import Settings
+from . import logs
+from .config import FLAGS, ConfigError, Settings, load
 
 log = logging.getLogger("exporter")
 
@@ -43,20 +49,31 @@ class _Server(uvicorn.Server):
         loop.call_later(self._grace, super().handle_exit, sig, frame)
 
 
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The settings: flags of ``args`` first, then the environment, then the defaults."""
+    return load(os.environ, _flag_values(args))[0]
+
+
+def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
+    return {var: getattr(args, flag[2:].replace("-", "_"), None) for var, flag in FLAGS.items()}
+
+
 def serve(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    workers = args.workers or settings.workers
+    settings = settings_from(args)
+    logs.configure(settings.log_level, settings.log_format)  # for what logs before uvicorn
     options = {
-        "host": args.host or settings.host,
-        "port": args.port or settings.port,
-        "log_level": args.log_level,
-        "access_log": args.access_log,
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "log_config": logs.config_dict(settings.log_level, settings.log_format),
+        "access_log": settings.access_log,
         "lifespan": "on",
     }
-    if workers > 1:
+    if settings.workers > 1:
         from .workers import APP, serve_workers
 
-        serve_workers(uvicorn.Config(APP, factory=True, workers=workers, **options), settings)
+        config = uvicorn.Config(APP, factory=True, workers=settings.workers, **options)
+        serve_workers(config, settings)
         return 0
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # one worker, but multiprocess mode asked for
         from exporter.multiprocess import clear
@@ -79,7 +96,7 @@ def migrate(args: argparse.Namespace) -> int:
 
     from .migrations import migrate as apply_migrations
 
-    settings = Settings.from_env()
+    settings = settings_from(args)
     if settings.database_url is None:
         print(
             "exporter migrate: DATABASE_URL is not set (the database to migrate)", file=sys.stderr
@@ -99,6 +116,17 @@ def migrate(args: argparse.Namespace) -> int:
         print(f"exporter migrate: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     print(f"applied migrations {applied}" if applied else "schema is current")
+    return 0
+
+
+def check_config(args: argparse.Namespace) -> int:
+    """Print every setting, its value (secrets as ``****``) and where it came from."""
+    _, entries = load(os.environ, _flag_values(args))
+    width = max(len(e.name) for e in entries)
+    values = max(len(e.value) for e in entries)
+    print(f"{'variable':<{width}}  {'value':<{values}}  from")
+    for e in entries:
+        print(f"{e.name:<{width}}  {e.value:<{values}}  {e.source}")
     return 0
 
 
@@ -146,16 +174,27 @@ def _bench_parsers(sub) -> None:
     c.set_defaults(func=bench_compare)
 
 
+def _server_flags(p: argparse.ArgumentParser) -> None:
+    # Strings, not ints: the settings check every value and name the flag in their message.
+    p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
+    p.add_argument("--port", help="listen port (default $EXPORTER_PORT or 8080)")
+    p.add_argument("--log-level", help="critical|error|warning|info|debug|trace (default info)")
+    p.add_argument("--log-format", help="json|text|auto (default auto: json unless a terminal)")
+    p.add_argument(
+        "--access-log", action="store_const", const="on", help="log every request (one line each)"
+    )
+    p.add_argument("--workers", help="worker processes (default $EXPORTER_WORKERS or 1)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="exporter", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", help="run the service with its monitoring endpoints")
-    p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default $EXPORTER_PORT or 8080)")
-    p.add_argument("--log-level", default="info")
-    p.add_argument("--access-log", action="store_true", help="log every request")
-    p.add_argument("--workers", type=int, help="worker processes (default $EXPORTER_WORKERS or 1)")
+    _server_flags(p)
     p.set_defaults(func=serve)
+    c = sub.add_parser("check-config", help="print the effective settings, or what is wrong")
+    _server_flags(c)
+    c.set_defaults(func=check_config)
     m = sub.add_parser("migrate", help="apply the schema migrations to $DATABASE_URL and exit")
     m.add_argument(
         "--timeout", type=float, default=30.0, help="seconds to wait for the database (30)"
@@ -163,11 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     m.set_defaults(func=migrate)
     _bench_parsers(sub)
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(args, "log_level", "warning").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    return args.func(args)
+    logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        for line in exc.errors:
+            print(line, file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
