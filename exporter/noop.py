@@ -17,7 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from .stats import OperationStats, WindowStats
+from .stats import HistoryPoint, OperationStats, WindowStats
 
 
 class _NullTimer:
@@ -117,6 +117,9 @@ class NullCollector:
 
     def reset(self) -> None:
         return None
+
+    def history(self) -> list[HistoryPoint]:
+        return []
 
     def aggregate(self, family: str, rule: str) -> None:
         return None

@@ -42,7 +42,7 @@ def verdict_of(rows: list[report.Row], case: str) -> report.Row:
     return row
 
 
-# -- micro-benchmark ratio goals (kit.record_operation: <= 1.3x its floor) -----------------
+# -- micro-benchmark ratio goals (kit.time_with: <= 1.3x its floor) -----------------------
 
 
 @pytest.mark.parametrize(
@@ -55,8 +55,8 @@ def verdict_of(rows: list[report.Row], case: str) -> report.Row:
     ],
 )
 def test_a_ratio_goal_is_judged_on_its_confidence_interval(ratio, n, verdict) -> None:
-    rows = report.micro_rows(micro(random.Random(7), "kit.record_operation", ratio, n))
-    row = verdict_of(rows, "kit.record_operation")
+    rows = report.micro_rows(micro(random.Random(7), "kit.time_with", ratio, n))
+    row = verdict_of(rows, "kit.time_with")
     assert row.verdict == verdict, row.reason
     assert row.passed is {"PASS": True, "FAIL": False, "not judged": None}[verdict]
     if n >= sig.MIN_VALUES:
