@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import asdict, dataclass, replace
+from statistics import median
 from typing import Any
 
 from . import significance as sig
@@ -49,6 +50,7 @@ CACHE_HIT_PERCENT = 70.0
 ERROR_RATE_PERCENT = 0.1  # the spec's Phase 19 target
 AGREEMENT_PERCENT = 1.0
 PROBE_RATIO = 2.0
+WORKERS_SPEEDUP = 1.5  # two worker processes against one, on this 2-core machine (issue 11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +125,8 @@ def load_rows(load: dict[str, Any]) -> list[Row]:
         rows += _scenario_rows("webhook", load["webhook"], "telegram, end to end (issue 5)")
     if "probes" in load:
         rows += _probe_rows(load["probes"])
+    if "workers" in load:
+        rows += _workers_rows(load["workers"])
     return rows
 
 
@@ -188,6 +192,22 @@ def _instrumentation_row(info: dict[str, Any]) -> Row:
     )
     limit = 1 - INSTRUMENTATION_COST_PERCENT / 100  # on/off throughput at least this
     return _judged(row, sig.paired_ratio_at_least(on, off, limit))
+
+
+def _workers_rows(info: dict[str, Any]) -> list[Row]:
+    two, one = info["rounds"]
+    rounds = " / ".join(f"{a:,.0f}:{b:,.0f}" for a, b in zip(two, one, strict=True))
+    row = Row(
+        "workers: 2 vs 1 process, GET /api/categories",
+        f"2:1 per round {rounds} req/s",
+        "one worker",
+        median(two) / median(one),
+        f">= {WORKERS_SPEEDUP:g}x (issue 11)",
+    )
+    rows = [_judged(row, sig.paired_ratio_at_least(two, one, WORKERS_SPEEDUP))]
+    for name in ("one", "two"):
+        rows.extend(r for r in _scenario_rows(f"workers.{name}", info[name], "") if r.exact)
+    return rows
 
 
 def _paced_row(run: dict[str, Any]) -> Row:
