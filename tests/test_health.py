@@ -124,8 +124,11 @@ def test_degraded_band_of_the_error_rate():
     [
         ({"EXPORTER_HEALTH_MEMORY_DEGRADED_MB": "1"}, "degraded", 200),
         # degraded <= unhealthy is required: both move down together
-        ({"EXPORTER_HEALTH_MEMORY_DEGRADED_MB": "1", "EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB": "1"},
-         "unhealthy", 503),  # fmt: skip
+        (
+            {"EXPORTER_HEALTH_MEMORY_DEGRADED_MB": "1", "EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB": "1"},
+            "unhealthy",
+            503,
+        ),
         ({}, "healthy", 200),
     ],
 )
