@@ -386,3 +386,25 @@ def test_requests_before_the_first_sample_get_503_with_json():
             assert client.get("/monitoring/ready").status_code == 200
     finally:
         release.set()
+
+
+def test_the_sampler_reads_the_metrics_in_a_worker_thread():
+    """Reading the operations' windows back costs milliseconds (tens at 256 operations):
+    the error-rate check reads them in a worker thread, never on the event loop. The
+    ``judged`` filter is called inside that read, so it tells where the read ran."""
+    collector = MetricsCollector(namespace="shop", operations=["create_order"])
+    collector.record_operation("create_order", 0.01)
+    readers: set[int] = set()
+
+    def judged(name: str) -> bool:
+        readers.add(threading.get_ident())
+        return True
+
+    health = HealthChecker(None, collector, FAST, judged=judged)
+
+    async def scenario() -> int:
+        await health.sample()
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(scenario())
+    assert readers and loop_thread not in readers
