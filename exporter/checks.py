@@ -125,12 +125,17 @@ def valid_name(what: str, name: str) -> str:
 def aggregate(
     results: Mapping[str, CheckResult], registrations: Mapping[str, Registration]
 ) -> HealthStatus:
-    """Worst first, a non-critical check counting at most as degraded (an entry without a
-    registration, such as the shutdown marker, is critical)."""
-    return HealthStatus.worst(
-        registrations[name].effective(result.status) if name in registrations else result.status
-        for name, result in results.items()
-    )
+    """Worst first, a non-critical check counting at most as degraded."""
+    return HealthStatus.worst(contribution(n, r, registrations) for n, r in results.items())
+
+
+def contribution(
+    name: str, result: CheckResult, registrations: Mapping[str, Registration]
+) -> HealthStatus:
+    """What one result adds to its group's status (an entry without a registration, such
+    as the shutdown marker, counts as critical)."""
+    registration = registrations.get(name)
+    return registration.effective(result.status) if registration else result.status
 
 
 class CheckRunner:

@@ -45,6 +45,7 @@ from .checks import (
     HealthStatus,
     Registration,
     aggregate,
+    contribution,
 )
 from .collector import MetricsCollector
 from .names import metric_name
@@ -65,13 +66,20 @@ class GroupReport:
     registrations: Mapping[str, Registration]
     taken_at: float | None  # Unix time of the sample, None for a group read live
 
-    def failing(self) -> list[str]:
-        """The checks that are not healthy, each as ``name: reason``."""
+    def culprits(self) -> list[str]:
+        """The checks that set the group's status (a non-critical check counts as
+        degraded at most), or none when it is healthy."""
+        if self.status is HealthStatus.HEALTHY:
+            return []
         return [
-            f"{name}: {result.reason}"
+            name
             for name, result in self.checks.items()
-            if result.status is not HealthStatus.HEALTHY
+            if contribution(name, result, self.registrations) is self.status
         ]
+
+    def failing(self) -> list[str]:
+        """The culprits as ``name: reason``."""
+        return [f"{name}: {self.checks[name].reason}" for name in self.culprits()]
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,9 +334,7 @@ def verdict(group: GroupReport, detailed: bool) -> str:
     if not group.registrations and len(group.checks) == 1:
         (result,) = group.checks.values()
         return result.reason
-    failing = group.failing() if detailed else [
-        name for name, r in group.checks.items() if r.status is not HealthStatus.HEALTHY
-    ]  # fmt: skip
+    failing = group.failing() if detailed else group.culprits()
     return f"{group.status.value}: " + "; ".join(failing)
 
 

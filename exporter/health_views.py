@@ -7,6 +7,7 @@ alone, the way Spring Boot Actuator answers with ``show-details=never``.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,7 @@ def ietf_view(group: GroupReport, service_id: str, version: str, details: bool) 
     keyed ``<check>:<measurement>`` (or ``<check>`` alone) from the checks' measurements."""
     if not details:
         return {"status": IETF_STATUS[group.status]}
-    at = rfc3339(group.taken_at)
+    at = rfc3339(time.time() if group.taken_at is None else group.taken_at)
     body: dict[str, Any] = {
         "status": IETF_STATUS[group.status],
         "version": version.split(".")[0],
