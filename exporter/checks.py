@@ -101,7 +101,10 @@ class Registration:
         valid_name("check name", self.name)
         for group in self.groups:
             valid_name("group name", group)
-        if not (isinstance(self.timeout, int | float) and 0 < self.timeout < float("inf")):
+        timeout = self.timeout
+        if isinstance(timeout, bool) or not (
+            isinstance(timeout, int | float) and 0 < timeout < float("inf")
+        ):
             raise ValueError(f"timeout: must be a finite number > 0, got {self.timeout!r}")
 
     @property

@@ -155,7 +155,7 @@ class HealthChecker:
             raise ValueError(f"a health check named {name!r} is already registered")
         if isinstance(groups, str):
             raise ValueError(f"groups: expected a collection of names, got the string {groups!r}")
-        registration = Registration(name, check, critical, frozenset(groups), float(timeout))
+        registration = Registration(name, check, critical, frozenset(groups), timeout)
         self._runners[name] = CheckRunner(registration)
 
     @property

@@ -191,6 +191,8 @@ def test_a_hung_sync_check_holds_one_thread_and_recovers_when_it_returns():
         ({"groups": ["no/slash"]}, "invalid group name"),
         ({"timeout": 0}, "timeout: must be a finite number > 0"),
         ({"timeout": float("nan")}, "timeout: must be a finite number > 0"),
+        ({"timeout": "1"}, "timeout: must be a finite number > 0, got '1'"),
+        ({"timeout": True}, "timeout: must be a finite number > 0, got True"),
     ],
 )
 def test_add_check_refuses_bad_arguments(kwargs, message):
