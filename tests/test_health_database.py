@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import psutil
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
@@ -186,3 +187,40 @@ def test_an_exhausted_pool_is_degraded_not_unhealthy(database):
             for thread in threads:
                 thread.join()
         wait_until(lambda: client.get("/monitoring/health").json()["status"] == "healthy")
+
+
+def postgres_processes(server) -> list[psutil.Process]:
+    """The postmaster and its children, to freeze a server the way a hung host would."""
+    pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+    postmaster = psutil.Process(pid)
+    return [postmaster, *postmaster.children(recursive=True)]
+
+
+@pytest.mark.slow
+def test_a_hung_database_fails_readiness_within_one_round(own_postgres):
+    """SIGSTOP: connections stay open and nothing answers. Each ping gives up at its
+    timeout without waiting for psycopg's cancellation (which waits up to 10 s on a
+    stopped server), so the round still ends in time and reads unhealthy."""
+    pool = AsyncConnectionPool(own_postgres.url, min_size=2, max_size=4, open=False)
+    app = kit_app(pool, thresholds=FAST)
+    timeout = app.state.health.registrations["database"].timeout
+    with running(app) as url, httpx.Client(base_url=url) as client:
+        wait_until(lambda: client.get("/monitoring/health").json()["status"] == "healthy")
+        frozen = postgres_processes(own_postgres)
+        for process in frozen:
+            process.suspend()
+        try:
+            stopped = time.monotonic()
+            statuses = rounds_after(app, stopped, 2, timeout=2 * (INTERVAL + timeout))
+            assert statuses[1] == "unhealthy", statuses
+            assert time.monotonic() - stopped < 2 * (INTERVAL + timeout)
+            reason = client.get("/monitoring/health").json()["checks"]["database"]["reason"]
+            # "ping timed out", then (connections held by the cancelled pings) a checkout
+            # timeout with the pool not full: both are the database, not load.
+            assert reason.startswith("ping failed 2 times in a row: "), reason
+            assert client.get("/monitoring/ready").status_code == 503
+            assert client.get("/monitoring/live").status_code == 200
+        finally:
+            for process in frozen:
+                process.resume()
+        wait_until(lambda: client.get("/monitoring/health").status_code == 200, timeout=30)
