@@ -20,7 +20,7 @@ import anyio.to_thread
 import psutil
 from prometheus_client import Counter
 
-from .checks import CheckResult, Measurement, describe, within
+from .checks import CheckResult, HealthStatus, Measurement, describe, within
 from .collector import MetricsCollector
 from .formatting import go_duration, human_bytes, ms, rfc3339
 from .thresholds import MB, Thresholds
@@ -53,9 +53,10 @@ class DatabaseCheck:
     retry, ``pool.check()`` drops the pool's broken idle connections; after a ping that
     timed out it is skipped (it would wait on every idle connection of a hung server).
 
-    A pool merely busy is never unhealthy: when no connection frees up within the
-    checkout timeout and every connection is open and in use, the verdict is degraded
-    (taking a loaded replica out of rotation would push its load onto the others). Waits
+    A pool merely busy is not unhealthy: when no connection frees up within the checkout
+    timeout and every connection is open and in use, the verdict is degraded (taking a
+    loaded replica out of rotation would push its load onto the others), unless the last
+    round's pings failed: then the database stays down until a ping answers. Waits
     make it degraded only while requests wait now, or when requests queued during the
     last round with the pool at its maximum: a pool growing to meet a burst is healthy.
     """
@@ -69,6 +70,7 @@ class DatabaseCheck:
         self.thresholds = thresholds
         self._counters = counters
         self._last_queued: int | None = None
+        self._answered = True  # did the database answer the last round's pings?
 
     @property
     def timeout(self) -> float:
@@ -92,7 +94,12 @@ class DatabaseCheck:
             self._counters.update(stats)
         before, self._last_queued = self._last_queued, stats["requests_queued"]
         queued = 0 if before is None else max(stats["requests_queued"] - before, 0)
-        return self._judge(pings, stats, queued, errors_before)
+        result = self._judge(pings, stats, queued, errors_before)
+        if pings[-1].error is None:
+            self._answered = True
+        elif result.status is HealthStatus.UNHEALTHY:
+            self._answered = False
+        return result
 
     def _judge(
         self, pings: list[_Ping], stats: Mapping[str, int], queued: int, errors_before: int
@@ -108,11 +115,15 @@ class DatabaseCheck:
             return status(reason, measurements=measured, details=details)
 
         if last.error is not None and self._busy(last, errors_before):
-            return result(
-                CheckResult.degraded,
+            # Busy is degraded while the database was last seen answering; after failed
+            # pings a full pool says nothing new (the cancelled pings may hold it).
+            busy = (
                 f"no pool connection free within {self.thresholds.checkout_timeout_seconds:g}s:"
-                f" all {stats['pool_size']} in use, {stats['requests_waiting']} requests waiting",
+                f" all {stats['pool_size']} in use, {stats['requests_waiting']} requests waiting"
             )
+            if self._answered:
+                return result(CheckResult.degraded, busy)
+            return result(CheckResult.unhealthy, f"{busy}; the last pings failed")
         if last.error is not None:
             return result(
                 CheckResult.unhealthy, f"ping failed {len(pings)} times in a row: {last.error}"
