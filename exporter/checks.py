@@ -151,18 +151,20 @@ class CheckRunner:
         self._started = 0.0
 
     async def run(self) -> CheckResult:
+        """Call the check (or join the call in flight, if it is still within its time)."""
         timeout = self.registration.timeout
-        if self._task is not None and not self._task.done():
+        task = self._task
+        if task is None or task.done():
+            task = self._start()
+        elif time.monotonic() - self._started >= timeout:
             running = time.monotonic() - self._started
             return CheckResult.unhealthy(
                 f"timed out after {timeout:g}s (the last call is still running, {running:.1f}s)"
             )
-        self._started = time.monotonic()
-        task = self._task = asyncio.ensure_future(self._call())
-        task.add_done_callback(_retrieve)
         # wait() rather than wait_for(): a check that swallows its cancellation must not
         # hold the sampler round past the timeout.
-        done, _ = await asyncio.wait({task}, timeout=timeout)
+        remaining = self._started + timeout - time.monotonic()
+        done, _ = await asyncio.wait({task}, timeout=max(remaining, 0.0))
         if not done:
             if self._is_async:
                 task.cancel()
@@ -175,6 +177,12 @@ class CheckRunner:
         if error is not None:
             return CheckResult.unhealthy(describe(error))
         return as_result(task.result())
+
+    def _start(self) -> asyncio.Future[CheckOutcome]:
+        self._started = time.monotonic()
+        task = self._task = asyncio.ensure_future(self._call())
+        task.add_done_callback(_retrieve)
+        return task
 
     def cancel(self) -> None:
         """Stop waiting for a call in flight (the sampler is stopping)."""

@@ -182,6 +182,25 @@ def test_a_hung_sync_check_holds_one_thread_and_recovers_when_it_returns():
     assert fourth.checks["hang"].status is HealthStatus.HEALTHY
 
 
+def test_overlapping_rounds_share_one_call_within_its_timeout():
+    calls = []
+
+    async def slowish() -> CheckResult:
+        calls.append(1)
+        await asyncio.sleep(0.2)
+        return CheckResult.healthy("done")
+
+    health = checker()
+    health.add_check("slowish", slowish, timeout=2)
+
+    async def scenario():
+        return await asyncio.gather(health.sample(), health.sample())
+
+    first, second = asyncio.run(scenario())
+    assert first.checks["slowish"].reason == second.checks["slowish"].reason == "done"
+    assert len(calls) == 1
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
