@@ -7,9 +7,10 @@ with collector.time("create_order"):
     ...
 """
 
+from .checks import CheckResult, HealthCheck, Measurement
 from .collector import DEFAULT_BUCKETS, MetricsCollector
 from .errors import JSON_ERRORS
-from .handler import MonitoringHandler
+from .handler import MonitoringHandler, ShowDetails
 from .health import HealthChecker, HealthStatus
 from .noop import NullCollector
 from .recorder import Recorder
@@ -20,15 +21,19 @@ from .timer import OperationTimer
 __all__ = [
     "DEFAULT_BUCKETS",
     "JSON_ERRORS",
+    "CheckResult",
+    "HealthCheck",
     "HealthChecker",
     "HealthStatus",
     "HistoryPoint",
+    "Measurement",
     "MetricsCollector",
     "MonitoringHandler",
     "NullCollector",
     "OperationStats",
     "OperationTimer",
     "Recorder",
+    "ShowDetails",
     "Thresholds",
     "WindowStats",
 ]

@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         admin_token=settings.admin_token,
         system_extras=[service.system_extras],
         metrics_cache_seconds=settings.metrics_cache_seconds,
+        show_details=settings.health_show_details,
     )
 
     @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg.conninfo
 from uvicorn.config import LOG_LEVELS
 
-from exporter import Thresholds
+from exporter import ShowDetails, Thresholds
 
 from .currencies import MINOR_UNITS
 from .settings_reader import ConfigError, Entry, Reader
@@ -138,6 +138,7 @@ class Settings:
     job_drain_seconds: float = 10.0
     default_currency: str = "TWD"
     instrumentation: bool = True  # off: a NullCollector, to measure what timing costs
+    health_show_details: str = "always"  # never | when-authorized | always (the admin token)
     thresholds: Thresholds = field(default_factory=Thresholds)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
@@ -179,6 +180,9 @@ class Settings:
                 allowed="must be an ISO 4217 currency code in circulation (TWD, USD, EUR...)",
             ),
             instrumentation=r.switch("EXPORTER_INSTRUMENTATION", True),
+            health_show_details=r.choice(
+                "EXPORTER_HEALTH_SHOW_DETAILS", "always", [d.value for d in ShowDetails]
+            ),
             thresholds=read_thresholds(r),
             webhooks=WebhookSettings.read(r),
         )

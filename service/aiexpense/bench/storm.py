@@ -77,9 +77,9 @@ async def _scrape(session: Any, url: str, stop: asyncio.Event) -> int:
 
 
 async def storm(args: argparse.Namespace) -> dict[str, Any]:
-    import aiohttp
-
     from statistics import median
+
+    import aiohttp
 
     idle, stormy, scrapes = [], [], 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=16)) as session:
@@ -87,7 +87,9 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
         for _ in range(args.rounds):
             idle.append(median(await _probe(session, args.url, args.seconds)))
             stop = asyncio.Event()
-            scrapers = [asyncio.create_task(_scrape(session, args.url, stop)) for _ in range(SCRAPERS)]
+            scrapers = [
+                asyncio.create_task(_scrape(session, args.url, stop)) for _ in range(SCRAPERS)
+            ]
             stormy.append(median(await _probe(session, args.url, args.seconds)))
             stop.set()
             scrapes += sum(await asyncio.gather(*scrapers))
@@ -109,10 +111,10 @@ async def lag(args: argparse.Namespace) -> dict[str, Any]:
     from exporter import HealthChecker, Thresholds
 
     collector = _collector(args.operations)
+    checker = HealthChecker(None, collector, Thresholds(interval_seconds=0.25))
     quiet, sampled = [], []
     for _ in range(args.rounds):
         quiet.append(max(await _lag(args.seconds)))
-        checker = HealthChecker(None, collector, Thresholds(interval_seconds=0.25))
         await checker.start()
         sampled.append(max(await _lag(args.seconds)))
         await checker.stop()
