@@ -308,6 +308,9 @@ def test_discord_ping_message_command_and_modal(database):
         first = post(client, "discord", command)
         command["id"] = snowflake()  # the same message recorded again by a new interaction
         second = post(client, "discord", command)
+        # Another member records the same message: their own expense, not "Already recorded".
+        other = {**command, "id": snowflake(), "user": {"id": "80351110224678999"}}
+        fourth = post(client, "discord", other)
         modal = {
             "type": 5,
             "id": snowflake(),
@@ -325,9 +328,11 @@ def test_discord_ping_message_command_and_modal(database):
     assert first.json()["data"]["content"] == "Recorded: taxi 300 TWD (transport)"
     assert second.json()["data"]["content"] == "Already recorded: taxi 300 TWD (transport)"
     assert third.json()["data"]["content"] == "Recorded: tea 60 TWD (food)"
-    assert [(r[3], r[7]) for r in expenses(database.url)] == [
-        (target, "taxi"),
-        (modal["id"], "tea"),
+    assert fourth.json()["data"]["content"] == "Recorded: taxi 300 TWD (transport)"
+    assert [(r[1], r[3], r[7]) for r in expenses(database.url)] == [
+        ("80351110224678912", f"{target}:80351110224678912", "taxi"),
+        ("80351110224678912", modal["id"], "tea"),
+        ("80351110224678999", f"{target}:80351110224678999", "taxi"),
     ]
 
 

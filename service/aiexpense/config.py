@@ -58,6 +58,7 @@ class WebhookSettings:
     telegram_secret_token: str | None = _secret_field()
     telegram_bot_token: str | None = _secret_field()
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None  # public: how group members @mention the bot
     slack_signing_secret: str | None = _secret_field()
     slack_bot_token: str | None = _secret_field()
     slack_api_base: str = "https://slack.com/api"
@@ -85,6 +86,7 @@ class WebhookSettings:
             telegram_secret_token=_secret(environ, "TELEGRAM_SECRET_TOKEN"),
             telegram_bot_token=_secret(environ, "TELEGRAM_BOT_TOKEN"),
             telegram_api_base=base("EXPORTER_TELEGRAM_API_BASE", cls.telegram_api_base),
+            telegram_bot_username=_secret(environ, "TELEGRAM_BOT_USERNAME"),
             slack_signing_secret=_secret(environ, "SLACK_SIGNING_SECRET"),
             slack_bot_token=_secret(environ, "SLACK_BOT_TOKEN"),
             slack_api_base=base("EXPORTER_SLACK_API_BASE", cls.slack_api_base),
