@@ -331,8 +331,8 @@ def test_discord_ping_message_command_and_modal(database):
     assert fourth.json()["data"]["content"] == "Recorded: taxi 300 TWD (transport)"
     assert [(r[1], r[3], r[7]) for r in expenses(database.url)] == [
         ("80351110224678912", f"{target}:80351110224678912", "taxi"),
-        ("80351110224678912", modal["id"], "tea"),
         ("80351110224678999", f"{target}:80351110224678999", "taxi"),
+        ("80351110224678912", modal["id"], "tea"),
     ]
 
 
