@@ -57,6 +57,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from aiexpense.currencies import MINOR_UNITS
+from aiexpense.lexicon import CATEGORIES
 
 __all__ = [
     "MAX_AMOUNT",
@@ -225,10 +226,27 @@ def quantize_amount(amount: Decimal, currency: str) -> Decimal:
 
 # --------------------------------------------------------------------------- regexes
 
-# Chinese numerals directly before a currency unit: "一百二十元", "兩千塊". Only there:
-# elsewhere 一/二 are far too common inside ordinary words.
-_CN_NUMERAL_AMOUNT_RE = re.compile(
-    r"([零〇一二兩两三四五六七八九十百千萬万]+)(?=\s*(?:塊錢|块钱|塊|块|元|圓))"
+# Chinese numerals as a number: before a currency unit ("一百二十元", "兩千塊", "三千円"),
+# or standing on their own ("計程車 兩百五", "三千二") when they hold a unit character
+# (十百千萬) and no other CJK character follows: inside words (星期三, 五十嵐, 十二月, 兩個)
+# they are not numbers.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CN_NUMERAL_CHARS = "零〇一二兩两三四五六七八九十百千萬万"
+_CN_NUMERAL_RE = re.compile(
+    rf"(?P<num>[{_CN_NUMERAL_CHARS}]+)"
+    rf"(?:(?=(?P<unit>\s*(?:塊錢|块钱|塊|块|元|圓|円)))|(?![{_CJK}]))"
+)
+_CN_UNIT_CHARS = frozenset("十百千萬万")
+
+# Amounts glued to a word ("taxi250", "250taxi", "lunch120元"): split when the word is a
+# category keyword, so "mp3", "ps5", "iphone15" or "BR198" stay words.
+_GLUED_HINT_RE = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+_GLUED_RE = re.compile(
+    r"(?<![A-Za-z])(?P<w1>[A-Za-z]{3,})(?P<n1>\d+(?:\.\d+)?)(?![A-Za-z\d]|\.\d)"
+    r"|(?<![A-Za-z\d.])(?P<n2>\d+(?:\.\d+)?)(?P<w2>[A-Za-z]{3,})(?![A-Za-z])"
+)
+_GLUE_WORDS = frozenset(
+    word for c in CATEGORIES for word in c.keywords if word.isascii() and word.isalpha()
 )
 
 # Euro prices are often written with a decimal comma ("4,50€", "€ 3,20"). Only next to
@@ -401,6 +419,10 @@ _TIME_RE = re.compile(
         (?![\d\-./%:]|\s*(?:[k萬万千元塊块]|dollars?\b|bucks?\b|usd\b|twd\b|ntd\b))
     | (?<![\d.])\d{1,2}\s*o'?clock\b
     | (?:早上|上午|中午|下午|晚上|凌晨|傍晚)?\d{1,2}\s*[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?
+    | (?:午前|午後)?\d{1,2}\s*[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代)   # 15時30分, 午後3時
+    | (?<![\d.:/])\d{1,2}(?::\d{2})?\s*[-–~]\s*(?=\d{1,2}(?::\d{2})?\s*(?:[ap]\.m\.|[ap]m\b))
+                                              # the start of a range "7-9pm", "10:30-11am"
+    | \b(?:noon|midnight)\b
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -413,7 +435,7 @@ _SPLIT_RE = re.compile(
     (\s*(?:
         [\n;、。+&|]
       | (?<!\d),|,(?!\d{3}(?!\d))
-      | \.(?=\s|$)
+      | (?<!\bno)(?<!\bnr)\.(?=\s|$)                # a full stop, not "No. 5"
       | \b(?:and|plus)\b
       | 和|還有|还有|以及|跟|加上
     )\s*)
@@ -451,12 +473,30 @@ _COUNT_AFTER_RE = re.compile(
         (?:people|persons?|ppl|pax|guests?|friends|kids|children|times?|hours?|hrs?
           |minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|yrs?|nights?
           |km|kms|miles?|kg|kgs|lbs?|g|ml|cm|mm|items?|pcs|pieces?|tickets?|stars?
-          |floors?|steps|pages|cups?|bottles?|boxes|bags|packs?|slices|rounds|percent)
+          |floors?|steps|pages|cups?|bottles?|boxes|bags|packs?|slices|rounds|percent
+          |more|extra|left|to\s+go)
         (?![A-Za-z])
       | 個|个|人(?!民)|次|杯|張|张|件|份|碗|瓶|罐|包(?!子)|本|支|隻|只|位|小時|小时|分鐘|分钟
       | 天|晚(?!餐|飯|饭)|夜(?!市)|樓|楼|折|歲|岁|顆|颗|條|条|盒|箱|輛|辆|間|间|堂|節|节
-      | 公斤|公里|斤
+      | 公斤|公里|斤|[號号](?![碼码])|番(?!号|號)?|階|枚|冊|台|匹|泊|名|部屋
     )
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+# A number that names something rather than costs: "room 402", "flight BR 198", "gate 12",
+# "order #12345", "No. 5". Only without a currency: "room NT$3200" is a price.
+_REFERENCE_BEFORE_RE = re.compile(
+    r"""
+    (?:
+        \#\s?
+      | (?<![A-Za-z])(?:no|nr|num|number|id)\.?\s?\#?\s?
+      | (?<![A-Za-z])(?:flight|flt|gate|platform|seat|room|rm|invoice|booking|tracking
+          |confirmation|ref|reference|pnr|apt|apartment|suite|ext|extension|terminal|pier
+          |exit|highway|hwy|route|bus\s+(?:no|number|line|route)|line|channel|ch|level
+          |version|ver|v|chapter|ch|page|pg|episode|ep|season|week|day|year|class|grade)
+        \s*(?:[A-Z]{2}\s?)?\#?\s?
+      | 第\s?
+    )$
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -473,7 +513,6 @@ _SMALL_QUANTITY = 20
 # Private-use characters stand in for the dates cut out of the text.
 _MARKER_BASE = 0xE000
 _MARKER_RE = re.compile("[\ue000-\uf8ff]")
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A gap left by a removed amount/date between two CJK characters closes up
 # ("花了120買午餐" -> "花了買午餐"); anywhere else it becomes a single space.
 _CJK_GAP_RE = re.compile(rf"(?<=[{_CJK}])\s*\x01[\s\x01]*(?=[{_CJK}])")
@@ -548,11 +587,29 @@ def _normalise(text: str) -> str:
     if _MARKER_RE.search(normalised):
         # Private-use characters (the Apple logo, custom emoji) would pass for our date markers.
         normalised = _MARKER_RE.sub("", normalised)
-    if _CN_NUMERAL_AMOUNT_RE.search(normalised):
-        normalised = _CN_NUMERAL_AMOUNT_RE.sub(lambda m: str(_chinese_to_int(m[1])), normalised)
+    if _CN_NUMERAL_RE.search(normalised):
+        normalised = _CN_NUMERAL_RE.sub(_chinese_number, normalised)
+    if _GLUED_HINT_RE.search(normalised):
+        normalised = _GLUED_RE.sub(_unglue, normalised)
     if "," in normalised and _EURO_DECIMAL_COMMA_RE.search(normalised):
         normalised = _EURO_DECIMAL_COMMA_RE.sub(_euro_decimal_point, normalised)
     return normalised
+
+
+def _chinese_number(match: re.Match[str]) -> str:
+    """A run of Chinese numerals as digits, when it is a number (see _CN_NUMERAL_RE)."""
+    numeral = match["num"]
+    if match["unit"] is None and (len(numeral) < 2 or _CN_UNIT_CHARS.isdisjoint(numeral)):
+        return numeral
+    return str(_chinese_to_int(numeral))
+
+
+def _unglue(match: re.Match[str]) -> str:
+    """"taxi250" -> "taxi 250" when the word is a category keyword; else unchanged."""
+    word, number = (match["w1"], match["n1"]) if match["w1"] else (match["w2"], match["n2"])
+    if word.lower() not in _GLUE_WORDS:
+        return match[0]
+    return f"{word} {number}" if match["w1"] else f"{number} {word}"
 
 
 def _euro_decimal_point(match: re.Match[str]) -> str:
@@ -810,8 +867,9 @@ def _candidate(text: str, match: re.Match[str]) -> _Candidate | None:
 
 
 def _is_count(text: str, num: str, start: int, end: int) -> bool:
-    """True for numbers that count things rather than cost: "3 people", "2杯", "x2"."""
-    if _COUNT_AFTER_RE.match(text, end):
+    """True for numbers that count or name things rather than cost: "3 people", "2杯",
+    "x2", "room 402"."""
+    if _COUNT_AFTER_RE.match(text, end) or _REFERENCE_BEFORE_RE.search(text, 0, start):
         return True
     if _QUANTITY_BEFORE_RE.search(text, 0, start) or _QUANTITY_AFTER_RE.match(text, end):
         return True
