@@ -7,18 +7,23 @@ empty (falsy) :class:`ParseResult`.
 The pipeline, one small function per step:
 
 1. NFKC-normalise (full-width digits, ``＄``, ``，`` become ASCII), turn Chinese
-   numerals that precede a currency unit ("一百二十元") into digits and euro
-   decimal commas ("4,50€") into points.
+   numerals into digits (before a currency unit, "一百二十元", or standing alone with
+   a unit character, "計程車 兩百五", "三千二"; never inside a word: 星期三, 五十嵐),
+   euro decimal commas ("4,50€") into points, and split amounts glued to a
+   category keyword ("taxi250", "250taxi"; "mp3" and "ps5" stay words).
 2. Give up early on messages with no digit at all, and on questions.
 3. Replace every date expression with a one-character private-use marker and
    remember its date, so "11/2" or "2026-11-02" are never read as amounts but
    each item still knows which date was written next to it.
-4. Remove clock times ("3pm", "15:30", "下午3點"): they are never amounts.
+4. Remove clock times ("3pm", "7-9pm", "15:30", "下午3點", "15時30分"): they are
+   never amounts.
 5. Split into items on separators (",", ";", "、", "和", "and", "+", newline ...),
    then glue pieces without an amount back onto a neighbour, so that
    "fish and chips 200" stays one item.
 6. In each piece, find amount candidates (number + optional currency), drop
-   counts ("3 people", "2杯") and pair the rest with their words.
+   counts ("3 people", "2杯", "3 more") and numbers that name things ("room 402",
+   "flight BR 198", "gate 12", "order #12345", "402號") unless a currency is written
+   next to them, and pair the rest with their words.
 
 Decisions worth knowing (also covered by tests):
 
@@ -28,7 +33,8 @@ Decisions worth knowing (also covered by tests):
   ``RMB``/``人民幣`` or an ISO code to be explicit.
 * ``元``/``塊``/``块`` (and ``塊錢``) mean "the default currency": in Taiwan they
   are TWD, in mainland China CNY, so the caller's default decides. ``yuan``,
-  ``rmb`` and ``人民幣`` always mean CNY; ``円``/``日圓`` always JPY.
+  ``rmb`` and ``人民幣`` always mean CNY; ``円``/``日圓`` always JPY ("電車 230円" is
+  230 JPY whatever the default; "電車 230" is the default currency).
 * "11/2" is month/day (US and East-Asian order), in the current year, or the
   previous year if that date would be in the future. Explicit years are kept.
 * "friday" / "on friday" is the most recent Friday on or before today;
@@ -414,15 +420,12 @@ _NON_ENGLISH_DATE_RE = re.compile(_NUMERIC_OR_CHINESE_DATES, re.IGNORECASE | re.
 _TIME_RE = re.compile(
     r"""
       (?<![\d.:/])\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\b\.?)?(?![\d:])
-    | (?<![\d.:/])\d{1,2}\s*(?:[ap]\.m\.|[ap]m\b)
+    | (?<![\d.:/])(?:\d{1,2}(?::\d{2})?\s*[-–~]\s*)?\d{1,2}\s*(?:[ap]\.m\.|[ap]m\b)  # 7-9pm
     | \bat\s+(?:[01]?\d|2[0-4])(?::[0-5]\d)?(?:\s*(?:[ap]\.m\.|[ap]m\b|o'?clock\b))?
         (?![\d\-./%:]|\s*(?:[k萬万千元塊块]|dollars?\b|bucks?\b|usd\b|twd\b|ntd\b))
     | (?<![\d.])\d{1,2}\s*o'?clock\b
-    | (?:早上|上午|中午|下午|晚上|凌晨|傍晚)?\d{1,2}\s*[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?
-    | (?:午前|午後)?\d{1,2}\s*[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代)   # 15時30分, 午後3時
-    | (?<![\d.:/])\d{1,2}(?::\d{2})?\s*[-–~]\s*(?=\d{1,2}(?::\d{2})?\s*(?:[ap]\.m\.|[ap]m\b))
-                                              # the start of a range "7-9pm", "10:30-11am"
-    | \b(?:noon|midnight)\b
+    | (?:早上|上午|中午|下午|晚上|凌晨|傍晚|午前|午後)?\d{1,2}\s*
+        (?:[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?|[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代))  # 3點, 15時30分
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -484,22 +487,32 @@ _COUNT_AFTER_RE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 # A number that names something rather than costs: "room 402", "flight BR 198", "gate 12",
-# "order #12345", "No. 5". Only without a currency: "room NT$3200" is a price.
-_REFERENCE_BEFORE_RE = re.compile(
-    r"""
-    (?:
-        \#\s?
-      | (?<![A-Za-z])(?:no|nr|num|number|id)\.?\s?\#?\s?
-      | (?<![A-Za-z])(?:flight|flt|gate|platform|seat|room|rm|invoice|booking|tracking
-          |confirmation|ref|reference|pnr|apt|apartment|suite|ext|extension|terminal|pier
-          |exit|highway|hwy|route|bus\s+(?:no|number|line|route)|line|channel|ch|level
-          |version|ver|v|chapter|ch|page|pg|episode|ep|season|week|day|year|class|grade)
-        \s*(?:[A-Z]{2}\s?)?\#?\s?
-      | 第\s?
-    )$
-    """,
-    re.IGNORECASE | re.VERBOSE,
+# "order #12345", "No. 5", "第3". Only without a currency: "room NT$3200" is a price. Read
+# from the words before the number with string operations (no regex scan: every
+# candidate of every message pays for this).
+_REFERENCE_WORDS = frozenset(
+    """flight flt gate platform seat room rm invoice booking tracking confirmation ref
+    reference pnr apt apartment suite ext extension terminal pier exit highway hwy route
+    line channel ch level version ver v chapter page pg episode ep season week day year
+    class grade no nr num number id""".split()
 )
+_REFERENCE_MARKS = ("#", "第", "no.", "nr.")
+
+
+def _is_reference(text: str, start: int) -> bool:
+    """Whether the number at ``start`` follows a reference word (or ``#``, ``第``)."""
+    head = text[max(0, start - 32) : start].rstrip().lower()
+    if not head:
+        return False
+    if head.endswith(_REFERENCE_MARKS):
+        return True
+    words = head.rsplit(None, 2)
+    last = words[-1]
+    if len(last) == 2 and last.isalpha() and len(words) > 1:  # an airline code: "BR 198"
+        last = words[-2]
+    return last.rstrip(".") in _REFERENCE_WORDS
+
+
 # "2 coffees": a small whole number before a plural noun is a quantity.
 _PLURAL_AFTER_RE = re.compile(r"\s+([A-Za-z]{2,}s)(?![A-Za-z'])")
 # "x2", "× 2", "2 x": multiplication signs next to a number make it a quantity.
@@ -869,7 +882,7 @@ def _candidate(text: str, match: re.Match[str]) -> _Candidate | None:
 def _is_count(text: str, num: str, start: int, end: int) -> bool:
     """True for numbers that count or name things rather than cost: "3 people", "2杯",
     "x2", "room 402"."""
-    if _COUNT_AFTER_RE.match(text, end) or _REFERENCE_BEFORE_RE.search(text, 0, start):
+    if _COUNT_AFTER_RE.match(text, end) or _is_reference(text, start):
         return True
     if _QUANTITY_BEFORE_RE.search(text, 0, start) or _QUANTITY_AFTER_RE.match(text, end):
         return True
