@@ -425,7 +425,8 @@ _TIME_RE = re.compile(
         (?![\d\-./%:]|\s*(?:[k萬万千元塊块]|dollars?\b|bucks?\b|usd\b|twd\b|ntd\b))
     | (?<![\d.])\d{1,2}\s*o'?clock\b
     | (?:早上|上午|中午|下午|晚上|凌晨|傍晚|午前|午後)?\d{1,2}\s*
-        (?:[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?|[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代))  # 3點, 15時30分
+        (?:[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?           # 下午3點半
+          |[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代))      # 15時30分 (not 3時間: hours)
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -491,10 +492,56 @@ _COUNT_AFTER_RE = re.compile(
 # from the words before the number with string operations (no regex scan: every
 # candidate of every message pays for this).
 _REFERENCE_WORDS = frozenset(
-    """flight flt gate platform seat room rm invoice booking tracking confirmation ref
-    reference pnr apt apartment suite ext extension terminal pier exit highway hwy route
-    line channel ch level version ver v chapter page pg episode ep season week day year
-    class grade no nr num number id""".split()
+    [
+        "flight",
+        "flt",
+        "gate",
+        "platform",
+        "seat",
+        "room",
+        "rm",
+        "invoice",
+        "booking",
+        "tracking",
+        "confirmation",
+        "ref",
+        "reference",
+        "pnr",
+        "apt",
+        "apartment",
+        "suite",
+        "ext",
+        "extension",
+        "terminal",
+        "pier",
+        "exit",
+        "highway",
+        "hwy",
+        "route",
+        "line",
+        "channel",
+        "ch",
+        "level",
+        "version",
+        "ver",
+        "v",
+        "chapter",
+        "page",
+        "pg",
+        "episode",
+        "ep",
+        "season",
+        "week",
+        "day",
+        "year",
+        "class",
+        "grade",
+        "no",
+        "nr",
+        "num",
+        "number",
+        "id",
+    ]
 )
 _REFERENCE_MARKS = ("#", "第", "no.", "nr.")
 
@@ -618,7 +665,7 @@ def _chinese_number(match: re.Match[str]) -> str:
 
 
 def _unglue(match: re.Match[str]) -> str:
-    """"taxi250" -> "taxi 250" when the word is a category keyword; else unchanged."""
+    """ "taxi250" -> "taxi 250" when the word is a category keyword; else unchanged."""
     word, number = (match["w1"], match["n1"]) if match["w1"] else (match["w2"], match["n2"])
     if word.lower() not in _GLUE_WORDS:
         return match[0]

@@ -11,9 +11,9 @@ Order of evidence, strongest first:
    "uber eats" (food) beats "uber" (transport) (confidence 0.7, 0.55 on a tie).
 4. A typo of a keyword ("coffe", "luch", "taxii", "moive"): one edit away (a letter
    added, missing or two swapped; changed, from six letters on) from exactly one
-   category's English keyword, for words of four letters or more (confidence 0.5). Looked up through an index of each
-   keyword's one-letter deletions (the SymSpell idea), so the cost is a few dict lookups
-   per word, not a scan of the lexicon.
+   category's English keyword, for words of four letters or more (confidence 0.5).
+   Looked up through an index of each keyword's one-letter deletions (the SymSpell
+   idea), so the cost is a few dict lookups per word, not a scan of the lexicon.
 5. ``"other"`` with confidence 0.1.
 
 Every tie is broken deterministically (more matches, then lexicon order, then slug),
