@@ -537,6 +537,23 @@ def test_private_use_characters_are_not_mistaken_for_markers() -> None:
     assert (expense.description, expense.date) == ("iPad", dt.date(2026, 11, 27))
 
 
+@pytest.mark.parametrize(
+    ("now", "text"),
+    [
+        (dt.date.min, "lunch 120 yesterday"),
+        (dt.date.min, "taxi 250 2 weeks ago"),
+        (dt.date.min, "上週五 午餐 120"),
+        (dt.date.min, "dinner 300 last friday"),
+        (dt.date.max, "lunch 120 tomorrow"),
+        (dt.date.max, "coffee 55 明天"),
+    ],
+)
+def test_relative_dates_at_the_ends_of_the_calendar_stay_text(now: dt.date, text: str) -> None:
+    # A date that would leave datetime's range is not a date: the amount is still found.
+    [expense] = parse_conversation(text, now).expenses
+    assert expense.date == now and expense.amount > 0
+
+
 def test_datetime_now_is_accepted() -> None:
     result = parse_conversation("yesterday lunch 120", dt.datetime(2026, 11, 28, 23, 59))
     assert result.expenses[0].date == dt.date(2026, 11, 27)

@@ -728,7 +728,10 @@ def _mask_dates(text: str, today: dt.date) -> tuple[str, list[dt.date]]:
     dates: list[dt.date] = []
 
     def replace(match: re.Match[str]) -> str:
-        found = _date_for(match, today)
+        try:
+            found = _date_for(match, today)
+        except OverflowError:  # "yesterday" of 0001-01-01, "tomorrow" of 9999-12-31
+            found = None
         if found is None:
             return match[0]
         dates.append(found)

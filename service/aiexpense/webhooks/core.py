@@ -7,7 +7,10 @@ A platform module only knows its payload: it verifies the signature, turns the p
   answers 503 when the platform is not configured, reads at most :data:`MAX_BODY` bytes,
   verifies the signature on those raw bytes (401), parses JSON, and turns every refusal into
   a JSON answer. Nothing but these answers leaves: never a 500.
-* :class:`Pipeline` is "message -> user -> parse -> suggest -> create -> answer text".
+* :class:`Pipeline` is "message -> user -> parse -> suggest -> create -> answer text"; its
+  ``edit`` and ``unsend`` follow a message that was changed or taken back.
+* :class:`Batch` runs the items of a batched notification one by one, so one malformed
+  item never costs the others their expense.
 * :class:`Replies` sends an answer as a ``send_reply`` job on the service's job queue, for
   platforms where the answer cannot ride in the HTTP response.
 
