@@ -164,21 +164,31 @@ def test_whatsapp_username_sender_and_a_bad_message_do_not_abort_the_batch(datab
     assert names == {bsuid: "Uma", "16315551181": "Sheena Nelson"}
 
 
-def test_line_and_messenger_batches_keep_their_good_items(database):
+def test_every_batch_level_keeps_its_good_items(database):
     line = line_message("dinner 300", message_id="7001")
     bad = copy.deepcopy(line["events"][0])
     del bad["message"]["id"]
-    line["events"].insert(0, bad)
+    line["events"][:0] = [bad, 7]  # a malformed event, and an event that is not an object
     messenger = messenger_message("bus 30", mid="m.1")
-    messenger["entry"].insert(
-        0, {"id": "1", "messaging": [{"message": {"mid": "m.0", "text": "tea 40"}}]}
-    )
+    messenger["entry"][:0] = [
+        {"id": "1", "messaging": [{"message": {"mid": "m.0", "text": "tea 40"}}]},
+        {"id": "2", "messaging": "not an array"},
+    ]
+    whatsapp = whatsapp_message("coffee 55", wamid="wamid.B1")
+    whatsapp["entry"][:0] = [{"id": "3", "changes": 5}, {"id": "4", "changes": ["x"]}]
     with service(database) as client:
         r1 = post(client, "line", line)
         r2 = post(client, "messenger", messenger)
+        r3 = post(client, "whatsapp", whatsapp)
     assert r1.status_code == 200 and r1.json()["field"] == "message.id", r1.text
+    assert "2 item(s) skipped" in r1.json()["ignored"]
     assert r2.status_code == 200 and r2.json()["field"] == "messaging.sender", r2.text
-    assert [(x[1], x[3]) for x in rows(database.url)] == [("7001", "dinner"), ("m.1", "bus")]
+    assert r3.status_code == 200 and r3.json()["field"] == "entry.changes", r3.text
+    assert [(x[1], x[3]) for x in rows(database.url)] == [
+        ("7001", "dinner"),
+        ("m.1", "bus"),
+        ("wamid.B1", "coffee"),
+    ]
 
 
 # -- group chats ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -201,14 +201,32 @@ class Batch:
         self.handled = 0
         self.faults: list[Malformed] = []
 
+    def items(self, value: Any, where: str) -> Iterator[dict[str, Any]]:
+        """The objects of the array ``value`` (entries, changes, events...). An array that
+        is not one, or an item that is not an object, is a fault of its own: the others
+        are still yielded. None or absent (a level the platform may omit) yields nothing."""
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self._fault(Malformed(where, f"{where} must be an array of objects"))
+            return
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+            else:
+                self._fault(Malformed(where, f"{where} must be an array of objects"))
+
     async def run(self, step: Callable[..., Awaitable[Any]], *args: Any) -> None:
         try:
             await step(*args)
         except Malformed as exc:
-            log.warning("%s webhook: skipped a malformed item: %s", self.platform, exc.message)
-            self.faults.append(exc)
+            self._fault(exc)
         else:
             self.handled += 1
+
+    def _fault(self, exc: Malformed) -> None:
+        log.warning("%s webhook: skipped a malformed item: %s", self.platform, exc.message)
+        self.faults.append(exc)
 
     def answer(self) -> Response:
         if not self.faults:

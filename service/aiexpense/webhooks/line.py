@@ -51,7 +51,7 @@ class LineWebhook(Webhook):
 
     async def receive(self, data: dict[str, Any], headers: Headers) -> Response:
         batch = Batch(self.platform)
-        for event in objects(need(data, "events", list, "body"), "events"):
+        for event in batch.items(need(data, "events", list, "body"), "events"):
             await batch.run(self._event, event)
         return batch.answer()
 

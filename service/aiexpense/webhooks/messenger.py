@@ -19,7 +19,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from .core import Batch, Message, epoch, ignored, maybe, need, objects
+from .core import Batch, Message, epoch, ignored, maybe, need
 from .meta import MetaWebhook
 
 MAX_REPLY = 2000  # characters in a Messenger text message
@@ -41,8 +41,8 @@ class MessengerWebhook(MetaWebhook):
         if data.get("object") != "page":
             return ignored(f"object {str(data.get('object'))[:40]!r} is not handled")
         batch = Batch(self.platform)
-        for entry in objects(need(data, "entry", list, "body"), "entry"):
-            for event in objects(entry.get("messaging") or [], "entry.messaging"):
+        for entry in batch.items(need(data, "entry", list, "body"), "entry"):
+            for event in batch.items(entry.get("messaging"), "entry.messaging"):
                 await batch.run(self._event, event)
         return batch.answer()
 

@@ -28,7 +28,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from .addressing import command
-from .core import Batch, Malformed, Message, epoch, ignored, log, maybe, need, objects
+from .core import Batch, Malformed, Message, epoch, ignored, log, maybe, need
 from .meta import MetaWebhook
 
 MAX_REPLY = 4096  # characters in a WhatsApp text message
@@ -53,14 +53,14 @@ class WhatsAppWebhook(MetaWebhook):
         if data.get("object") != "whatsapp_business_account":
             return ignored(f"object {str(data.get('object'))[:40]!r} is not handled")
         batch = Batch(self.platform)
-        for entry in objects(need(data, "entry", list, "body"), "entry"):
-            for change in objects(entry.get("changes") or [], "entry.changes"):
+        for entry in batch.items(need(data, "entry", list, "body"), "entry"):
+            for change in batch.items(entry.get("changes"), "entry.changes"):
                 value = maybe(change, "value", dict)
                 if change.get("field") != "messages" or value is None:
                     continue
                 names = _names(value)
                 metadata = maybe(value, "metadata", dict)
-                for item in objects(value.get("messages") or [], "value.messages"):
+                for item in batch.items(value.get("messages"), "value.messages"):
                     await batch.run(self._message, item, names, metadata)
         return batch.answer()
 
