@@ -451,3 +451,11 @@ def test_messenger_edit_and_line_unsend(database, receiver):  # noqa: F811
         "messages": [{"type": "text", "text": "Deleted: taxi 250 TWD (transport)"}],
     }
     assert [(x[0], x[1], x[2]) for x in rows(database.url)] == [(psid, mid, "65.00")]
+
+
+def test_the_bot_username_comes_from_the_environment():
+    from aiexpense.config import WebhookSettings
+
+    env = {"TELEGRAM_BOT_USERNAME": "ExpenseBot"}
+    assert WebhookSettings.from_env(env).telegram_bot_username == "ExpenseBot"
+    assert WebhookSettings.from_env({"TELEGRAM_BOT_USERNAME": "  "}).telegram_bot_username is None
