@@ -142,6 +142,28 @@ def test_chinese_lexicon(description: str, slug: str) -> None:
 @pytest.mark.parametrize(
     ("description", "slug"),
     [
+        ("電車", "transport"),
+        ("タクシー", "transport"),
+        ("新幹線", "transport"),
+        ("ランチ", "food"),
+        ("コーヒー", "food"),
+        ("居酒屋", "food"),
+        ("スーパー", "groceries"),
+        ("電気代", "bills"),
+        ("家賃", "housing"),
+        ("ホテル", "travel"),
+        ("カラオケ", "entertainment"),
+        ("病院", "health"),
+        ("ドライブ", "other"),  # holds ライブ (live show), which is therefore not a keyword
+    ],
+)
+def test_japanese_lexicon(description: str, slug: str) -> None:
+    assert suggest_category(description).category == slug
+
+
+@pytest.mark.parametrize(
+    ("description", "slug"),
+    [
         ("coffe", "food"),
         ("luch", "food"),
         ("lnuch", "food"),

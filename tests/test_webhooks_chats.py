@@ -459,3 +459,15 @@ def test_the_bot_username_comes_from_the_environment():
     env = {"TELEGRAM_BOT_USERNAME": "ExpenseBot"}
     assert WebhookSettings.from_env(env).telegram_bot_username == "ExpenseBot"
     assert WebhookSettings.from_env({"TELEGRAM_BOT_USERNAME": "  "}).telegram_bot_username is None
+
+
+def test_typos_japanese_and_chinese_numerals_reach_the_right_category(database):
+    texts = ["coffe 45", "電車 230円", "計程車 兩百五", "taxi250"]
+    with service(database) as client:
+        answers = [post(client, "telegram", sample("telegram", t)[0]).json()["text"] for t in texts]
+    assert answers == [
+        "Recorded: coffe 45 TWD (food)",
+        "Recorded: 電車 230 JPY (transport)",
+        "Recorded: 計程車 250 TWD (transport)",
+        "Recorded: taxi 250 TWD (transport)",
+    ]
