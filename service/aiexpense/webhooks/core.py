@@ -168,10 +168,12 @@ def objects(value: Any, where: str) -> list[dict[str, Any]]:
     return value
 
 
-# A platform's clock is trusted this far from ours. A message dated outside (a forged or
-# broken timestamp: 10^400, year 1, year 9999) is dated now: its "yesterday" must not
-# land in another century, nor overflow the date arithmetic.
-CLOCK_SKEW = timedelta(days=400)
+# How far back a message's own date is believed (an edit of an old message keeps its
+# date) and how far ahead of our clock. A message dated outside (a forged or broken
+# timestamp: 10^400, year 1, year 9999) is dated now: its "yesterday" must not land in
+# another century, nor overflow the date arithmetic.
+OLDEST_MESSAGE = timedelta(days=10 * 366)
+CLOCK_AHEAD = timedelta(days=1)
 
 
 def epoch(value: Any, per_second: int = 1) -> datetime | None:
@@ -183,7 +185,8 @@ def epoch(value: Any, per_second: int = 1) -> datetime | None:
         when = datetime.fromtimestamp(float(value) / per_second)
     except (ValueError, OverflowError, OSError):  # "x", 10**400, nan, out of range
         return None
-    return when if abs(when - datetime.now()) <= CLOCK_SKEW else None
+    now = datetime.now()
+    return when if now - OLDEST_MESSAGE <= when <= now + CLOCK_AHEAD else None
 
 
 class Batch:
