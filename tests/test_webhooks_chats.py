@@ -95,7 +95,7 @@ def _timestamp(platform, value):
         _timestamp("messenger", 10**400),
         _timestamp("telegram", 10**12),  # year 33658: past datetime's range
         _timestamp("telegram", -(10**11)),  # before year 1
-        _timestamp("telegram", 253402300799),  # 9999-12-31: "tomorrow" would overflow
+        _timestamp("telegram", 253402300799),  # 9999-12-31: dated now, not in year 9999
         _timestamp("telegram", -62135596800),  # 0001-01-01: "yesterday" overflowed (503)
         _timestamp("line", 1.5e300),
         _timestamp("messenger", "soon"),
@@ -164,7 +164,7 @@ def test_whatsapp_username_sender_and_a_bad_message_do_not_abort_the_batch(datab
     assert names == {bsuid: "Uma", "16315551181": "Sheena Nelson"}
 
 
-def test_every_batch_level_keeps_its_good_items(database):
+def test_every_batch_level_keeps_its_good_items(database, receiver):  # noqa: F811
     line = line_message("dinner 300", message_id="7001")
     bad = copy.deepcopy(line["events"][0])
     del bad["message"]["id"]
@@ -176,7 +176,7 @@ def test_every_batch_level_keeps_its_good_items(database):
     ]
     whatsapp = whatsapp_message("coffee 55", wamid="wamid.B1")
     whatsapp["entry"][:0] = [{"id": "3", "changes": 5}, {"id": "4", "changes": ["x"]}]
-    with service(database) as client:
+    with service(database, receiver[1]) as client:
         r1 = post(client, "line", line)
         r2 = post(client, "messenger", messenger)
         r3 = post(client, "whatsapp", whatsapp)
@@ -270,7 +270,7 @@ def test_slack_channel_records_mentions_and_bot_threads_only(database, receiver)
     assert len(rec.to("/slack/")) == 2
 
 
-def test_line_group_records_mentions_and_commands(database):
+def test_line_group_records_mentions_and_commands(database, receiver):  # noqa: F811
     def group(text, mid, mention=None):
         payload = line_message(text, message_id=mid)
         payload["events"][0]["source"] = {"type": "group", "groupId": "Cg1", "userId": "U4af"}
@@ -278,7 +278,7 @@ def test_line_group_records_mentions_and_commands(database):
             payload["events"][0]["message"]["mention"] = {"mentionees": [mention]}
         return payload
 
-    with service(database) as client:
+    with service(database, receiver[1]) as client:
         for n, text in enumerate(CHATTER):
             post(client, "line", group(text, f"80{n:02d}"))
         other = {"index": 0, "length": 4, "type": "user", "userId": "U9", "isSelf": False}
@@ -289,7 +289,9 @@ def test_line_group_records_mentions_and_commands(database):
     assert [(x[1], x[3]) for x in rows(database.url)] == [("8101", "coffee"), ("8102", "lunch")]
 
 
-def test_whatsapp_group_records_commands_and_replies_to_the_business(database):
+def test_whatsapp_group_records_commands_and_replies_to_the_business(database, receiver):  # noqa: F811
+    rec, base = receiver
+
     def group(text, wamid, context=None):
         payload = whatsapp_message(text, wamid=wamid)
         message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
@@ -298,12 +300,16 @@ def test_whatsapp_group_records_commands_and_replies_to_the_business(database):
             message["context"] = context
         return payload
 
-    with service(database) as client:
+    with service(database, base) as client:
         for n, text in enumerate(CHATTER):
             post(client, "whatsapp", group(text, f"wamid.G{n}"))
         post(client, "whatsapp", group("/expense 120 lunch", "wamid.C1"))
         post(client, "whatsapp", group("taxi 250", "wamid.C2", {"from": "15550783881", "id": "x"}))
         post(client, "whatsapp", group("tea 40", "wamid.C3", {"from": "16505551234", "id": "y"}))
+        calls = wait_until(lambda: len(rec.to("/whatsapp/")) == 2 and rec.to("/whatsapp/"))
+    assert {(c.json["recipient_type"], c.json["to"]) for c in calls} == {
+        ("group", "120363025246125888@g.us")
+    }
     assert [(x[1], x[3]) for x in rows(database.url)] == [
         ("wamid.C1", "lunch"),
         ("wamid.C2", "taxi"),
@@ -322,7 +328,7 @@ def test_direct_messages_still_record_everything(database):
 # -- captions ------------------------------------------------------------------------------
 
 
-def test_captions_and_file_shares_are_read_like_text(database):
+def test_captions_and_file_shares_are_read_like_text(database, receiver):  # noqa: F811
     tg, _, _ = sample("telegram", "")
     del tg["message"]["text"]
     tg["message"].update(
@@ -339,7 +345,7 @@ def test_captions_and_file_shares_are_read_like_text(database):
         subtype="file_share",
         files=[{"id": "F1", "name": "r.jpg"}],
     )
-    with service(database) as client:
+    with service(database, receiver[1]) as client:
         assert post(client, "telegram", tg).json()["text"] == "Recorded: lunch 120 TWD (food)"
         assert post(client, "whatsapp", wa).status_code == 200
         assert post(client, "slack", sl).status_code == 200
