@@ -61,6 +61,7 @@ class WebhookSettings:
     telegram_secret_token: str | None = _secret_field()
     telegram_bot_token: str | None = _secret_field()
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None  # public: how group members @mention the bot
     slack_signing_secret: str | None = _secret_field()
     slack_bot_token: str | None = _secret_field()
     slack_api_base: str = "https://slack.com/api"
@@ -92,6 +93,12 @@ class WebhookSettings:
             telegram_secret_token=r.secret("TELEGRAM_SECRET_TOKEN"),
             telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
             telegram_api_base=r.url("EXPORTER_TELEGRAM_API_BASE", cls.telegram_api_base),
+            telegram_bot_username=r.text(
+                "TELEGRAM_BOT_USERNAME",
+                None,
+                pattern="@?[A-Za-z][A-Za-z0-9_]{4,31}",
+                allowed="must be a Telegram bot username (5-32 letters, digits, _)",
+            ),
             slack_signing_secret=r.secret("SLACK_SIGNING_SECRET"),
             slack_bot_token=r.secret("SLACK_BOT_TOKEN"),
             slack_api_base=r.url("EXPORTER_SLACK_API_BASE", cls.slack_api_base),

@@ -102,6 +102,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX expenses_user_spent_idx ON expenses (user_id, spent_on DESC, id DESC);
         """,
     ),
+    Migration(
+        5,
+        "expenses_source_message",
+        """
+        -- The chat message an expense came from, so an edit or an unsend of that message
+        -- finds every item it made: item 0 is stored under the platform's message id, the
+        -- others under "<id>#<n>" (aiexpense.webhooks.core.item_message_id). Generated, so
+        -- no writer can get it wrong and existing rows are filled in by this migration.
+        ALTER TABLE expenses ADD COLUMN source_message text
+            GENERATED ALWAYS AS (split_part(message_id, '#', 1)) STORED;
+        CREATE INDEX expenses_source_message_idx ON expenses (platform, source_message)
+            WHERE source_message IS NOT NULL;
+        """,
+    ),
 )
 
 _SYNC_CURRENCIES: LiteralString = """

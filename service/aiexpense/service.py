@@ -360,6 +360,24 @@ class ExpenseService:
         self._recent.invalidate(expense.user_id)
         return expense
 
+    async def expenses_of_message(
+        self, user_id: int, platform: str, message_id: str
+    ) -> list[Expense]:
+        """What ``user_id`` recorded from one chat message (all its items, in order): what
+        an edit of that message updates."""
+        return await self.repo.expenses_by_source(platform, message_id, user_id)
+
+    @operation(Op.DELETE_EXPENSE)
+    async def delete_expenses_of_message(
+        self, platform: str, external_id: str, message_id: str
+    ) -> list[Expense]:
+        """Delete what the sender recorded from one chat message (an unsend); return it.
+        Signs nobody up: an unknown sender or message deletes nothing."""
+        deleted = await self.repo.delete_by_source(platform, message_id, external_id)
+        for user_id in {e.user_id for e in deleted}:
+            self._recent.invalidate(user_id)
+        return deleted
+
     @operation(Op.GET_METRICS)
     async def get_metrics(
         self, user_id: int, start: date | str | None = None, end: date | str | None = None
