@@ -44,7 +44,7 @@ def operation_view(stats: OperationStats, windows: Mapping[str, WindowStats]) ->
     }
 
 
-def operations_view(collector: MetricsCollector, names: list[str] | None = None) -> dict:
+def operations_view(collector: MetricsCollector, names: list[str] | None = None) -> dict[str, Any]:
     """Operations recorded since start (or reset), or just ``names``, keyed by name."""
     snapshot, windows = collector.view(*WINDOW_NAMES.values())
     chosen = names if names is not None else [n for n, s in snapshot.items() if s.count]
