@@ -9,8 +9,10 @@ with collector.time("create_order"):
 
 from .collector import DEFAULT_BUCKETS, MetricsCollector
 from .errors import JSON_ERRORS
+from .exemplars import current_exemplar, parse_traceparent
 from .handler import MonitoringHandler
 from .health import HealthChecker, HealthStatus
+from .middleware import HTTP_BUCKETS, HttpMetricsMiddleware
 from .noop import NullCollector
 from .stats import OperationStats, WindowStats
 from .thresholds import Thresholds
@@ -18,9 +20,11 @@ from .timer import OperationTimer
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "HTTP_BUCKETS",
     "JSON_ERRORS",
     "HealthChecker",
     "HealthStatus",
+    "HttpMetricsMiddleware",
     "MetricsCollector",
     "MonitoringHandler",
     "NullCollector",
@@ -28,4 +32,6 @@ __all__ = [
     "OperationTimer",
     "Thresholds",
     "WindowStats",
+    "current_exemplar",
+    "parse_traceparent",
 ]
