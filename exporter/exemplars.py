@@ -52,11 +52,11 @@ _ZERO_SPAN: Final = "0" * 16
 current_trace: ContextVar[TraceExemplar | None] = ContextVar("exporter_exemplar", default=None)
 
 try:  # optional: the [otel] extra
-    from opentelemetry import context as _otel_context
     from opentelemetry import trace as _otel_trace
+    from opentelemetry.context import get_current as _otel_context
 except ImportError:  # pragma: no cover - exercised in the kit-only install test
-    _otel_context = None  # type: ignore[assignment]
     _otel_trace = None  # type: ignore[assignment]
+    _otel_context = None  # type: ignore[assignment]
 
 
 def parse_traceparent(value: str | bytes) -> TraceExemplar | None:
@@ -91,14 +91,13 @@ def current_exemplar() -> TraceExemplar | None:
     """The trace of the code running now (see the module docstring for the contract)."""
     found = current_trace.get()
     if found is None and _otel_context is not None:
-        return _from_opentelemetry()
+        context = _otel_context()
+        if context:  # an empty context (the common case) holds no span
+            return _from_opentelemetry(context)
     return found
 
 
-def _from_opentelemetry() -> TraceExemplar | None:
-    context = _otel_context.get_current()
-    if not context:  # nothing attached: no span (the cheap, common case)
-        return None
+def _from_opentelemetry(context: Any) -> TraceExemplar | None:
     span = _otel_trace.get_current_span(context).get_span_context()
     if not span.is_valid or not span.trace_flags.sampled:
         return None

@@ -35,7 +35,8 @@ class RouteTemplates:
         self._table: dict[int, tuple[Any, list[tuple[str, Pattern[str]]]]] = {}
 
     def template(self, scope: Scope, route_path: str) -> str:
-        route = scope.get("route")
+        # FastAPI's router leaves no "route" for a mount, only the mounted app as "endpoint"
+        route = scope.get("route") or scope.get("endpoint")
         if route is None:
             return UNMATCHED
         entry = self._table.get(id(route))
@@ -74,11 +75,13 @@ def _regex(template: str) -> Pattern[str]:
 
 def walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[Any, str]]:
     """(route object, full template) for every route under ``routes``, mounts included
-    (a mount is ``/prefix/{path}``: what a request inside it that matched nothing, or a
-    mounted app without routes, reports)."""
+    (a mount, and the app it mounts, are ``/prefix/{path}``: what a request inside it that
+    matched nothing, or a mounted app without routes, reports)."""
     for route, path_format in _flatten(routes):
         template = prefix + path_format
         yield route, template
+        if isinstance(route, Mount):
+            yield route.app, template
         inner = getattr(route, "routes", None)
         if inner:
             if isinstance(route, Mount):
