@@ -13,10 +13,12 @@ from collections.abc import AsyncIterator
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from exporter import (
     JSON_ERRORS,
     HealthChecker,
+    HttpMetricsMiddleware,
     MetricsCollector,
     MonitoringHandler,
     NullCollector,
@@ -81,10 +83,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.callback(health.begin_shutdown)
             yield
 
+    # Requests by route template and status (/metrics and /monitoring/* are not counted).
+    http_metrics = [Middleware(HttpMetricsMiddleware, collector=collector)]
     app = Starlette(
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers=JSON_ERRORS,
+        middleware=http_metrics if settings.instrumentation else [],
     )
     app.state.settings = settings
     app.state.collector = collector
