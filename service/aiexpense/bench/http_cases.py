@@ -1,18 +1,23 @@
 """Micro-benchmarks of the HTTP middleware and of exemplars (issue 10), beside their floors.
 
-The middleware cases drive a trivial Starlette endpoint in-process through the ASGI
-interface (a scope, ``receive``, ``send``; no network, no server), three ways: bare, with
+The middleware cases drive a trivial Starlette endpoint in-process, three ways: bare, with
 the kit's ``HttpMetricsMiddleware``, and with starlette-exporter's ``PrometheusMiddleware``
-(the ``[bench]`` extra), so what is timed is the app's own CPU per request.
+(the ``[bench]`` extra); no network anywhere.
+- ``*.http_*``: through the ASGI interface alone (a scope, ``receive``, ``send``): the app's
+  own CPU per request.
+- ``*.uvicorn_*``: the same request as bytes fed to uvicorn's httptools protocol on a
+  keep-alive connection whose transport is a buffer: the server's CPU per request (HTTP
+  parsing, the request task, the app) without the kernel's share of a socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 from collections.abc import Callable
 from time import perf_counter
-from typing import Any
+from typing import Any, ClassVar
 
 from prometheus_client import CollectorRegistry, Histogram
 from starlette.applications import Starlette
@@ -86,9 +91,71 @@ def _drive(name: str, loops: int) -> float:
     return asyncio.run(run())
 
 
+class _Buffer(asyncio.Transport):
+    """A transport that keeps nothing: what uvicorn writes is dropped."""
+
+    _INFO: ClassVar[dict[str, Any]] = {
+        "sockname": ("127.0.0.1", 8080),
+        "peername": ("127.0.0.1", 50000),
+    }
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._INFO.get(name, default)
+
+    def write(self, data: Any) -> None:
+        return None
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        return None
+
+    def resume_reading(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+_RAW_REQUEST = b"GET /items/42 HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench\r\nAccept: */*\r\n\r\n"
+
+
+def _drive_uvicorn(name: str, loops: int) -> float:
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    logging.getLogger("uvicorn.access").disabled = True
+    config = uvicorn.Config(_apps()[name], http="httptools", lifespan="off", access_log=False)
+    config.load()
+
+    async def run() -> float:
+        state = ServerState()
+        protocol = HttpToolsProtocol(config, state, {}, asyncio.get_running_loop())
+        protocol.connection_made(_Buffer())
+
+        async def one() -> None:
+            protocol.data_received(_RAW_REQUEST)
+            await asyncio.gather(*state.tasks)  # the request's task, until its response ends
+
+        await one()
+        start = perf_counter()
+        for _ in range(loops):
+            await one()
+        elapsed = perf_counter() - start
+        protocol.connection_lost(None)
+        return elapsed
+
+    return asyncio.run(run())
+
+
 floor_http_bare = functools.partial(_drive, "bare")
 kit_http_middleware = functools.partial(_drive, "kit")
 ref_http_starlette_exporter = functools.partial(_drive, "starlette_exporter")
+floor_uvicorn_bare = functools.partial(_drive_uvicorn, "bare")
+kit_uvicorn_middleware = functools.partial(_drive_uvicorn, "kit")
+ref_uvicorn_starlette_exporter = functools.partial(_drive_uvicorn, "starlette_exporter")
 
 
 # -- exemplars ---------------------------------------------------------------------------
@@ -149,6 +216,9 @@ CASES: dict[str, tuple[Callable[[int], float], str | None]] = {
     "kit.http_middleware": (kit_http_middleware, "floor.http_bare"),
     "ref.http_starlette_exporter": (ref_http_starlette_exporter, "floor.http_bare"),
     "floor.http_bare": (floor_http_bare, None),
+    "kit.uvicorn_middleware": (kit_uvicorn_middleware, "floor.uvicorn_bare"),
+    "ref.uvicorn_starlette_exporter": (ref_uvicorn_starlette_exporter, "floor.uvicorn_bare"),
+    "floor.uvicorn_bare": (floor_uvicorn_bare, None),
     "kit.observe_exemplar": (kit_observe_exemplar, "floor.histogram_observe"),
     "ref.observe_exemplar_public": (ref_observe_exemplar_public, "floor.histogram_observe"),
     "floor.histogram_observe": (floor_observe, None),
