@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -150,3 +151,23 @@ def daemon(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def prometheus_daemon(config: dict, directory: Path, *flags: str) -> Iterator[str]:
+    """Debian's Prometheus with ``config`` on a free loopback port, its files and data in
+    ``directory``, extra command-line ``flags``; yields its URL once it is ready."""
+    binary = require_tool("prometheus")
+    directory.mkdir(exist_ok=True)
+    (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    url = f"http://127.0.0.1:{free_port()}"
+    args = [
+        binary,
+        f"--config.file={directory / 'prometheus.yml'}",
+        f"--storage.tsdb.path={directory / 'data'}",
+        f"--web.listen-address={url.removeprefix('http://')}",
+        "--log.level=warn",
+        *flags,
+    ]
+    with daemon(args, directory / "prometheus.log", f"{url}/-/ready"):
+        yield url

@@ -44,7 +44,7 @@ from aiexpense.app import create_app
 from aiexpense.config import Settings, WebhookSettings
 from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
-from tests.support import daemon, free_port, require_tool, running, wait_until
+from tests.support import daemon, free_port, prometheus_daemon, require_tool, running, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
@@ -193,7 +193,7 @@ class Prometheus:
 @pytest.fixture
 def start_prometheus(tmp_path) -> Iterator[Callable[..., Prometheus]]:
     """``start(target, alertmanager=None)``: a Prometheus scraping the service at ``target``."""
-    binary = require_tool("prometheus")
+    require_tool("prometheus")
     with contextlib.ExitStack() as stack:
 
         def start(target: str, alertmanager: str | None = None) -> Prometheus:
@@ -220,17 +220,7 @@ def start_prometheus(tmp_path) -> Iterator[Callable[..., Prometheus]]:
                         {"static_configs": [{"targets": [urlsplit(alertmanager).netloc]}]}
                     ]
                 }
-            (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-            url = f"http://127.0.0.1:{free_port()}"
-            args = [
-                binary,
-                f"--config.file={directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={directory / 'data'}",
-                f"--web.listen-address={urlsplit(url).netloc}",
-                "--log.level=warn",
-            ]
-            stack.enter_context(daemon(args, directory / "prometheus.log", f"{url}/-/ready"))
-            prometheus = Prometheus(url)
+            prometheus = Prometheus(stack.enter_context(prometheus_daemon(config, directory)))
             wait_until(lambda: prometheus.query(f'up{{job="{JOB}"}} == 1'), timeout=15)
             return prometheus
 

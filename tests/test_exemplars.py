@@ -3,15 +3,11 @@ exposition, and a real Prometheus (exemplar storage on) storing the trace of a r
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import yaml
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -25,7 +21,7 @@ from starlette.routing import Route
 from exporter import HttpMetricsMiddleware, MetricsCollector, current_exemplar, parse_traceparent
 from exporter.exemplars import current_trace, exemplar_observer
 from exporter.exposition import MetricsEndpoint
-from tests.support import daemon, free_port, require_tool, running, wait_until
+from tests.support import prometheus_daemon, running, wait_until
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN_ID = "00f067aa0ba902b7"
@@ -141,28 +137,15 @@ def test_exemplar_observer_sets_the_exemplar_on_the_observed_bucket():
 # -- a real Prometheus ---------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def prometheus_with_exemplars(target: str, directory: Path) -> Iterator[str]:
-    """Debian's Prometheus 2.42 scraping ``target`` every second, exemplar storage on."""
-    binary = require_tool("prometheus")
-    config = {
+def scrape_config(target: str) -> dict:
+    """Scrape ``target`` every second (Prometheus asks for OpenMetrics, exemplars and all,
+    when exemplar storage is on)."""
+    return {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s"},
         "scrape_configs": [
             {"job_name": "app", "static_configs": [{"targets": [urlsplit(target).netloc]}]}
         ],
     }
-    (directory / "prometheus.yml").write_text(yaml.safe_dump(config))
-    url = f"http://127.0.0.1:{free_port()}"
-    args = [
-        binary,
-        f"--config.file={directory / 'prometheus.yml'}",
-        f"--storage.tsdb.path={directory / 'data'}",
-        f"--web.listen-address={urlsplit(url).netloc}",
-        "--enable-feature=exemplar-storage",
-        "--log.level=warn",
-    ]
-    with daemon(args, directory / "prometheus.log", f"{url}/-/ready"):
-        yield url
 
 
 @pytest.mark.slow
@@ -179,7 +162,12 @@ def test_prometheus_stores_the_trace_of_a_request(tmp_path):
         ],
         middleware=[Middleware(HttpMetricsMiddleware, collector=collector)],
     )
-    with running(app) as base, prometheus_with_exemplars(base, tmp_path) as prometheus:
+    with (
+        running(app) as base,
+        prometheus_daemon(
+            scrape_config(base), tmp_path / "prometheus", "--enable-feature=exemplar-storage"
+        ) as prometheus,
+    ):
         started = time.time()
         response = httpx.get(f"{base}/items/1", headers={"traceparent": VALID}, timeout=10)
         assert response.status_code == 200
