@@ -54,6 +54,11 @@ async def _drip() -> Any:
         yield b"more\n"
 
 
+async def _break_after_first_chunk() -> Any:
+    yield b"first chunk\n"
+    raise RuntimeError("the stream failed")
+
+
 async def _read_json(request: Request) -> Any:
     """The refusals an API makes before its handler's work: 415, 413, 400."""
     if request.headers.get("content-type") != "application/json":
@@ -80,6 +85,9 @@ def starlette_app(collector: MetricsCollector, slow: Slow) -> Starlette:
     async def stream(request: Request) -> Response:
         return StreamingResponse(_drip())
 
+    async def broken(request: Request) -> Response:
+        return StreamingResponse(_break_after_first_chunk())
+
     async def wait(request: Request) -> Response:
         await slow.wait()
         return PlainTextResponse("done")
@@ -97,6 +105,7 @@ def starlette_app(collector: MetricsCollector, slow: Slow) -> Starlette:
             Route("/items", create, methods=["POST"]),
             Route("/boom", boom),
             Route("/stream", stream),
+            Route("/broken", broken),
             Route("/slow", wait),
             Mount("/shop/{shop}", app=nested),
             Mount("/static", app=PlainTextResponse("a file")),
@@ -132,6 +141,10 @@ def fastapi_app(collector: MetricsCollector, slow: Slow) -> FastAPI:
     @app.get("/stream")
     async def stream() -> StreamingResponse:
         return StreamingResponse(_drip())
+
+    @app.get("/broken")
+    async def broken() -> StreamingResponse:
+        return StreamingResponse(_break_after_first_chunk())
 
     @app.get("/slow")
     async def wait() -> str:
@@ -249,6 +262,15 @@ def test_an_exception_is_a_500(served):
     # a connection of its own: uvicorn closes it after an exception escaped the app
     assert httpx.get(f"{served.base}/boom", timeout=10).status_code == 500
     assert served.requests()[("GET", "/boom", "500")] == 1
+
+
+def test_an_exception_after_the_response_started_is_a_500(served):
+    # the client got a 200 status line and half a body: a failed request, not a success
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.get(f"{served.base}/broken", timeout=10)
+    counted = served.requests()
+    assert counted[("GET", "/broken", "500")] == 1
+    assert ("GET", "/broken", "200") not in counted
 
 
 def test_a_client_that_disconnects_mid_response_is_a_499(served):
