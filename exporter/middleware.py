@@ -87,7 +87,9 @@ class HttpMetricsMiddleware:
     ) -> None:
         """``exclude``: path prefixes not counted, each matched whole segments at a time
         (``/monitoring`` covers ``/monitoring/live``, not ``/monitoringx``), relative to
-        the app's root path. ``exemplars``: read ``traceparent`` (and OpenTelemetry)."""
+        the app's root path. ``exemplars``: read ``traceparent`` (and OpenTelemetry).
+        One middleware per registry: a second one would register the same series twice
+        (prometheus-client refuses with ``ValueError``)."""
         self.app = app
         registry, ns = collector.registry, collector.namespace
         self._requests = Counter(

@@ -28,7 +28,8 @@ UNMATCHED: Final = "unmatched"  # no route matched (a 404 from the router, a sla
 
 
 class RouteTemplates:
-    """``template(scope)``: the full template of the route in ``scope``, else UNMATCHED."""
+    """``template(scope, route_path)``: the full template of the route in ``scope`` (a
+    dispatched request's), else UNMATCHED; ``route_path`` is the path without the root path."""
 
     def __init__(self) -> None:
         # id(route) -> (route, [(template, regex)]): the route is kept so its id stays its own
@@ -59,7 +60,7 @@ class RouteTemplates:
         if id(route) not in found:  # not reachable from the top router: its own template
             own = getattr(route, "path_format", None) or UNMATCHED
             found[id(route)] = (route, [(own, _regex(own))])
-        self._table = found
+        self._table.update(found)  # keeps what was learnt of objects the walk cannot reach
         return found[id(route)]
 
 

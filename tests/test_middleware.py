@@ -360,3 +360,26 @@ def test_an_empty_namespace_and_add_middleware():
         "http_requests_total", {"method": "GET", "route": "/ping", "status": "200"}
     )
     assert value == 1
+
+
+def test_one_router_under_two_prefixes_is_told_apart_by_the_path():
+    collector = MetricsCollector(namespace="t", process_metrics=False)
+
+    async def order(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    shared = Router([Route("/orders/{order_id}", order)])
+    app = Starlette(
+        routes=[Mount("/shop/{shop}", app=shared), Mount("/outlet", app=shared)],
+        middleware=[Middleware(HttpMetricsMiddleware, collector=collector)],
+    )
+    with running(app) as base, httpx.Client(base_url=base) as http:
+        for path in ("/shop/acme/orders/1", "/outlet/orders/2", "/outlet/orders/3"):
+            assert http.get(path).status_code == 200
+
+    def count(route: str) -> float | None:
+        labels = {"method": "GET", "route": route, "status": "200"}
+        return collector.registry.get_sample_value("t_http_requests_total", labels)
+
+    assert count("/shop/{shop}/orders/{order_id}") == 1
+    assert count("/outlet/orders/{order_id}") == 2
