@@ -33,7 +33,6 @@ from time import perf_counter
 from typing import Final, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .exemplars import (
@@ -57,8 +56,6 @@ OTHER_METHOD: Final = "OTHER"
 DEFAULT_EXCLUDE: Final = ("/metrics", "/monitoring")
 CLIENT_CLOSED: Final = 499
 SERVER_ERROR: Final = 500
-# Exceptions that mean the client is gone, not that the app failed.
-_GONE = (OSError, ClientDisconnect, asyncio.CancelledError)
 
 _Record = tuple[Callable[[], None], Observe]
 
@@ -148,11 +145,15 @@ class HttpMetricsMiddleware:
             return message
 
         async def send_watched(message: Message) -> None:
-            nonlocal status, complete
+            nonlocal status, complete, gone
             kind = message["type"]
             if kind == "http.response.start":
                 status = message["status"]
-            await send(message)
+            try:
+                await send(message)
+            except OSError:  # the server could not write it: the client is gone
+                gone = True
+                raise
             if kind == "http.response.body" and not message.get("more_body", False):
                 complete = True
 
@@ -162,9 +163,11 @@ class HttpMetricsMiddleware:
         failed = False
         try:
             await self.app(scope, receive_watched, send_watched)
-        except BaseException as exc:
+        except asyncio.CancelledError:  # the server gave up on the request
+            gone = True
+            raise
+        except BaseException:  # an OSError of the app's own (a refused upstream) is a 500
             failed = True
-            gone = gone or isinstance(exc, _GONE)
             raise
         finally:
             elapsed = perf_counter() - started

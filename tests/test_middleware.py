@@ -82,6 +82,9 @@ def starlette_app(collector: MetricsCollector, slow: Slow) -> Starlette:
     async def boom(request: Request) -> Response:
         raise RuntimeError("the endpoint failed")
 
+    async def refused(request: Request) -> Response:
+        raise ConnectionRefusedError("an upstream refused")  # an OSError, not the client
+
     async def stream(request: Request) -> Response:
         return StreamingResponse(_drip())
 
@@ -104,6 +107,7 @@ def starlette_app(collector: MetricsCollector, slow: Slow) -> Starlette:
             Route("/items/{item_id}", item),
             Route("/items", create, methods=["POST"]),
             Route("/boom", boom),
+            Route("/refused", refused),
             Route("/stream", stream),
             Route("/broken", broken),
             Route("/slow", wait),
@@ -137,6 +141,10 @@ def fastapi_app(collector: MetricsCollector, slow: Slow) -> FastAPI:
     @app.get("/boom")
     async def boom() -> None:
         raise RuntimeError("the endpoint failed")
+
+    @app.get("/refused")
+    async def refused() -> None:
+        raise ConnectionRefusedError("an upstream refused")  # an OSError, not the client
 
     @app.get("/stream")
     async def stream() -> StreamingResponse:
@@ -261,7 +269,10 @@ def test_fastapi_validation_refusal_is_a_422_on_its_template(served):
 def test_an_exception_is_a_500(served):
     # a connection of its own: uvicorn closes it after an exception escaped the app
     assert httpx.get(f"{served.base}/boom", timeout=10).status_code == 500
-    assert served.requests()[("GET", "/boom", "500")] == 1
+    assert httpx.get(f"{served.base}/refused", timeout=10).status_code == 500
+    counted = served.requests()
+    assert counted[("GET", "/boom", "500")] == 1
+    assert counted[("GET", "/refused", "500")] == 1
 
 
 def test_an_exception_after_the_response_started_is_a_500(served):
