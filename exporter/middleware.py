@@ -14,7 +14,10 @@ Every label value is bounded:
   ``unmatched`` when no route matched; never the raw path.
 - ``method`` is one of the standard methods, else ``OTHER``.
 - ``status`` is the status the app sent; ``499`` (nginx's "client closed request") when the
-  client went away before the response was complete; ``500`` when an exception escaped
+  client went away before the response was complete, as far as the server tells the app
+  (an ``http.disconnect`` the app received, a send that failed, the server cancelling the
+  request: uvicorn drops sends to a closed connection silently, so an app that never
+  listens for the disconnect gets its own status counted); ``500`` when an exception escaped
   the app (even after a response had started: the client got a broken response) or the
   app returned without responding (what uvicorn then sends).
 
