@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from exporter import (
     JSON_ERRORS,
     HealthChecker,
+    HttpMetricsMiddleware,
     MetricsCollector,
     MonitoringHandler,
     NullCollector,
@@ -109,11 +110,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.enter_context(_drain_on(DRAIN_SIGNAL, health.begin_shutdown))
             yield
 
+    # Requests by route template and status (/metrics and /monitoring/* are not counted).
+    http_metrics = (
+        [Middleware(HttpMetricsMiddleware, collector=collector)] if settings.instrumentation else []
+    )
     app = Starlette(
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers=JSON_ERRORS,
-        middleware=[Middleware(RequestIdMiddleware)],  # outermost: every log line gets the id
+        # request ids outermost: every log line gets the id, the HTTP metrics included
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            *http_metrics,
+        ],
     )
     app.state.settings = settings
     app.state.collector = collector
