@@ -7,10 +7,13 @@ here too (see ``lifespan``).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
@@ -24,12 +27,18 @@ from exporter import (
 
 from . import __version__
 from .config import Settings
+from .db_startup import DatabaseStartup, pool_conninfo
 from .embedded_db import EmbeddedPostgres
+from .faults import FAULT_HANDLERS
 from .operations import Op
 from .service import ExpenseService
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
+# Seconds the lifespan gives the first attempt to reach and migrate the database before
+# serving anyway: a present database is ready from the first request, an absent one
+# (refused, no such role) costs nothing, a black-holed one at most this.
+STARTUP_HEAD_START = 3.0
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -42,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         embedded = EmbeddedPostgres(settings.data_dir)
         url = embedded.url
     pool = AsyncConnectionPool(
-        url,
+        pool_conninfo(url, settings.statement_timeout_seconds),
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         # Fail fast when the database is gone: chat platforms give up after a few seconds.
@@ -52,11 +61,22 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     service = ExpenseService(pool, collector, settings)
     webhooks = Webhooks(service, settings.webhooks)
+
+    async def prepare(conn: AsyncConnection) -> None:
+        await pool.open(wait=False)  # a no-op on later attempts
+        await service.prepare(conn)
+
+    # Migrations run without the pool's statement timeout (a migration may take its time).
+    startup = DatabaseStartup(url, prepare, connect_timeout=settings.statement_timeout_seconds)
     # Webhook operations don't judge health: anyone can post forged requests (401s, counted
     # as errors of that webhook), and that must not take pods out of rotation. A genuine
     # failure inside a webhook still shows, in create_expense and the db_* operations.
-    health = HealthChecker(
-        pool, collector, settings.thresholds, judged=lambda op: not op.startswith("webhook_")
+    health = GatedHealth(
+        pool,
+        collector,
+        settings.thresholds,
+        judged=lambda op: not op.startswith("webhook_"),
+        not_ready=lambda: None if service.migrated else startup.cause,
     )
     handler = MonitoringHandler(
         health, collector, admin_token=settings.admin_token, system_extras=[service.system_extras]
@@ -64,31 +84,59 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        # Each part's stop is registered as soon as it has started, so a failed start-up
-        # still stops what it started. On exit they run in reverse: readiness fails first
-        # (no new traffic while jobs drain and the pool closes; uvicorn has already let
-        # in-flight requests finish), then the sampler, the jobs, the reply client, the pool.
+        # Nothing here waits for the database: the server listens at once, live and not
+        # ready, and a background task migrates when the database first answers (see
+        # db_startup). Each part's stop is registered as soon as it has started, so a failed
+        # start-up still stops what it started. On exit they run in reverse: readiness fails
+        # first (no new traffic while jobs drain and the pool closes; uvicorn has already let
+        # in-flight requests finish), then the start-up task, the sampler, the jobs, the
+        # reply client, the pool.
         async with contextlib.AsyncExitStack() as stack:
             if embedded is not None:
                 stack.callback(embedded.close)
-            await pool.open(wait=True, timeout=30.0)
-            stack.push_async_callback(pool.close)
+            stack.push_async_callback(pool.close)  # opened by the start-up task
             stack.push_async_callback(webhooks.aclose)  # after the reply jobs drained
-            await service.start()
+            await service.start(migrate=False)  # the start-up task migrates
             stack.push_async_callback(service.stop)
             await health.start()
             stack.push_async_callback(health.stop)
+            waiting = await startup.start(head_start=STARTUP_HEAD_START)
+            stack.push_async_callback(_cancel, waiting)
             stack.callback(health.begin_shutdown)
             yield
 
     app = Starlette(
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
-        exception_handlers=JSON_ERRORS,
+        exception_handlers={**JSON_ERRORS, **FAULT_HANDLERS},
     )
+    # No redirect to the path with(out) a trailing slash: Starlette builds its Location from
+    # the Host header (an open redirect). A JSON 404 names the path instead.
+    app.router.redirect_slashes = False
     app.state.settings = settings
     app.state.collector = collector
     app.state.health = health
     app.state.service = service
     app.state.pool = pool
+    app.state.startup = startup
     return app
+
+
+class GatedHealth(HealthChecker):
+    """The kit's checker, with readiness failing while ``not_ready()`` gives a reason (until
+    the schema is migrated). Liveness is untouched: waiting for a database is no reason to
+    restart the process."""
+
+    def __init__(self, *args: Any, not_ready: Callable[[], str | None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._not_ready = not_ready
+
+    def readiness(self) -> tuple[bool, str]:
+        reason = None if self.shutting_down else self._not_ready()
+        return (False, reason) if reason else super().readiness()
+
+
+async def _cancel(task: asyncio.Task) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

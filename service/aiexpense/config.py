@@ -113,6 +113,7 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 10
     pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
+    statement_timeout_seconds: float = 5.0  # PostgreSQL's statement_timeout, and our bound
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     job_workers: int = 2
     job_queue_size: int = 1000
@@ -134,6 +135,9 @@ class Settings:
             pool_min=_number(environ, "EXPORTER_DB_POOL_MIN", 2, int),
             pool_max=_number(environ, "EXPORTER_DB_POOL_MAX", 10, int),
             pool_timeout_seconds=_number(environ, "EXPORTER_DB_POOL_TIMEOUT_SECONDS", 5.0),
+            statement_timeout_seconds=_number(
+                environ, "EXPORTER_DB_STATEMENT_TIMEOUT_SECONDS", 5.0
+            ),
             shutdown_grace_seconds=_number(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
             job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
             job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
