@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 # serving anyway: a present database is ready from the first request, an absent one
 # (refused, no such role) costs nothing, a black-holed one at most this.
 STARTUP_HEAD_START = 3.0
+# How long the pool retries one lost connection (backoff 1 s, 2 s, 4 s...) before giving up
+# on it; the next request that needs one starts afresh at once. psycopg's default, 300 s,
+# lets the backoff grow to a minute or more: the pool would stay empty that long after the
+# database is back.
+RECONNECT_SECONDS = 5.0
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -56,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         max_size=settings.pool_max,
         # Fail fast when the database is gone: chat platforms give up after a few seconds.
         timeout=settings.pool_timeout_seconds,
+        reconnect_timeout=RECONNECT_SECONDS,
         open=False,
         name="aiexpense",
     )

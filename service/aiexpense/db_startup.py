@@ -135,7 +135,7 @@ class DatabaseStartup:
         permanent = is_permanent(cause)
         text = f"database {self._where} unavailable: {cause}"
         if text != self.cause:  # one line per new cause, not one per attempt
-            kind = "will not work until fixed" if permanent else "retrying"
-            log.log(logging.ERROR if permanent else logging.WARNING, "%s (%s, with backoff up to"
-                    " %gs)", text, kind, MAX_DELAY)  # fmt: skip
+            kind = "a configuration error: fix it; still retrying" if permanent else "retrying"
+            log.log(logging.ERROR if permanent else logging.WARNING, "%s (%s, backoff up to %gs)",
+                    text, kind, MAX_DELAY)  # fmt: skip
         self.cause = text
