@@ -16,6 +16,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 
 from exporter import (
     JSON_ERRORS,
@@ -30,6 +31,7 @@ from .config import Settings
 from .db_startup import DatabaseStartup, pool_conninfo
 from .embedded_db import EmbeddedPostgres
 from .faults import FAULT_HANDLERS
+from .http_limits import BodyReadTimeout
 from .operations import Op
 from .service import ExpenseService
 from .webhooks import Webhooks
@@ -115,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
         lifespan=lifespan,
         exception_handlers={**JSON_ERRORS, **FAULT_HANDLERS},
+        middleware=[Middleware(BodyReadTimeout, seconds=settings.body_timeout_seconds)],
     )
     # No redirect to the path with(out) a trailing slash: Starlette builds its Location from
     # the Host header (an open redirect). A JSON 404 names the path instead.

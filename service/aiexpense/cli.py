@@ -43,6 +43,7 @@ class _Server(uvicorn.Server):
 
 def serve(args: argparse.Namespace) -> int:
     from .app import create_app
+    from .http_limits import uvicorn_options
 
     settings = Settings.from_env()
     app = create_app(settings)
@@ -53,6 +54,7 @@ def serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         lifespan="on",
+        **uvicorn_options(header_timeout=settings.header_timeout_seconds),
     )
     server = _Server(config, settings.shutdown_grace_seconds)
     server.run()

@@ -114,6 +114,8 @@ class Settings:
     pool_max: int = 10
     pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
     statement_timeout_seconds: float = 5.0  # PostgreSQL's statement_timeout, and our bound
+    header_timeout_seconds: float = 10.0  # a request's line and headers must arrive within
+    body_timeout_seconds: float = 30.0  # a request's whole body must arrive within
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     job_workers: int = 2
     job_queue_size: int = 1000
@@ -138,6 +140,8 @@ class Settings:
             statement_timeout_seconds=_number(
                 environ, "EXPORTER_DB_STATEMENT_TIMEOUT_SECONDS", 5.0
             ),
+            header_timeout_seconds=_number(environ, "EXPORTER_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=_number(environ, "EXPORTER_BODY_TIMEOUT_SECONDS", 30.0),
             shutdown_grace_seconds=_number(environ, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0),
             job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
             job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
