@@ -26,7 +26,7 @@ from exporter import (
     NullCollector,
 )
 
-from . import __version__
+from . import __version__, openapi
 from .config import Settings
 from .db_startup import DatabaseStartup, pool_conninfo
 from .embedded_db import EmbeddedPostgres
@@ -113,8 +113,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.callback(health.begin_shutdown)
             yield
 
+    document = openapi.build([(h.platform, h.handshake) for h in webhooks.hooks])
+    described = [
+        *service.routes(),
+        *webhooks.routes(),
+        openapi.route(document),
+    ]
     app = Starlette(
-        routes=[*service.routes(), *webhooks.routes(), *handler.routes()],
+        routes=[*described, *handler.routes()],
         lifespan=lifespan,
         exception_handlers={**JSON_ERRORS, **FAULT_HANDLERS},
         middleware=[Middleware(BodyReadTimeout, seconds=settings.body_timeout_seconds)],
@@ -128,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.service = service
     app.state.pool = pool
     app.state.startup = startup
+    app.state.openapi = document
     return app
 
 
