@@ -152,7 +152,7 @@ class GatedHealth(HealthChecker):
         return (False, reason) if reason else super().readiness()
 
 
-async def _cancel(task: asyncio.Task) -> None:
+async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -48,7 +48,10 @@ class Database:
         self.answer_timeout = answer_timeout
         self.schema_ready = False  # set once migrations have run (ExpenseService.prepare)
         self._collector = collector
-        self._sweeping: asyncio.Task | None = None
+        self._sweeping: asyncio.Task[None] | None = None
+        self._in_flight: dict[AsyncConnection, float] = {}  # statement deadlines (loop time)
+        self._severed: set[AsyncConnection] = set()
+        self._watch: asyncio.TimerHandle | None = None
 
     async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
@@ -74,8 +77,10 @@ class Database:
         try:
             async with self.pool.connection() as conn:
                 await _autocommit(conn)
-                with self._collector.time(op), self._bounded(conn):
-                    return await fetch(await conn.execute(sql, params))
+                with self._collector.time(op):
+                    if self.answer_timeout is None:
+                        return await fetch(await conn.execute(sql, params))
+                    return await self._bounded(conn, fetch, sql, params)
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
             raise
@@ -87,29 +92,46 @@ class Database:
         if self._sweeping is None or self._sweeping.done():
             self._sweeping = asyncio.create_task(_check(self.pool), name="db-pool-check")
 
-    @contextlib.contextmanager
-    def _bounded(self, conn: AsyncConnection):
-        """Fail the statement on ``conn`` if no answer comes within ``answer_timeout``."""
-        if self.answer_timeout is None:
-            yield
-            return
-        expired: list[bool] = []
+    async def _bounded(
+        self,
+        conn: AsyncConnection,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+        sql: LiteralString,
+        params: Params,
+    ) -> T:
+        """The statement, severed if unanswered for ``answer_timeout`` seconds.
 
-        def expire() -> None:
-            expired.append(True)
-            _sever(conn)
-
-        timer = asyncio.get_running_loop().call_later(self.answer_timeout, expire)
+        One timer watches every statement in flight (at most the pool's size), so a
+        statement costs two dict operations, not a timer of its own (which cost ~25 us).
+        """
+        loop = asyncio.get_running_loop()
+        self._in_flight[conn] = loop.time() + self.answer_timeout  # type: ignore[operator]
+        if self._watch is None:
+            self._watch = loop.call_later(self.answer_timeout, self._expire)  # type: ignore[arg-type]
         try:
-            yield
+            return await fetch(await conn.execute(sql, params))
         except OperationalError as exc:
-            if expired:
+            if conn in self._severed:
                 raise DatabaseUnavailable(
                     f"the database did not answer within {self.answer_timeout:g}s"
                 ) from exc
             raise
         finally:
-            timer.cancel()
+            del self._in_flight[conn]
+            self._severed.discard(conn)
+
+    def _expire(self) -> None:
+        """Sever the statements past their deadline; watch again for the next deadline."""
+        self._watch = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for conn, deadline in self._in_flight.items():
+            if deadline <= now and conn not in self._severed:
+                self._severed.add(conn)
+                _sever(conn)
+        pending = [d for c, d in self._in_flight.items() if c not in self._severed]
+        if pending:
+            self._watch = loop.call_at(min(pending), self._expire)
 
 
 def _sever(conn: AsyncConnection) -> None:

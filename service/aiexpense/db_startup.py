@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -59,7 +60,7 @@ def describe(url: str) -> str:
     )
 
 
-def _params(url: str) -> dict:
+def _params(url: str) -> dict[str, Any]:
     try:
         return conninfo_to_dict(url)
     except psycopg.ProgrammingError:
@@ -102,7 +103,7 @@ class DatabaseStartup:
         self.cause = "waiting for the first connection to the database"
         self.attempts = 0
 
-    async def start(self, *, head_start: float = 0.0) -> asyncio.Task:
+    async def start(self, *, head_start: float = 0.0) -> asyncio.Task[None]:
         """:meth:`run` as a task, after waiting up to ``head_start`` seconds for it to finish."""
         task = asyncio.create_task(self.run(), name="database-startup")
         await asyncio.wait({task}, timeout=head_start)

@@ -71,6 +71,6 @@ def prune_dead_handles(data_dir: Path) -> list[int]:
 
 def _alive_since(pid: int, moment: float) -> bool:
     try:
-        return psutil.Process(pid).create_time() <= moment + 1.0
+        return bool(psutil.Process(pid).create_time() <= moment + 1.0)
     except psutil.Error:
         return False
