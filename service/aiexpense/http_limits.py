@@ -7,7 +7,9 @@ as it likes. nginx's defaults are the model (8 KB x 4 header buffers, 60 s timeo
   :data:`MAX_HEADER_BYTES` or :data:`MAX_HEADERS` with 431 and a request whose headers are
   not complete within ``header_timeout`` seconds with 408 (an idle new connection is just
   closed); the rest of a body answered early (413) is read and dropped for at most as
-  long. It needs nothing but uvicorn's own hooks, and keeps httptools' speed.
+  long, also when the answer closes the connection (uvicorn would close at once, and the
+  kernel's reset would usually destroy the answer before the client read it). It needs
+  nothing but uvicorn's own hooks, and keeps httptools' speed.
 * :class:`BodyReadTimeout`: ASGI middleware giving the whole body ``seconds`` to arrive;
   then the client gets 408 (``Connection: close``) and the app sees a disconnect.
 
@@ -59,6 +61,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_count = 0
         self._header_timer: asyncio.TimerHandle | None = None
         self._refusal: bytes | None = None
+        self._close_when_read = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -88,11 +91,25 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = None  # the body is not counted: the app limits it
         self._cancel_header_timer()
         super().on_headers_complete()
+        if self.cycle is not None:
+            self.cycle.transport = _Lingering(self.transport, self)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         self._header_bytes = 0  # what comes next is the next request's headers
         self._cancel_header_timer()
         super().on_message_complete()
+        if self._close_when_read:  # the answer went out before the body came in: now close
+            self.transport.close()
+
+    def reading_body(self) -> bool:
+        """Is a request body still coming in?"""
+        return self._header_bytes is None and not self.transport.is_closing()
+
+    def close_when_read(self) -> None:
+        """Close once the body in progress has been read (and dropped), or at the timeout."""
+        self._close_when_read = True
+        self._cancel_header_timer()
+        self._header_timer = self.loop.call_later(self.header_timeout, self.transport.close)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -139,6 +156,26 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(response)
             self.transport.close()
+
+
+class _Lingering:
+    """The transport uvicorn's request cycle closes after a ``Connection: close`` answer.
+    Closing while the client is still sending its body makes the kernel reset the
+    connection, and the client usually loses the answer (a 413) with it; so a close asked
+    for mid-body waits until the body has been read (and dropped) or the header timeout."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
+        self._transport = transport
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if self._protocol.reading_body():
+            self._protocol.close_when_read()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def uvicorn_options(*, header_timeout: float = 10.0) -> dict[str, Any]:
