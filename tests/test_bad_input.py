@@ -18,6 +18,7 @@ import pytest
 from aiexpense.app import create_app
 from aiexpense.config import Settings
 from aiexpense.http_limits import MAX_HEADER_BYTES, MAX_HEADERS, uvicorn_options
+from tests import webhook_samples as ws
 from tests.support import running, wait_until
 
 TIMEOUT = 1.0  # header and body timeouts of the server under test
@@ -26,7 +27,10 @@ TIMEOUT = 1.0  # header and body timeouts of the server under test
 @pytest.fixture(scope="module")
 def server(pg_server) -> Iterator[tuple[str, int]]:
     """(base URL, port) of the app on the session's database, with 1 s read timeouts."""
-    app = create_app(Settings(database_url=pg_server, body_timeout_seconds=TIMEOUT))
+    settings = Settings(
+        database_url=pg_server, body_timeout_seconds=TIMEOUT, webhooks=ws.webhook_settings()
+    )
+    app = create_app(settings)
     with running(app, **uvicorn_options(header_timeout=TIMEOUT)) as base:
         yield base, int(base.rsplit(":", 1)[1])
 
@@ -141,13 +145,16 @@ def test_a_client_still_uploading_50_mb_gets_the_413(server, client):
         assert status == 413 and data["field"] == "body"
 
 
-def test_a_client_leaving_mid_body_is_not_a_server_error(server, caplog):
+@pytest.mark.parametrize("path", ["/api/users", "/webhook/telegram"])
+def test_a_client_leaving_mid_body_is_not_a_server_error(server, caplog, path):
     base, port = server
     caplog.set_level(logging.DEBUG)
+    secret = ws.telegram_headers(b"")  # the secret token: the webhook then reads the body
     head = (
-        b"POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b'Content-Length: 1000\r\n\r\n{"external_id": '
-    )
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in secret.items())
+        + "Content-Length: 1000\r\n\r\n{"
+    ).encode()
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(head)
         time.sleep(0.2)  # the app is reading the body now

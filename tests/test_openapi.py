@@ -86,6 +86,6 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(datab
              "--phases", "examples,coverage,fuzzing", "--request-timeout", "10",
              "--generation-database", "none", "--no-color",
              "--report", "ndjson", "--report-dir", str(tmp_path)],
-            capture_output=True, text=True, timeout=240,
+            capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its cache goes there
         )  # fmt: skip
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]

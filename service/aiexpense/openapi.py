@@ -87,118 +87,84 @@ def path_parameter(name: str, parse: Any) -> JSONSchema:
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _DATE = {"type": "string", "format": "date"}
 _MONEY = {"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}
+_INT = {"type": "integer"}
+_TEXT = {"type": "string"}
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 
+
+def _object(properties: JSONSchema, *, optional: tuple[str, ...] = ()) -> JSONSchema:
+    """An object schema whose properties are all required but ``optional``."""
+    required = [name for name in properties if name not in optional]
+    return {"type": "object", "required": required, "properties": properties}
+
+
+def _list_of(component: str) -> JSONSchema:
+    return {"type": "array", "items": {"$ref": f"#/components/schemas/{component}"}}
+
+
+_TOTALS = _object(
+    {
+        "total": _MONEY,
+        "count": _INT,
+        "by_category": {"type": "object", "additionalProperties": _MONEY},
+        "by_day": {"type": "object", "additionalProperties": _MONEY},
+    }
+)
+
 COMPONENTS: dict[str, JSONSchema] = {
-    "Error": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {"error": {"type": "string"}, "field": {"type": ["string", "null"]}},
-    },
-    "Unavailable": {
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {"type": "string"},
-            "detail": {"type": "string"},
-            "field": {"type": "string"},
-            "retry_after": {"type": "integer"},
-        },
-    },
-    "User": {
-        "type": "object",
-        "required": ["id", "platform", "external_id", "display_name", "currency", "created_at"],
-        "properties": {
-            "id": {"type": "integer"},
-            "platform": {"type": "string"},
-            "external_id": {"type": "string"},
+    "Error": _object({"error": _TEXT, "field": _NULLABLE_TEXT}, optional=("field",)),
+    "Unavailable": _object(
+        {"error": _TEXT, "detail": _TEXT, "field": _TEXT, "retry_after": _INT},
+        optional=("detail", "field", "retry_after"),
+    ),
+    "User": _object(
+        {
+            "id": _INT,
+            "platform": _TEXT,
+            "external_id": _TEXT,
             "display_name": _NULLABLE_TEXT,
-            "currency": {"type": "string"},
+            "currency": _TEXT,
             "created_at": _TIMESTAMP,
-        },
-    },
-    "Expense": {
-        "type": "object",
-        "required": [
-            "id",
-            "user_id",
-            "amount",
-            "currency",
-            "category",
-            "description",
-            "spent_on",
-            "platform",
-            "message_id",
-            "created_at",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "user_id": {"type": "integer"},
+        }
+    ),
+    "Expense": _object(
+        {
+            "id": _INT,
+            "user_id": _INT,
             "amount": _MONEY,
-            "currency": {"type": "string"},
-            "category": {"type": "string"},
-            "description": {"type": "string"},
+            "currency": _TEXT,
+            "category": _TEXT,
+            "description": _TEXT,
             "spent_on": _DATE,
-            "platform": {"type": "string"},
+            "platform": _TEXT,
             "message_id": _NULLABLE_TEXT,
             "created_at": _TIMESTAMP,
-        },
-    },
-    "ExpenseList": {
-        "type": "object",
-        "required": ["user_id", "limit", "count", "expenses"],
-        "properties": {
-            "user_id": {"type": "integer"},
+        }
+    ),
+    "ExpenseList": _object(
+        {
+            "user_id": _INT,
             "from": _DATE,
             "to": _DATE,
-            "limit": {"type": "integer"},
-            "count": {"type": "integer"},
-            "expenses": {"type": "array", "items": {"$ref": "#/components/schemas/Expense"}},
+            "limit": _INT,
+            "count": _INT,
+            "expenses": _list_of("Expense"),
         },
-    },
-    "Deleted": {
-        "type": "object",
-        "required": ["deleted"],
-        "properties": {"deleted": {"$ref": "#/components/schemas/Expense"}},
-    },
-    "Summary": {
-        "type": "object",
-        "required": ["user_id", "from", "to", "currencies"],
-        "properties": {
-            "user_id": {"type": "integer"},
+        optional=("from", "to"),
+    ),
+    "Deleted": _object({"deleted": {"$ref": "#/components/schemas/Expense"}}),
+    "Summary": _object(
+        {
+            "user_id": _INT,
             "from": _DATE,
             "to": _DATE,
-            "currencies": {
-                "type": "object",
-                "additionalProperties": {
-                    "type": "object",
-                    "required": ["total", "count", "by_category", "by_day"],
-                    "properties": {
-                        "total": _MONEY,
-                        "count": {"type": "integer"},
-                        "by_category": {"type": "object", "additionalProperties": _MONEY},
-                        "by_day": {"type": "object", "additionalProperties": _MONEY},
-                    },
-                },
-            },
-        },
-    },
-    "Category": {
-        "type": "object",
-        "required": ["slug", "name", "keywords"],
-        "properties": {
-            "slug": {"type": "string"},
-            "name": {"type": "string"},
-            "keywords": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "CategoryList": {
-        "type": "object",
-        "required": ["categories"],
-        "properties": {
-            "categories": {"type": "array", "items": {"$ref": "#/components/schemas/Category"}}
-        },
-    },
+            "currencies": {"type": "object", "additionalProperties": _TOTALS},
+        }
+    ),
+    "Category": _object(
+        {"slug": _TEXT, "name": _TEXT, "keywords": {"type": "array", "items": _TEXT}}
+    ),
+    "CategoryList": _object({"categories": _list_of("Category")}),
     "WebhookAnswer": {
         "type": "object",
         "description": "{ok: true}, {ok: true, ignored: reason}, or the platform's own answer"
