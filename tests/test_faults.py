@@ -16,19 +16,17 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
 from aiexpense.db import Database
-from aiexpense.db_startup import pool_conninfo
+from aiexpense.db_startup import describe, pool_conninfo
 from aiexpense.errors import DatabaseUnavailable
 from exporter import MetricsCollector, Thresholds
 from tests import webhook_samples as ws
 from tests.support import running, wait_until
-
-pytestmark = pytest.mark.slow
 
 # Sample often; leave the error-rate rule out: the outage's own 503s would hold readiness
 # down for the whole error window (5 minutes) after the database is back.
@@ -87,6 +85,7 @@ def frozen(server) -> Iterator[None]:
                 p.send_signal(signal.SIGCONT)
 
 
+@pytest.mark.slow
 def test_serves_at_once_without_a_database_and_is_ready_when_it_appears(own_postgres):
     own_postgres.stop()
     app = create_app(settings(own_postgres.url))
@@ -108,6 +107,7 @@ def test_serves_at_once_without_a_database_and_is_ready_when_it_appears(own_post
         assert client.post("/api/users", json={"external_id": "late"}).status_code == 201
 
 
+@pytest.mark.slow
 def test_a_permanent_error_is_one_line_naming_the_cause_never_the_password(own_postgres, caplog):
     url = make_conninfo(own_postgres.url, user="nobody_here", password="hunter2-secret")
     caplog.set_level(logging.INFO, logger="aiexpense")
@@ -127,6 +127,7 @@ def test_a_permanent_error_is_one_line_naming_the_cause_never_the_password(own_p
     assert "hunter2" not in r.text
 
 
+@pytest.mark.slow
 def test_every_route_answers_503_with_retry_after_and_keeps_the_connection(own_postgres):
     app = create_app(settings(own_postgres.url))
     with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
@@ -166,6 +167,7 @@ def test_every_route_answers_503_with_retry_after_and_keeps_the_connection(own_p
         assert response.status == 200 and data["count"] == 1
 
 
+@pytest.mark.slow
 def test_a_frozen_database_answers_503_within_the_statement_timeout(own_postgres):
     app = create_app(settings(own_postgres.url, statement_timeout_seconds=1.0))
     with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
@@ -195,3 +197,16 @@ async def test_the_server_cancels_a_statement_past_its_timeout(database):
         assert type(caught.value).__name__ == "QueryCanceled"
         assert time.monotonic() - started < 2
         assert await db.fetch_one("db_query", "SELECT 41 + 1") == (42,)  # same connection
+
+
+def test_the_pool_url_keeps_the_callers_options_and_no_log_shows_a_password():
+    url = "postgresql://app:hunter2@db.internal:6432/aiexpense?options=-c%20search_path%3Dapp"
+    params = conninfo_to_dict(pool_conninfo(url, statement_timeout=2.5))
+    assert params["options"] == "-c search_path=app -c statement_timeout=2500"
+    assert params["connect_timeout"] == "3" and params["password"] == "hunter2"
+    own = conninfo_to_dict(pool_conninfo(url + "%20-c%20statement_timeout%3D0", 2.5))
+    assert own["options"].count("statement_timeout") == 1  # the URL's own setting wins
+    assert describe(url) == "app@db.internal:6432/aiexpense"
+    with pytest.raises(ValueError) as caught:
+        pool_conninfo("postgresql://app:hunter2@[broken/aiexpense", 1.0)
+    assert "hunter2" not in str(caught.value)
