@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # db_startup). Each part's stop is registered as soon as it has started, so a failed
         # start-up still stops what it started. On exit they run in reverse: readiness fails
         # first (no new traffic while jobs drain and the pool closes; uvicorn has already let
-        # in-flight requests finish), then the start-up task, the sampler, the jobs, the
+        # in-flight requests finish), then the sampler, the start-up task, the jobs, the
         # reply client, the pool.
         async with contextlib.AsyncExitStack() as stack:
             if embedded is not None:
@@ -106,10 +106,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             stack.push_async_callback(webhooks.aclose)  # after the reply jobs drained
             await service.start(migrate=False)  # the start-up task migrates
             stack.push_async_callback(service.stop)
-            await health.start()
-            stack.push_async_callback(health.stop)
             waiting = await startup.start(head_start=STARTUP_HEAD_START)
             stack.push_async_callback(_cancel, waiting)
+            await health.start()  # after the head start: the first sample sees an open pool
+            stack.push_async_callback(health.stop)
             stack.callback(health.begin_shutdown)
             yield
 
