@@ -42,11 +42,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(app, *, port: int | None = None, lifespan: str = "on") -> Iterator[str]:
-    """Serve ``app`` with a real uvicorn on a loopback port in a thread; yield its base URL."""
+def running(app, *, port: int | None = None, lifespan: str = "on", **options) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn on a loopback port in a thread; yield its base URL.
+    ``options``: more ``uvicorn.Config`` arguments."""
     port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan=lifespan,
-                            log_level="warning")  # fmt: skip
+                            log_level="warning", **options)  # fmt: skip
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()

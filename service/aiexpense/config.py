@@ -138,6 +138,9 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 10
     pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
+    statement_timeout_seconds: float = 5.0  # PostgreSQL's statement_timeout, and our bound
+    header_timeout_seconds: float = 10.0  # a request's line and headers must arrive within
+    body_timeout_seconds: float = 30.0  # a request's whole body must arrive within
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     metrics_cache_seconds: float = 0.0  # scrapes within this reuse one render of /metrics
     job_workers: int = 2
@@ -175,6 +178,9 @@ class Settings:
             pool_min=r.integer("EXPORTER_DB_POOL_MIN", 2, minimum=0, maximum=1000),
             pool_max=r.integer("EXPORTER_DB_POOL_MAX", 10, minimum=1, maximum=1000),
             pool_timeout_seconds=seconds(r, "EXPORTER_DB_POOL_TIMEOUT_SECONDS", 5.0),
+            statement_timeout_seconds=seconds(r, "EXPORTER_DB_STATEMENT_TIMEOUT_SECONDS", 5.0),
+            header_timeout_seconds=seconds(r, "EXPORTER_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=seconds(r, "EXPORTER_BODY_TIMEOUT_SECONDS", 30.0),
             shutdown_grace_seconds=seconds(r, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0, zero=True),
             metrics_cache_seconds=seconds(r, "EXPORTER_METRICS_CACHE_SECONDS", 0.0, zero=True),
             job_workers=r.integer("EXPORTER_JOB_WORKERS", 2, minimum=1, maximum=1000),

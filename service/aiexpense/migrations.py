@@ -139,7 +139,14 @@ async def migrate(pool: AsyncConnectionPool) -> list[int]:
 
     Returns the versions applied by this call (empty when the schema was current).
     """
-    async with pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn:
+        return await migrate_connection(conn)
+
+
+async def migrate_connection(conn: AsyncConnection) -> list[int]:
+    """:func:`migrate` on a connection of the caller's (at start-up, one made before the
+    pool opens, without the pool's statement timeout: a migration may take its time)."""
+    async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         await conn.execute(
             """

@@ -16,6 +16,7 @@ that name the field; they are recorded as successful operations (see ``errors.py
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -32,23 +33,26 @@ from .db import Database
 from .errors import InvalidField, NotFound, ServiceError
 from .jobs import JobQueue
 from .lexicon import FALLBACK_SLUG, Category
-from .migrations import migrate
+from .migrations import migrate_connection
 from .models import Expense, Summary, User
 from .repository import Repository
 from .suggest import Suggestion, suggest_category
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
     from starlette.routing import BaseRoute
 
     from aiexpense.config import Settings
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # Rows of a person's recent expenses kept in the cache: the default page of get_expenses.
 RECENT_ROWS = v.DEFAULT_LIMIT
 SUMMARY_DAYS = 30  # get_metrics' period when none is given: the last 30 days
+ANSWER_GRACE = 0.5  # seconds past the server's statement_timeout before we give up on it
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,11 @@ class ExpenseService:
         self.collector = collector
         self.settings = settings
         self.default_currency = v.currency(settings.default_currency)
-        self.db = Database(pool, collector)
+        # Statements the server has not answered just after its own statement_timeout fail
+        # on our side too (a stopped server never answers); see db.py.
+        self.db = Database(
+            pool, collector, answer_timeout=settings.statement_timeout_seconds + ANSWER_GRACE
+        )
         self.repo = Repository(self.db)
         self.caches = Caches(
             collector,
@@ -113,11 +121,31 @@ class ExpenseService:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Migrate the schema, warm the category cache, start the job workers."""
-        await migrate(self.db.pool)
-        await self._category_index()
+    async def start(self, *, migrate: bool = True) -> None:
+        """Migrate the schema, warm the category cache, start the job workers.
+
+        ``migrate=False``: start the job workers only; the caller runs :meth:`prepare` once
+        the database answers (the app does, see ``db_startup``).
+        """
+        if migrate:
+            async with self.db.pool.connection() as conn:
+                await self.prepare(conn)
         await self.jobs.start()
+
+    async def prepare(self, conn: AsyncConnection) -> None:
+        """Migrate the schema on ``conn``; from then on :attr:`migrated` is True and
+        statements run. Then warm the category cache (a failure there is not fatal)."""
+        await migrate_connection(conn)
+        self.db.schema_ready = True
+        try:
+            await self._category_index()
+        except Exception as exc:  # loaded on first use instead
+            log.warning("category cache not warmed: %s", exc)
+
+    @property
+    def migrated(self) -> bool:
+        """Have the migrations run? Until then every database operation answers 503."""
+        return self.db.schema_ready
 
     async def stop(self) -> list[str]:
         """Drain the job queue (see :meth:`JobQueue.stop`); return the job ids left undone."""

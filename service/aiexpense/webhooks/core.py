@@ -33,12 +33,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from cachetools import TTLCache
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from aiexpense.operations import Op, webhook_operation
 
 from ..errors import JobQueueClosed, JobQueueFull, NotFound, ServiceError
+from ..faults import DATABASE_FAULTS
 from ..models import Expense, User
 from ..parsing import ParsedExpense, ParseResult, parse_conversation
 from ..suggest import suggest_category
@@ -586,8 +587,14 @@ async def serve(hook: Webhook, request: Request) -> Response:
     except Refusal as exc:
         timer.end(exc if exc.error else None)
         return exc.response()
+    except ClientDisconnect:  # the client left mid-body: nobody to answer, not our failure
+        timer.end(None)
+        raise
     except Exception as exc:  # the service failed (database down...): let the platform retry
-        log.exception("%s webhook failed", hook.platform)
+        if isinstance(exc, DATABASE_FAULTS):  # an outage: one line, no traceback
+            log.warning("%s webhook: database unavailable: %s", hook.platform, exc)
+        else:
+            log.exception("%s webhook failed", hook.platform)
         timer.end(exc)
         return Refusal(503, "service", "the service could not record this now; retry").response()
     except BaseException as exc:  # cancelled (client gone, shutdown)
