@@ -75,8 +75,8 @@ class MetricsEndpoint:
             began = self._clock()
             body = await anyio.to_thread.run_sync(self._render, key, encoder)
             future.set_result(body)
-            done = self._clock()
-            self._done[key] = (done + max(self._cache_seconds, SPACING * (done - began)), body)
+            ended = self._clock()
+            self._done[key] = (ended + max(self._cache_seconds, SPACING * (ended - began)), body)
             return body
         except BaseException as exc:
             future.set_exception(exc)

@@ -188,3 +188,23 @@ def test_prometheus_stores_the_trace_of_a_request(tmp_path):
         (exemplar, *_) = wait_until(stored, timeout=20)
         assert exemplar["labels"] == {"trace_id": TRACE_ID, "span_id": SPAN_ID}
         assert 0 < float(exemplar["value"]) < 1
+
+
+def test_operation_records_carry_the_requests_trace_as_an_exemplar() -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from exporter import MetricsCollector
+    from exporter.exemplars import current_trace, parse_traceparent
+
+    collector = MetricsCollector(namespace="shop", operations=["checkout"])
+    collector.record_operation("checkout", 0.003)  # no trace: no exemplar
+    assert "trace_id" not in openmetrics(collector.registry).decode()
+    trace = parse_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    token = current_trace.set(trace)
+    try:
+        collector.record_operation("checkout", 0.003)
+    finally:
+        current_trace.reset(token)
+    text = openmetrics(collector.registry).decode()
+    line = next(x for x in text.splitlines() if 'le="0.005"' in x and "duration" in x)
+    assert 'trace_id="4bf92f3577b34da6a3ce929d0e0e4736"' in line and " 0.003 " in line
