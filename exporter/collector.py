@@ -342,7 +342,8 @@ class MetricsCollector:
         """Every operation together, one point a ``history_step`` (60 s by default), over the
         last 30 minutes; oldest first. Steps are as long as the snapshots allow (a step may
         be longer when nothing read or recorded for a while)."""
-        self._maybe_tick(self._cumulative())
+        if self._clock() >= self._next_tick:  # read the metrics only when a snapshot is due
+            self._maybe_tick(self._cumulative())
         with self._lock:
             entries = list(self._history)
         points = []

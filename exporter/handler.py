@@ -17,11 +17,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import views
+from . import status_page, views
 from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import HealthChecker, HealthStatus
 from .names import VALID_NAME
+from .stats import OperationStats
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]
@@ -44,10 +45,14 @@ class MonitoringHandler:
         prefix: str = "/monitoring",
         service_id: str | None = None,
         metrics_cache_seconds: float = 0.0,
+        runbook_url: str = status_page.RUNBOOK_URL,
+        runbooks: Mapping[str, str] | None = None,
     ) -> None:
         """``service_id`` names the service in the IETF health format (default: the
         collector's namespace). ``metrics_cache_seconds`` lets scrapes within that time reuse
-        one render of ``/metrics`` (concurrent scrapes always share one)."""
+        one render of ``/metrics`` (concurrent scrapes always share one). ``runbook_url``
+        and ``runbooks`` (check name -> anchor) are where the status page links a failing
+        check (``StatusPage``)."""
         self.health = health
         self.collector = collector
         self._admin_token = admin_token.encode() if admin_token else None
@@ -58,10 +63,18 @@ class MonitoringHandler:
         self._exposition = MetricsEndpoint(
             collector.exposition_registry, cache_seconds=metrics_cache_seconds
         )
+        self._page = status_page.StatusPage(
+            self._service_id,
+            prefix,
+            runbook_url=runbook_url,
+            runbooks=runbooks,
+            thresholds=health.thresholds if health else None,
+        )
 
     def routes(self) -> list[BaseRoute]:
         p = self._prefix
         return [
+            Route(f"{p}/", self.status_page, methods=["GET"]),
             Route(f"{p}/health", self.health_endpoint, methods=["GET"]),
             Route(f"{p}/metrics", self.metrics, methods=["GET"]),
             Route(f"{p}/system", self.system, methods=["GET"]),
@@ -84,8 +97,8 @@ class MonitoringHandler:
     async def system(self, request: Request) -> Response:
         return JSONResponse(await anyio.to_thread.run_sync(self.system_summary))
 
-    def system_summary(self) -> dict[str, Any]:
-        summary = views.system_view(self.collector)
+    def system_summary(self, records: Mapping[str, OperationStats] | None = None) -> dict[str, Any]:
+        summary = views.system_view(self.collector, records)
         for extra in self._system_extras:
             summary.update(extra())
         return summary
@@ -101,9 +114,24 @@ class MonitoringHandler:
             return error(404, f"unknown operation: {name}", name=name)
         return JSONResponse(found[name])
 
+    # -- the status page --------------------------------------------------------------------
+
+    async def status_page(self, request: Request) -> Response:
+        return await self._page.serve(request, self.snapshot)
+
+    def snapshot(self) -> views.Snapshot:
+        """The operations, system and health bodies (and the history) from one read."""
+        return views.snapshot(self.collector, self.system_summary, self._health_body)
+
+    def _health_body(self, system: dict[str, Any]) -> dict[str, Any] | None:
+        report = self.health.report() if self.health else None
+        return None if report is None else views.health_view(self.health, report, system)
+
     # -- health and probes -----------------------------------------------------------------
 
     async def health_endpoint(self, request: Request) -> Response:
+        if status_page.prefers_html(request.headers.get("accept", "")):
+            return await self._page.serve(request, self.snapshot, health_code=True)
         if self.health is None:
             return error(503, "health checking is not configured")
         report = self.health.report()
