@@ -493,18 +493,22 @@ def _thead(sort: Sort) -> str:
 
 
 def _row(op: Mapping[str, Any]) -> str:
-    failing = op["window"]["5m"]["error_count"] > 0
-    cells = []
-    for column in COLUMNS:
-        shown = column.show(column.value(op))
-        if column.key == "name":
-            cells.append(f'<th scope="row" title="{shown}">{shown}</th>')
-        elif column.group and column.label == "Err %":
-            cells.append(f'<td class="first">{shown}</td>')
-        else:
-            cells.append(f"<td>{shown}</td>")
-    css = ' class="failing"' if failing else ""
-    return f'<tr id="op-{escape(op["name"])}"{css}>{"".join(cells)}</tr>'
+    """One operation's cells, in ``COLUMNS`` order (written out: the page's hot loop at a
+    few hundred operations; the tests read every cell back against its column's value)."""
+    w1, w5 = op["window"]["1m"], op["window"]["5m"]
+    name = escape(op["name"])
+    css = ' class="failing"' if w5["error_count"] else ""
+    return (
+        f'<tr id="op-{name}"{css}><th scope="row" title="{name}">{name}</th>'
+        f"<td>{op['count']:,}</td><td>{_errors(op['error_count'])}</td>"
+        f"<td>{_percent(op['error_rate'])}</td><td>{_number(op['avg_duration_ms'])}</td>"
+        f'<td class="first">{_percent(w1["error_rate"])}</td><td>{_number(w1["p50_ms"])}</td>'
+        f"<td>{_number(w1['p95_ms'])}</td><td>{_number(w1['p99_ms'])}</td>"
+        f'<td class="first">{_percent(w5["error_rate"])}</td><td>{_number(w5["p50_ms"])}</td>'
+        f"<td>{_number(w5['p95_ms'])}</td><td>{_number(w5['p99_ms'])}</td>"
+        f"<td>{_number(op['min_duration_ms'])}</td><td>{_number(op['max_duration_ms'])}</td>"
+        f"<td>{_last_seen(op['last_recorded'])}</td></tr>"
+    )
 
 
 def _footer(links: Links) -> str:
