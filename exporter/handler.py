@@ -124,8 +124,9 @@ class MonitoringHandler:
         return views.snapshot(self.collector, self.system_summary, self._health_body)
 
     def _health_body(self, system: dict[str, Any]) -> dict[str, Any] | None:
-        report = self.health.report() if self.health else None
-        return None if report is None else views.health_view(self.health, report, system)
+        if self.health is None or (report := self.health.report()) is None:
+            return None
+        return views.health_view(self.health, report, system)
 
     # -- health and probes -----------------------------------------------------------------
 

@@ -89,7 +89,7 @@ stroke-linejoin:round}
 .table-wrap{overflow-x:auto;border:1px solid var(--line);border-radius:8px;background:var(--card)}
 table{border-collapse:collapse;width:100%;font-size:.84rem;font-variant-numeric:tabular-nums}
 th,td{padding:6px 6px;text-align:right;white-space:nowrap;border-bottom:1px solid var(--line)}
-tbody tr:last-child td{border-bottom:0}
+tbody tr:last-child>*{border-bottom:0}
 th{font-weight:600;vertical-align:bottom}
 thead tr:first-child th{color:var(--muted);font-weight:500;font-size:.8rem;border-bottom:0;
 padding-bottom:0}
@@ -101,13 +101,15 @@ th a{color:inherit;text-decoration:none;padding:2px 3px;display:inline-block}
 th a:hover{text-decoration:underline}
 th[aria-sort] a{color:var(--accent);text-decoration:underline}
 tr.failing td{background:var(--bad-bg)}
-tr.failing th{box-shadow:inset 4px 0 var(--bad)}
+tr.failing th{box-shadow:inset 4px 0 var(--bad);background:var(--bad-bg)}
 .flag{color:var(--bad);font-weight:650}
 td .flag svg{width:.85em;height:.85em}
 h2.sub{margin-top:14px}
 .na{color:var(--muted)}
 footer{margin:24px 0 8px;color:var(--muted);font-size:.9rem}
 footer ul{display:flex;flex-wrap:wrap;gap:6px 18px;list-style:none;padding:0;margin:6px 0 0}
+.hint{display:none;margin:0 0 6px;color:var(--muted);font-size:.85rem}
+@media (max-width:1100px){.hint{display:block}}
 @media (max-width:600px){.wrap{padding:10px}.overall{font-size:1.1rem}th,td{padding:5px 7px}}
 """.strip()
 
@@ -127,7 +129,9 @@ JS = """
     if (!(response.headers.get('content-type') || '').startsWith('text/html')) {
       throw new Error('HTTP ' + response.status);
     }
-    const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+    const text = await response.text();
+    if (paused && !remember) return;  // paused while this refresh was under way
+    const page = new DOMParser().parseFromString(text, 'text/html');
     const fresh = page.querySelector('main');
     if (!fresh) throw new Error('no <main> in the answer');
     const focused = document.activeElement && document.activeElement.id;

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio.to_thread
 from starlette.requests import Request
@@ -167,7 +168,7 @@ class StatusPage:
             )
         root = request.scope.get("root_path", "")
 
-        def build() -> tuple[str, dict | None]:
+        def build() -> tuple[str, dict[str, Any] | None]:
             snap = take()
             return self.render(snap, sort, root), snap.health
 

@@ -137,10 +137,10 @@ class Sort:
 
 
 def _name(op: Mapping[str, Any]) -> str:
-    return op["name"]
+    return str(op["name"])
 
 
-def _badness(op: Mapping[str, Any]) -> tuple:
+def _badness(op: Mapping[str, Any]) -> tuple[float, float, float, float]:
     w = op["window"]["5m"]
     return (w["error_rate"], w["p99_ms"] or 0.0, op["error_rate"], op["max_duration_ms"] or 0.0)
 
@@ -456,7 +456,8 @@ def _operations(operations: Mapping[str, Mapping[str, Any]], sort: Sort) -> str:
         return f'{head}<p class="empty">No operation recorded yet.</p></section>'
     body = "".join(_row(op) for op in rows)
     return (
-        f'{head}<div class="table-wrap" tabindex="0" role="region" aria-labelledby="ops-h">'
+        f'{head}<p class="hint">The table scrolls sideways: windows and durations on the right.</p>'
+        f'<div class="table-wrap" tabindex="0" role="region" aria-labelledby="ops-h">'
         f'<table id="ops-table"><thead>{_thead(sort)}</thead><tbody>{body}</tbody></table>'
         "</div></section>"
     )

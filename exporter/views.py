@@ -51,7 +51,7 @@ Read = tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]
 
 def operations_view(
     collector: MetricsCollector, names: list[str] | None = None, read: Read | None = None
-) -> dict:
+) -> dict[str, Any]:
     """Operations recorded since start (or reset), or just ``names``, keyed by name
     (from ``read``, a ``collector.view(*WINDOW_NAMES.values())`` taken already, if given)."""
     snapshot, windows = read or collector.view(*WINDOW_NAMES.values())
