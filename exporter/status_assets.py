@@ -108,6 +108,7 @@ h2.sub{margin-top:14px}
 .na{color:var(--muted)}
 footer{margin:24px 0 8px;color:var(--muted);font-size:.9rem}
 footer ul{display:flex;flex-wrap:wrap;gap:6px 18px;list-style:none;padding:0;margin:6px 0 0}
+.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 .hint{display:none;margin:0 0 6px;color:var(--muted);font-size:.85rem}
 @media (max-width:1100px){.hint{display:block}}
 @media (max-width:600px){.wrap{padding:10px}.overall{font-size:1.1rem}th,td{padding:5px 7px}}
@@ -121,6 +122,8 @@ JS = """
   const every = Number(document.body.dataset.refresh || 0) * 1000;
   const button = document.getElementById('live');
   const note = document.getElementById('live-note');
+  const announce = document.getElementById('announce');
+  const overall = () => (document.getElementById('overall') || {}).textContent;
   let timer = null;
   let paused = false;
 
@@ -135,7 +138,10 @@ JS = """
     const fresh = page.querySelector('main');
     if (!fresh) throw new Error('no <main> in the answer');
     const focused = document.activeElement && document.activeElement.id;
+    const before = overall();
     document.querySelector('main').replaceWith(document.adoptNode(fresh));
+    // Say it aloud only when the verdict changes, not on every refresh.
+    if (overall() !== before) announce.textContent = 'Status now ' + overall();
     document.title = page.title;
     const icon = page.querySelector('link[rel=icon]');
     if (icon) document.querySelector('link[rel=icon]').href = icon.href;
@@ -154,7 +160,8 @@ JS = """
     try {
       await load(location.href, false);
     } catch (error) {
-      note.textContent = 'Refresh failed (' + error.message + '), retrying';
+      note.textContent = 'Refresh failed at ' + new Date().toLocaleTimeString() +
+        ' (' + error.message + '): the figures are older; retrying';
     }
     schedule();
   }

@@ -171,7 +171,8 @@ def render(
         f"<title>{escape(status)} · {escape(title)} status</title>"
         f'<link rel="icon" href="{favicon(status)}"><style>{CSS}</style></head>'
         f'<body data-refresh="{refresh_seconds:g}">{ICONS}<div class="wrap">',
-        '<div class="live"><span id="live-note" role="status"></span>'
+        '<div class="live"><span id="live-note"></span><span id="announce" class="sr" '
+        'role="status"></span>'
         '<button type="button" id="live" hidden aria-pressed="false">Pause auto-refresh</button>'
         "</div>"
         '<noscript><p class="meta">JavaScript is off: reload the page to update it.</p>'
@@ -240,6 +241,13 @@ def _checks(health: Mapping[str, Any] | None, judged: Mapping[str, str], links: 
         ]
         if name in judged:
             item.append(f'<p class="judged">Judged against: {escape(judged[name])}</p>')
+        details = check.get("details")
+        if isinstance(details, Mapping) and details:  # what a check of the service found
+            found = " · ".join(
+                f"{escape(str(k).replace('_', ' '))} {escape(_plain(v))}"
+                for k, v in details.items()
+            )
+            item.append(f'<p class="judged">{found}</p>')
         tags = []
         if check.get("critical") is False:
             tags.append('<span class="tag">not critical</span>')

@@ -19,6 +19,7 @@ from aiexpense.operations import Op
 from exporter import HealthChecker, MetricsCollector, MonitoringHandler, Thresholds
 from exporter.status_page import FALLBACK_RUNBOOK, RUNBOOKS, StatusPage, prefers_html
 from exporter.status_render import Sort
+from exporter.views import Snapshot
 from tests.kit_app import kit_app
 from tests.status_dom import Node, parse
 from tests.support import running
@@ -286,6 +287,43 @@ def test_strings_from_the_service_are_escaped():
     html = StatusPage('shop"><script>alert(1)</script>').render(handler.snapshot())
     assert evil not in html and "<script>alert(1)" not in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+
+
+def snapshot_with(health: dict | None) -> Snapshot:
+    collector = frozen_collector()
+    snap = MonitoringHandler(None, collector).snapshot()
+    return Snapshot(snap.operations, snap.system, health, snap.history, snap.version)
+
+
+def test_page_shows_what_pluggable_checks_report():
+    # The shape of a service's own check (HealthChecker.add_check): criticality, groups and
+    # details, which the page shows as they come.
+    health = {
+        "status": "degraded",
+        "uptime": "1m0s",
+        "checks": {
+            "cache": {
+                "status": "degraded",
+                "reason": "hit rate 41% < 70%",
+                "critical": False,
+                "groups": ["readiness"],
+                "details": {"hit_rate": 41.2, "entries": 1200},
+            }
+        },
+    }
+    page = parse(StatusPage("shop").render(snapshot_with(health)))
+    cache = page.by_id("check-cache")
+    assert "hit rate 41% < 70%" in cache.text
+    assert "not critical" in cache.text and "readiness" in cache.text
+    assert "hit rate 41.2" in cache.text and "entries 1,200" in cache.text
+    assert [a.attrs["href"] for a in cache.find("a")] == [f"docs/runbooks.md#{FALLBACK_RUNBOOK}"]
+
+
+def test_page_with_health_details_hidden_shows_the_status_alone():
+    page = parse(StatusPage("shop").render(snapshot_with({"status": "degraded"})))
+    assert page.by_id("overall").text == "degraded"
+    assert "hidden" in page.by_id("checks").text
+    assert "No figures" in page.by_id("pool").text and "No figures" in page.by_id("memory").text
 
 
 def test_page_without_health_or_traffic_still_renders():

@@ -152,7 +152,7 @@ def test_page_loads_clean_and_shows_every_operation_with_the_json_count(browser,
     assert refused[0].startswith("style-src")
 
 
-@pytest.mark.parametrize("width", [360, 1280])
+@pytest.mark.parametrize("width", [360, 1280, 1920])
 def test_screenshots_show_the_status_at_phone_and_desktop_width(browser, served, width, tmp_path):
     url, _ = served
     browser.set_window_size(width, 800)
@@ -172,6 +172,13 @@ def test_screenshots_show_the_status_at_phone_and_desktop_width(browser, served,
         # screen: the page itself never scrolls sideways.
         page_width = browser.execute_script("return document.documentElement.scrollWidth")
         assert page_width <= inner[0]
+        table = browser.execute_script(
+            "const t = document.querySelector('.table-wrap'); return [t.scrollWidth, t.clientWidth]"
+        )
+        if width >= 1280:  # on a desktop every column shows without scrolling
+            assert table[0] <= table[1]
+        else:  # on a phone the table scrolls in its own box (and says so)
+            assert table[0] > table[1] and text_of(browser, "operations").count("sideways")
         # The whole page in one picture: a window as tall as the page plus the window's frame.
         height = browser.execute_script(
             "return document.documentElement.scrollHeight + outerHeight - innerHeight"
@@ -189,8 +196,22 @@ def test_screenshots_show_the_status_at_phone_and_desktop_width(browser, served,
     assert len(colours) > 200 and inked > 0.2  # text, badges, bars and lines, not a blank
     badge = image.crop((box["x"], box["y"], box["x"] + box["width"], box["y"] + box["height"]))
     assert len(badge.getcolors(maxcolors=1 << 16)) > 10  # the status word and its icon
-    if KEEP_SCREENSHOTS:
+    if KEEP_SCREENSHOTS and width in (360, 1280):
         shutil.copy(path, Path(KEEP_SCREENSHOTS) / path.name)
+
+
+@pytest.mark.parametrize(("scheme", "background"), [("light", "#f5f6f8"), ("dark", "#0d1117")])
+def test_light_or_dark_by_the_browsers_preference(browser, served, scheme, background):
+    url, _ = served
+    features = [{"name": "prefers-color-scheme", "value": scheme}]
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": features})
+    try:
+        load(browser, f"{url}/monitoring/")
+        rgb = browser.execute_script("return getComputedStyle(document.body).backgroundColor")
+    finally:
+        browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    red, green, blue = (int(background[i : i + 2], 16) for i in (1, 3, 5))
+    assert rgb == f"rgb({red}, {green}, {blue})"
 
 
 def focused_id(driver) -> str:
