@@ -17,12 +17,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import status_page, views
+from . import views
 from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import HealthChecker, HealthStatus
 from .names import VALID_NAME
+from .snapshot import Snapshot
+from .snapshot import take as take_snapshot
 from .stats import OperationStats
+from .status_page import RUNBOOK_URL, StatusPage, prefers_html
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]
@@ -41,18 +44,16 @@ class MonitoringHandler:
         collector: MetricsCollector,
         *,
         admin_token: str | None = None,
+        runbook_url: str = RUNBOOK_URL,  # the status page's links (StatusPage)
+        runbooks: Mapping[str, str] | None = None,  # check name -> anchor in runbook_url
         system_extras: Iterable[SystemExtra] = (),
         prefix: str = "/monitoring",
         service_id: str | None = None,
         metrics_cache_seconds: float = 0.0,
-        runbook_url: str = status_page.RUNBOOK_URL,
-        runbooks: Mapping[str, str] | None = None,
     ) -> None:
         """``service_id`` names the service in the IETF health format (default: the
         collector's namespace). ``metrics_cache_seconds`` lets scrapes within that time reuse
-        one render of ``/metrics`` (concurrent scrapes always share one). ``runbook_url``
-        and ``runbooks`` (check name -> anchor) are where the status page links a failing
-        check (``StatusPage``)."""
+        one render of ``/metrics`` (concurrent scrapes always share one)."""
         self.health = health
         self.collector = collector
         self._admin_token = admin_token.encode() if admin_token else None
@@ -63,7 +64,7 @@ class MonitoringHandler:
         self._exposition = MetricsEndpoint(
             collector.exposition_registry, cache_seconds=metrics_cache_seconds
         )
-        self._page = status_page.StatusPage(
+        self._page = StatusPage(
             self._service_id,
             prefix,
             runbook_url=runbook_url,
@@ -74,7 +75,6 @@ class MonitoringHandler:
     def routes(self) -> list[BaseRoute]:
         p = self._prefix
         return [
-            Route(f"{p}/", self.status_page, methods=["GET"]),
             Route(f"{p}/health", self.health_endpoint, methods=["GET"]),
             Route(f"{p}/metrics", self.metrics, methods=["GET"]),
             Route(f"{p}/system", self.system, methods=["GET"]),
@@ -82,6 +82,7 @@ class MonitoringHandler:
             Route(f"{p}/ready", self.ready, methods=["GET"]),
             Route(f"{p}/live", self.live, methods=["GET"]),
             Route(f"{p}/reset", self.reset, methods=["POST"]),
+            Route(f"{p}/", self.status_page, methods=["GET"]),
             Route("/metrics", self._exposition, methods=["GET"]),
         ]
 
@@ -114,14 +115,14 @@ class MonitoringHandler:
             return error(404, f"unknown operation: {name}", name=name)
         return JSONResponse(found[name])
 
-    # -- the status page --------------------------------------------------------------------
+    # -- the status page -------------------------------------------------------------------
 
     async def status_page(self, request: Request) -> Response:
         return await self._page.serve(request, self.snapshot)
 
-    def snapshot(self) -> views.Snapshot:
+    def snapshot(self) -> Snapshot:
         """The operations, system and health bodies (and the history) from one read."""
-        return views.snapshot(self.collector, self.system_summary, self._health_body)
+        return take_snapshot(self.collector, self.system_summary, self._health_body)
 
     def _health_body(self, system: dict[str, Any]) -> dict[str, Any] | None:
         if self.health is None or (report := self.health.report()) is None:
@@ -131,7 +132,7 @@ class MonitoringHandler:
     # -- health and probes -----------------------------------------------------------------
 
     async def health_endpoint(self, request: Request) -> Response:
-        if status_page.prefers_html(request.headers.get("accept", "")):
+        if prefers_html(request.headers.get("accept", "")):
             return await self._page.serve(request, self.snapshot, health_code=True)
         if self.health is None:
             return error(503, "health checking is not configured")

@@ -2,7 +2,7 @@
 
 ``GET /monitoring/`` (and ``/monitoring/health`` for a client whose ``Accept`` prefers
 ``text/html``, as a browser's does) answers one server-rendered HTML page made from one
-``views.Snapshot``: every figure equals the JSON endpoints' of that instant. The page needs
+``snapshot.Snapshot``: every figure equals the JSON endpoints' of that instant. The page needs
 no file, CDN or build step, is readable with JavaScript off (sorting is by links,
 ``?sort=<column>&dir=asc|desc``), and with JavaScript on refreshes itself in place every
 ``refresh_seconds`` (no ``<meta refresh>``: without JavaScript a reload is the reader's
@@ -21,10 +21,10 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from .snapshot import Snapshot
 from .status_assets import CONTENT_SECURITY_POLICY
 from .status_render import Links, Sort, render, sort_keys
 from .thresholds import MB, Thresholds
-from .views import Snapshot
 
 # Where a failing check's runbook is: ``<runbook_url>#<anchor>``. Relative by default (the
 # docs next to the code); a deployment points it at where its runbooks are published.

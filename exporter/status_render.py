@@ -1,4 +1,4 @@
-"""The status page's HTML, made from one ``views.Snapshot`` and nothing else.
+"""The status page's HTML, made from one ``snapshot.Snapshot`` and nothing else.
 
 Every figure is the JSON bodies' own value (same rounding, same units: milliseconds as the
 JSON's ``*_ms``, percentages as its ``error_rate``), so the page and the endpoints can be
@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from .snapshot import Snapshot
 from .stats import HistoryPoint
 from .status_assets import CSS, ICONS, JS, favicon
-from .views import Snapshot
 
 STATUSES = ("healthy", "degraded", "unhealthy")
 NA = '<span class="na" title="no data">–</span>'

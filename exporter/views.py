@@ -6,14 +6,13 @@ Go's fields keep their names with their honest Python meaning; numeric siblings
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Any
 
 from .collector import MetricsCollector
 from .formatting import go_duration, human_bytes, ms, rfc3339
 from .health import HealthChecker, HealthReport, HealthStatus, memory_limits
-from .stats import HistoryPoint, OperationStats, WindowStats
+from .stats import OperationStats, WindowStats
 
 WINDOW_NAMES = {"1m": 60.0, "5m": 300.0}
 
@@ -190,33 +189,3 @@ def health_ietf_view(report: HealthReport, service_id: str, version: str) -> dic
             c.reason for c in checks.values() if c.status is not HealthStatus.HEALTHY
         )
     return body
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Every figure of the status page, and the JSON bodies they equal, as of one read."""
-
-    operations: dict[str, Any]  # the /monitoring/metrics body
-    system: dict[str, Any]  # the /monitoring/system body (with the service's extras)
-    health: dict[str, Any] | None  # the /monitoring/health body; None: no sample or checker
-    history: list[HistoryPoint]  # oldest first
-    version: str
-
-
-def snapshot(
-    collector: MetricsCollector,
-    system_of: Callable[[Mapping[str, OperationStats]], dict[str, Any]],
-    health_of: Callable[[dict[str, Any]], dict[str, Any] | None],
-) -> Snapshot:
-    """One read of the metrics, and every view made from it: the page and the JSON bodies
-    it embeds agree to the last digit. ``system_of`` adds the extras to ``system_view``;
-    ``health_of`` makes the health body around that summary."""
-    read = collector.view(*WINDOW_NAMES.values())
-    system = system_of(read[0])
-    return Snapshot(
-        operations_view(collector, read=read),
-        system,
-        health_of(system),
-        collector.history(),
-        collector.version,
-    )
