@@ -132,7 +132,8 @@ class MonitoringHandler:
     # -- health and probes -----------------------------------------------------------------
 
     async def health_endpoint(self, request: Request) -> Response:
-        if prefers_html(request.headers.get("accept", "")):
+        """The overall status: the spec's JSON, or the IETF format by ``Accept``."""
+        if prefers_html(  # a browser: the status page, with this endpoint's status coderequest.headers.get("accept", "")):
             return await self._page.serve(request, self.snapshot, health_code=True)
         if self.health is None:
             return error(503, "health checking is not configured")
