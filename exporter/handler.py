@@ -133,7 +133,7 @@ class MonitoringHandler:
 
     async def health_endpoint(self, request: Request) -> Response:
         """The overall status: the spec's JSON, or the IETF format by ``Accept``."""
-        if prefers_html(  # a browser: the status page, with this endpoint's status coderequest.headers.get("accept", "")):
+        if prefers_html(request.headers.get("accept", "")):  # a browser: the status page
             return await self._page.serve(request, self.snapshot, health_code=True)
         if self.health is None:
             return error(503, "health checking is not configured")
