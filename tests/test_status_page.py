@@ -203,7 +203,7 @@ def test_failing_check_links_its_runbook_under_the_configured_url():
     assert links == ["https://docs.example/rb.md#memory-pressure"]
     overall = [a.attrs["href"] for a in page.find("header")[0].find("a")]
     assert overall == [f"https://docs.example/rb.md#{FALLBACK_RUNBOOK}"]
-    assert page.by_id("check-database").find("a") == []  # healthy: no runbook
+    assert page.by_id("check-sampler").find("a") == []  # healthy: no runbook
 
 
 def test_every_runbook_the_page_links_is_a_section_of_the_runbooks():
