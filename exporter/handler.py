@@ -22,7 +22,7 @@ from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import HealthChecker, HealthStatus
 from .names import VALID_NAME
-from .snapshot import Snapshot
+from .snapshot import Snapshot, history_view
 from .snapshot import take as take_snapshot
 from .stats import OperationStats
 from .status_page import RUNBOOK_URL, StatusPage, prefers_html
@@ -83,6 +83,7 @@ class MonitoringHandler:
             Route(f"{p}/live", self.live, methods=["GET"]),
             Route(f"{p}/reset", self.reset, methods=["POST"]),
             Route(f"{p}/", self.status_page, methods=["GET"]),
+            Route(f"{p}/history", self.history, methods=["GET"]),
             Route("/metrics", self._exposition, methods=["GET"]),
         ]
 
@@ -119,6 +120,10 @@ class MonitoringHandler:
 
     async def status_page(self, request: Request) -> Response:
         return await self._page.serve(request, self.snapshot)
+
+    async def history(self, request: Request) -> Response:
+        points = await anyio.to_thread.run_sync(self.collector.history)  # may read the metrics
+        return JSONResponse(history_view(points))
 
     def snapshot(self) -> Snapshot:
         """The operations, system and health bodies (and the history) from one read."""

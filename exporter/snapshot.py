@@ -8,11 +8,12 @@ from it shows exactly what those endpoints would have answered at that instant.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .collector import MetricsCollector
+from .formatting import ms, rfc3339
 from .stats import HistoryPoint, OperationStats
 from .views import WINDOW_NAMES, operations_view
 
@@ -24,7 +25,7 @@ class Snapshot:
     operations: dict[str, Any]  # the /monitoring/metrics body
     system: dict[str, Any]  # the /monitoring/system body (with the service's extras)
     health: dict[str, Any] | None  # the /monitoring/health body; None: no sample or checker
-    history: list[HistoryPoint]  # oldest first
+    history: list[dict[str, Any]]  # the /monitoring/history body, oldest first
     version: str
 
 
@@ -41,6 +42,23 @@ def take(
         operations_view(collector, read=read),
         system,
         health_of(system),
-        collector.history(),
+        history_view(collector.history()),
         collector.version,
     )
+
+
+def history_view(points: Sequence[HistoryPoint]) -> list[dict[str, Any]]:
+    """``/monitoring/history``: every operation together, one point a minute (a step may be
+    longer after a quiet spell: ``seconds``) over the last 30 minutes, oldest first."""
+    return [
+        {
+            "at": rfc3339(p.at),
+            "seconds": round(p.seconds, 3),
+            "count": p.count,
+            "errors": p.errors,
+            "rate": round(p.rate, 3),  # operations per second
+            "error_rate": round(p.error_rate, 3),  # percent, as everywhere
+            "p95_ms": ms(p.p95_seconds),
+        }
+        for p in points
+    ]

@@ -7,14 +7,12 @@ compared digit for digit. Every string from the data goes through ``html.escape`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
 from .snapshot import Snapshot
-from .stats import HistoryPoint
 from .status_assets import CSS, ICONS, JS, favicon
 
 STATUSES = ("healthy", "degraded", "unhealthy")
@@ -387,15 +385,15 @@ def _plain(value: Any) -> str:
 # -- sparklines -------------------------------------------------------------------------------
 
 
-def _trends(history: Sequence[HistoryPoint]) -> str:
+def _trends(history: Sequence[Mapping[str, Any]]) -> str:
+    """The ``/monitoring/history`` points as three sparklines."""
     head = _card("trends", "Last 30 minutes, all operations")
     if not history:
         return f'{head}<p class="empty">The first point comes one minute after start.</p></section>'
-    p95 = [None if p.p95_seconds is None else p.p95_seconds * 1000 for p in history]
     charts = [
-        _spark("Request rate", [p.rate for p in history], "ops/s", "rate"),
-        _spark("Error rate", [p.error_rate for p in history], "%", "errors"),
-        _spark("p95 latency", p95, "ms", "p95"),
+        _spark("Request rate", [p["rate"] for p in history], "ops/s", "rate"),
+        _spark("Error rate", [p["error_rate"] for p in history], "%", "errors"),
+        _spark("p95 latency", [p["p95_ms"] for p in history], "ms", "p95"),
     ]
     return f'{head}<div class="trends">{"".join(charts)}</div></section>'
 
@@ -421,9 +419,9 @@ def _spark(title: str, values: Sequence[float | None], unit: str, key: str) -> s
         areas.append(
             f'<polygon class="area" points="{first_x},{height} {" ".join(seg)} {last_x},{height}"/>'
         )
-    now = values[-1]
-    shown = "–" if now is None else f"{_short(now)} {unit}"
-    summary = f"{title}: now {shown}, peak {_short(max(known, default=0.0))} {unit}"
+    now, peak = values[-1], max(known, default=0.0)
+    shown = "–" if now is None else f"{now!r} {unit}"
+    summary = f"{title}: now {shown}, peak {peak!r} {unit}"
     return (
         f'<figure class="spark" id="spark-{key}"><h3>{title}</h3>'
         f'<div class="now">{shown}</div>'
@@ -432,15 +430,9 @@ def _spark(title: str, values: Sequence[float | None], unit: str, key: str) -> s
         f'<line class="base" x1="0" x2="{width:g}" y1="{height - 1}" y2="{height - 1}"/>'
         f"{''.join(areas)}{''.join(lines)}</svg>"
         f'<div class="axis"><span>{len(values)} min ago</span>'
-        f"<span>peak {_short(max(known, default=0.0))} {unit}</span><span>now</span></div>"
+        f'<span>peak <span class="peak">{peak!r}</span> {unit}</span><span>now</span></div>'
         "</figure>"
     )
-
-
-def _short(value: float) -> str:
-    if value == 0 or not math.isfinite(value):
-        return "0"
-    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
 
 
 # -- the operation table ----------------------------------------------------------------------
@@ -527,6 +519,7 @@ def _footer(links: Links) -> str:
         (f"{b}/health", "health JSON"),
         (f"{b}/metrics", "operations JSON"),
         (f"{b}/system", "system JSON"),
+        (f"{b}/history", "history JSON"),
         (f"{b}/ready", "readiness"),
         (f"{b}/live", "liveness"),
         (escape(links.runbook("")).rstrip("#"), "runbooks"),

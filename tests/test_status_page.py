@@ -26,7 +26,7 @@ from tests.support import running
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
-NOW = 1_790_000_000.0  # a frozen clock: the windows and uptime stand still between requests
+NOW = 1_790_000_000.0  # a clock that stops here: the figures stand still between requests
 
 # Where each column's figure is in the /monitoring/metrics body (written out here rather than
 # taken from the page's code, so a column showing the wrong field fails).
@@ -63,8 +63,12 @@ def fill(collector: MetricsCollector) -> None:
 
 
 def frozen_collector() -> MetricsCollector:
-    collector = MetricsCollector(namespace="shop", clock=lambda: NOW, version="1.4.2")
-    fill(collector)
+    """Three minutes of ``fill`` a minute apart, then the clock stops at NOW."""
+    clock = [NOW - 180.0]
+    collector = MetricsCollector(namespace="shop", clock=lambda: clock[0], version="1.4.2")
+    for _ in range(3):
+        fill(collector)
+        clock[0] += 60.0
     return collector
 
 
@@ -96,7 +100,9 @@ def table(page: Node) -> tuple[list[str], dict[str, list[Node]]]:
     return keys, {row.attrs["id"].removeprefix("op-"): row.cells() for row in rows}
 
 
-def assert_page_matches(page: Node, operations: dict, system: dict, health: dict) -> None:
+def assert_page_matches(
+    page: Node, operations: dict, system: dict, health: dict, history: list
+) -> None:
     keys, rows = table(page)
     assert keys == list(JSON_FIELDS)
     assert set(rows) == set(operations)
@@ -115,6 +121,14 @@ def assert_page_matches(page: Node, operations: dict, system: dict, health: dict
     assert float(totals["Average ms"]) == system["avg_latency_ms"]
     assert float(totals["Slowest ms"]) == system["max_latency_ms"]
     assert page.by_id("uptime").text == system["uptime"]
+    assert len(history) == 3
+    for key, field in (("rate", "rate"), ("errors", "error_rate"), ("p95", "p95_ms")):
+        chart = page.by_id(f"spark-{key}")
+        assert float(chart.find("div", **{"class": "now"})[0].text.split()[0]) == history[-1][field]
+        peak = float(chart.find("span", **{"class": "peak"})[0].text)
+        assert peak == max(p[field] for p in history)
+        line = chart.find("polyline")[0].attrs["points"]
+        assert len(line.split()) == len(history)
     assert page.by_id("overall").text == health["status"]
     for name, check in health["checks"].items():
         item = page.by_id(f"check-{name}")
@@ -133,7 +147,7 @@ def sampled() -> MonitoringHandler:
 def test_page_shows_the_json_views_of_its_snapshot(sampled):
     snap = sampled.snapshot()
     page = parse(StatusPage("shop").render(snap))
-    assert_page_matches(page, snap.operations, snap.system, snap.health)
+    assert_page_matches(page, snap.operations, snap.system, snap.health, snap.history)
     assert "Queue depth" in page.by_id("totals").text and "7" in page.by_id("totals").text
 
 
@@ -145,8 +159,11 @@ def test_page_equals_the_json_endpoints_over_http():
         operations = client.get("/monitoring/metrics").json()
         system = client.get("/monitoring/system").json()
         health = client.get("/monitoring/health").json()
+        history = client.get("/monitoring/history").json()
+    assert set(history[0]) == {"at", "seconds", "count", "errors", "rate", "error_rate", "p95_ms"}
+    assert sum(p["count"] for p in history) == system["total_operations"]
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert_page_matches(parse(r.text), operations, system, health)
+    assert_page_matches(parse(r.text), operations, system, health, history)
 
 
 @pytest.mark.parametrize(
