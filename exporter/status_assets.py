@@ -103,6 +103,7 @@ th[aria-sort] a{color:var(--accent);text-decoration:underline}
 tr.failing td{background:var(--bad-bg)}
 tr.failing th{box-shadow:inset 4px 0 var(--bad);background:var(--bad-bg)}
 .flag{color:var(--bad);font-weight:650}
+.flag.warn{color:var(--warn)}
 td .flag svg{width:.85em;height:.85em}
 h2.sub{margin-top:14px}
 .na{color:var(--muted)}

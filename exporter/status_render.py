@@ -303,7 +303,10 @@ def _pool(health: Mapping[str, Any] | None, links: Links) -> str:
         ("In use", f"{in_use} of {top} max"),
         ("Idle", str(idle)),
         ("Open", f"{size} of {top} max"),
-        ("Waiting", f'<span class="flag">{_icon("degraded")} {waiting}</span>' if waiting else "0"),
+        (
+            "Waiting",
+            f'<span class="flag warn">{_icon("degraded")} {waiting}</span>' if waiting else "0",
+        ),
         ("Ping", NA if ping is None else f"{ping * 1000:.3f} ms"),
     ]
     if db.get("error"):
@@ -314,7 +317,8 @@ def _pool(health: Mapping[str, Any] | None, links: Links) -> str:
     )
     alerts = []  # the conditions of the pool alerts, with their runbooks
     if waiting:
-        alerts.append((f"{waiting} requests wait for a connection", "databasepoolrequestswaiting"))
+        text = "1 request waits" if waiting == 1 else f"{waiting} requests wait"
+        alerts.append((f"{text} for a connection", "databasepoolrequestswaiting"))
     if top and in_use / top >= 0.9:
         alerts.append((f"{in_use} of {top} connections in use", "databasepoolnearlyexhausted"))
     notes = "".join(

@@ -336,6 +336,26 @@ def test_page_shows_what_pluggable_checks_report():
     assert [a.attrs["href"] for a in cache.find("a")] == [f"docs/runbooks.md#{FALLBACK_RUNBOOK}"]
 
 
+def test_pool_under_pressure_links_the_pool_runbooks():
+    database = {
+        "status": "degraded", "ping": True, "ping_seconds": 0.0012, "error": None,
+        "open_connections": 10, "in_use_connections": 9, "idle_connections": 1,
+        "max_connections": 10, "requests_waiting": 3,
+    }  # fmt: skip
+    health = {"status": "degraded", "database": database}
+    page = parse(StatusPage("shop").render(snapshot_with(health)))
+    pool = page.by_id("pool")
+    assert "9 of 10 max" in pool.text and "3 requests wait for a connection" in pool.text
+    assert "1.200 ms" in pool.text  # the ping
+    assert [a.attrs["href"] for a in pool.find("a")] == [
+        "docs/runbooks.md#databasepoolrequestswaiting",
+        "docs/runbooks.md#databasepoolnearlyexhausted",
+    ]
+    calm = {**database, "in_use_connections": 2, "idle_connections": 8, "requests_waiting": 0}
+    quiet = parse(StatusPage("shop").render(snapshot_with({"status": "healthy", "database": calm})))
+    assert quiet.by_id("pool").find("a") == []
+
+
 def test_page_with_health_details_hidden_shows_the_status_alone():
     page = parse(StatusPage("shop").render(snapshot_with({"status": "degraded"})))
     assert page.by_id("overall").text == "degraded"
