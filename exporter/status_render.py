@@ -196,9 +196,9 @@ def _icon(status: str) -> str:
     return f'<svg aria-hidden="true" focusable="false"><use href="#i-{shape}"/></svg>'
 
 
-def _badge(status: str, extra: str = "") -> str:
+def _badge(status: str) -> str:
     return (
-        f'<span class="badge st-{escape(status)}{extra}">{_icon(status)}'
+        f'<span class="badge st-{escape(status)}">{_icon(status)}'
         f'<span class="word">{escape(status)}</span></span>'
     )
 
@@ -211,7 +211,8 @@ def _header(snap: Snapshot, title: str, status: str, links: Links) -> str:
         f'<span>up <strong id="uptime">{escape(str(system["uptime"]))}</strong></span>',
     ]
     if taken:
-        rows.append(f'<span>health sampled <time datetime="{escape(taken)}">{escape(taken)}</time>')
+        stamp = f'<time datetime="{escape(taken)}">{escape(taken)}</time>'
+        rows.append(f"<span>health sampled {stamp}</span>")
     runbook = ""
     if status == "unhealthy":
         runbook = f' <a href="{escape(links.runbook(links.fallback_runbook))}">Runbook</a>'

@@ -47,10 +47,11 @@ class Node:
 
 
 class _Builder(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, strict: bool) -> None:
         super().__init__(convert_charrefs=True)
         self.root = Node("#document", {})
         self.stack = [self.root]
+        self.strict = strict
 
     def handle_starttag(self, tag, attrs):
         node = Node(tag, dict(attrs))
@@ -64,6 +65,8 @@ class _Builder(HTMLParser):
     def handle_endtag(self, tag):
         if tag in VOID:
             return
+        if self.strict:
+            assert self.stack[-1].tag == tag, f"</{tag}> closes <{self.stack[-1].tag}>"
         for i in range(len(self.stack) - 1, 0, -1):
             if self.stack[i].tag == tag:
                 del self.stack[i:]
@@ -73,8 +76,11 @@ class _Builder(HTMLParser):
         self.stack[-1].children.append(data)
 
 
-def parse(html: str) -> Node:
-    builder = _Builder()
+def parse(html: str, strict: bool = False) -> Node:
+    """``strict``: every element must be closed, in order (a page of ours is written so)."""
+    builder = _Builder(strict)
     builder.feed(html)
     builder.close()
+    if strict:
+        assert builder.stack == [builder.root], f"unclosed: {[n.tag for n in builder.stack[1:]]}"
     return builder.root

@@ -146,7 +146,7 @@ def sampled() -> MonitoringHandler:
 
 def test_page_shows_the_json_views_of_its_snapshot(sampled):
     snap = sampled.snapshot()
-    page = parse(StatusPage("shop").render(snap))
+    page = parse(StatusPage("shop").render(snap), strict=True)
     assert_page_matches(page, snap.operations, snap.system, snap.health, snap.history)
     assert "Queue depth" in page.by_id("totals").text and "7" in page.by_id("totals").text
 
@@ -163,7 +163,7 @@ def test_page_equals_the_json_endpoints_over_http():
     assert set(history[0]) == {"at", "seconds", "count", "errors", "rate", "error_rate", "p95_ms"}
     assert sum(p["count"] for p in history) == system["total_operations"]
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert_page_matches(parse(r.text), operations, system, health, history)
+    assert_page_matches(parse(r.text, strict=True), operations, system, health, history)
 
 
 @pytest.mark.parametrize(
@@ -328,7 +328,7 @@ def test_page_shows_what_pluggable_checks_report():
             }
         },
     }
-    page = parse(StatusPage("shop").render(snapshot_with(health)))
+    page = parse(StatusPage("shop").render(snapshot_with(health)), strict=True)
     cache = page.by_id("check-cache")
     assert "hit rate 41% < 70%" in cache.text
     assert "not critical" in cache.text and "readiness" in cache.text
@@ -343,7 +343,7 @@ def test_pool_under_pressure_links_the_pool_runbooks():
         "max_connections": 10, "requests_waiting": 3,
     }  # fmt: skip
     health = {"status": "degraded", "database": database}
-    page = parse(StatusPage("shop").render(snapshot_with(health)))
+    page = parse(StatusPage("shop").render(snapshot_with(health)), strict=True)
     pool = page.by_id("pool")
     assert "9 of 10 max" in pool.text and "3 requests wait for a connection" in pool.text
     assert "1.200 ms" in pool.text  # the ping
@@ -357,7 +357,7 @@ def test_pool_under_pressure_links_the_pool_runbooks():
 
 
 def test_page_with_health_details_hidden_shows_the_status_alone():
-    page = parse(StatusPage("shop").render(snapshot_with({"status": "degraded"})))
+    page = parse(StatusPage("shop").render(snapshot_with({"status": "degraded"})), strict=True)
     assert page.by_id("overall").text == "degraded"
     assert "hidden" in page.by_id("checks").text
     assert "No figures" in page.by_id("pool").text and "No figures" in page.by_id("memory").text
