@@ -150,6 +150,8 @@ class MetricsCollector:
         self._history: deque[tuple[float, Cumulative]] = deque(
             maxlen=math.ceil(HISTORY_SECONDS / history_step) + 1
         )
+        # history() as of its newest entry: the points change once a step, reads are often.
+        self._history_points: tuple[tuple[int, float], list[HistoryPoint]] = ((0, 0.0), [])
         self._baseline: dict[str, Cumulative] = {}
         self._baseline_stamp: int | None = None
         self._reset_at = -math.inf
@@ -346,12 +348,17 @@ class MetricsCollector:
             self._maybe_tick(self._cumulative())
         with self._lock:
             entries = list(self._history)
+        key = (len(entries), entries[-1][0] if entries else 0.0)
+        known, points = self._history_points
+        if known == key:
+            return list(points)
         points = []
         for (then, old), (now, new) in itertools.pairwise(entries):
             step = new.minus(old) if len(old.buckets) == len(new.buckets) else new
             p95 = bucket_quantile(0.95, self.buckets, step.buckets) if step.buckets else None
             points.append(HistoryPoint(now, now - then, step.count, step.errors, p95))
-        return points
+        self._history_points = (key, points)
+        return list(points)
 
     def reset(self) -> None:
         """Start a new baseline for the JSON view; Prometheus counters stay monotonic.

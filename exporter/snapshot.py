@@ -8,6 +8,7 @@ from it shows exactly what those endpoints would have answered at that instant.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +26,7 @@ class Snapshot:
     operations: dict[str, Any]  # the /monitoring/metrics body
     system: dict[str, Any]  # the /monitoring/system body (with the service's extras)
     health: dict[str, Any] | None  # the /monitoring/health body; None: no sample or checker
-    history: list[dict[str, Any]]  # the /monitoring/history body, oldest first
+    history: Sequence[Mapping[str, Any]]  # the /monitoring/history body, oldest first
     version: str
 
 
@@ -42,9 +43,17 @@ def take(
         operations_view(collector, read=read),
         system,
         health_of(system),
-        history_view(collector.history()),
+        _history_of(tuple(collector.history())),
         collector.version,
     )
+
+
+@functools.lru_cache(maxsize=8)
+def _history_of(points: tuple[HistoryPoint, ...]) -> tuple[Mapping[str, Any], ...]:
+    """``history_view``, once per history step: its points change once a minute, the page
+    asks every few seconds. (Equal points give the very same tuple, which lets the page
+    reuse its sparklines too.)"""
+    return tuple(history_view(points))
 
 
 def history_view(points: Sequence[HistoryPoint]) -> list[dict[str, Any]]:

@@ -390,8 +390,22 @@ def _plain(value: Any) -> str:
 # -- sparklines -------------------------------------------------------------------------------
 
 
+_drawn: tuple[object, str] = (None, "")  # the last history drawn, and its drawing
+
+
 def _trends(history: Sequence[Mapping[str, Any]]) -> str:
-    """The ``/monitoring/history`` points as three sparklines."""
+    """The ``/monitoring/history`` points as three sparklines (drawn again only when the
+    history is a new one: snapshots of one history step share its very object)."""
+    global _drawn
+    last, drawn = _drawn
+    if last is history:
+        return drawn
+    drawn = _draw_trends(history)
+    _drawn = (history, drawn)
+    return drawn
+
+
+def _draw_trends(history: Sequence[Mapping[str, Any]]) -> str:
     head = _card("trends", "Last 30 minutes, all operations")
     if not history:
         return f'{head}<p class="empty">The first point comes one minute after start.</p></section>'
@@ -405,35 +419,34 @@ def _trends(history: Sequence[Mapping[str, Any]]) -> str:
 
 def _spark(title: str, values: Sequence[float | None], unit: str, key: str) -> str:
     known = [v for v in values if v is not None]
-    top = max(known, default=0.0) or 1.0
+    now, peak = values[-1], max(known, default=0.0)
     width, height = 300.0, 50.0
-    step = width / max(len(values) - 1, 1)
-    segments: list[list[str]] = [[]]
+    step, scale = width / max(len(values) - 1, 1), (height - 4) / (peak or 1.0)
+    runs: list[list[tuple[float, float]]] = [[]]
     for i, v in enumerate(values):
         if v is None:  # no operation in that minute: a gap, not a zero
-            segments.append([])
-            continue
-        segments[-1].append(f"{i * step:.1f},{height - 2 - (height - 4) * v / top:.1f}")
-    lines, areas = [], []
-    for seg in (s for s in segments if s):
-        if len(seg) == 1:  # one point alone: a short flat line so it shows
-            x, y = seg[0].split(",")
-            seg = [f"{max(float(x) - 3, 0):.1f},{y}", f"{float(x) + 3:.1f},{y}"]
-        first_x, last_x = seg[0].split(",")[0], seg[-1].split(",")[0]
-        lines.append(f'<polyline class="line" points="{" ".join(seg)}"/>')
-        areas.append(
-            f'<polygon class="area" points="{first_x},{height} {" ".join(seg)} {last_x},{height}"/>'
+            runs.append([])
+        else:
+            runs[-1].append((i * step, height - 2 - v * scale))
+    shapes = []
+    for run in (r for r in runs if r):
+        if len(run) == 1:  # a point alone: a short flat line, so that it shows
+            x, y = run[0]
+            run = [(max(x - 3, 0.0), y), (x + 3, y)]
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+        shapes.append(
+            f'<polygon class="area" points="{run[0][0]:.1f},{height:g} {points} '
+            f'{run[-1][0]:.1f},{height:g}"/><polyline class="line" points="{points}"/>'
         )
-    now, peak = values[-1], max(known, default=0.0)
     shown = "–" if now is None else f"{now!r} {unit}"
-    summary = f"{title}: now {shown}, peak {peak!r} {unit}"
+    summary = f"{title}: now {shown}, peak {peak!r} {unit} over {len(values)} minutes"
     return (
         f'<figure class="spark" id="spark-{key}"><h3>{title}</h3>'
         f'<div class="now">{shown}</div>'
         f'<svg viewBox="0 0 {width:g} {height:g}" preserveAspectRatio="none" role="img" '
-        f'aria-label="{escape(summary)} over {len(values)} minutes">'
-        f'<line class="base" x1="0" x2="{width:g}" y1="{height - 1}" y2="{height - 1}"/>'
-        f"{''.join(areas)}{''.join(lines)}</svg>"
+        f'aria-label="{escape(summary)}">'
+        f'<line class="base" x1="0" x2="{width:g}" y1="{height - 1:g}" y2="{height - 1:g}"/>'
+        f"{''.join(shapes)}</svg>"
         f'<div class="axis"><span>{len(values)} min ago</span>'
         f'<span>peak <span class="peak">{peak!r}</span> {unit}</span><span>now</span></div>'
         "</figure>"

@@ -312,6 +312,25 @@ def snapshot_with(health: dict | None) -> Snapshot:
     return Snapshot(snap.operations, snap.system, health, snap.history, snap.version)
 
 
+def test_sparklines_follow_each_new_history_step():
+    clock = [NOW]
+    collector = MetricsCollector(namespace="shop", clock=lambda: clock[0])
+    handler, page = MonitoringHandler(None, collector), StatusPage("shop")
+
+    def drawn() -> tuple[int, float]:
+        chart = parse(page.render(handler.snapshot())).by_id("spark-rate")
+        now = float(chart.find("div", **{"class": "now"})[0].text.split()[0])
+        return len(chart.find("polyline")[0].attrs["points"].split()), now
+
+    for minute, rate in ((1, 0.1), (2, 0.2), (3, 0.3)):  # 6, 12, 18 operations a minute
+        for _ in range(6 * minute):
+            collector.record_operation(Op.GET_USER, 0.001)
+        clock[0] += 60.0
+        points = max(2, minute)  # a point alone is drawn as a short flat line
+        assert drawn() == (points, rate)
+        assert drawn() == (points, rate)  # the same step again: the same drawing
+
+
 def test_page_shows_what_pluggable_checks_report():
     # The shape of a service's own check (HealthChecker.add_check): criticality, groups and
     # details, which the page shows as they come.

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, time
 
 from prometheus_client import (
     CollectorRegistry,
@@ -204,15 +204,22 @@ def _collector_with(operations: int) -> MetricsCollector:
     return _checked(operations).collector
 
 
-def _checked(operations: int, errors: bool = False) -> HealthChecker:
+def _checked(operations: int, errors: bool = False, minutes: int = 0) -> HealthChecker:
     """The health checker of ``_collector_with``'s collector, with one sample taken
-    (``errors``: every third operation's first record failed, so the page flags rows)."""
-    collector = MetricsCollector(namespace="aiexpense", max_operations=operations)
+    (``errors``: every third operation's first record failed, so the page flags rows;
+    ``minutes``: the 50 records spread over that many minutes before now, so the history
+    is full, on a clock that runs behind and catches up)."""
+    behind = [-60.0 * minutes]
+    collector = MetricsCollector(
+        namespace="aiexpense", max_operations=operations, clock=lambda: time() + behind[0]
+    )
     names = [*OPERATIONS, *(f"op_{i}" for i in range(operations - len(OPERATIONS)))]
-    for i, name in enumerate(names[:operations]):
-        for n in range(50):
+    for n in range(50):
+        behind[0] = -60.0 * (minutes - minutes * n // 50)
+        for i, name in enumerate(names[:operations]):
             failed = errors and n == 0 and i % 3 == 0
             collector.record_operation(name, 0.0001 * (i + n), error=failed)
+    behind[0] = 0.0
     checker = HealthChecker(None, collector, Thresholds())
     asyncio.run(checker.sample())
     return checker
@@ -237,10 +244,11 @@ def _read_case(operations: int, read: str) -> Callable[[int], float]:
 
 def _page_case(operations: int, page: bool) -> Callable[[int], float]:
     """The status page (one snapshot, rendered) beside the work of ``/monitoring/metrics``
-    (its view, serialised as the endpoint does), both short of the HTTP round trip."""
+    (its view, serialised as the endpoint does), both short of the HTTP round trip, with
+    30 minutes of history behind them (30 points to draw)."""
 
     def case(loops: int) -> float:
-        checker = _checked(operations, errors=True)
+        checker = _checked(operations, errors=True, minutes=30)
         handler = MonitoringHandler(checker, checker.collector)
         renderer = status_page.StatusPage("aiexpense", thresholds=checker.thresholds)
 
