@@ -83,6 +83,7 @@ class MonitoringHandler:
             Route(f"{p}/live", self.live, methods=["GET"]),
             Route(f"{p}/reset", self.reset, methods=["POST"]),
             Route(f"{p}/", self.status_page, methods=["GET"]),
+            Route(p or "/", self.status_page, methods=["GET"]),  # no redirect needed
             Route(f"{p}/history", self.history, methods=["GET"]),
             Route("/metrics", self._exposition, methods=["GET"]),
         ]

@@ -156,6 +156,7 @@ def test_page_equals_the_json_endpoints_over_http():
     app = kit_app(collector=collector)
     with running(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         r = client.get("/monitoring/")
+        bare = client.get("/monitoring", follow_redirects=False)
         operations = client.get("/monitoring/metrics").json()
         system = client.get("/monitoring/system").json()
         health = client.get("/monitoring/health").json()
@@ -163,6 +164,7 @@ def test_page_equals_the_json_endpoints_over_http():
     assert set(history[0]) == {"at", "seconds", "count", "errors", "rate", "error_rate", "p95_ms"}
     assert sum(p["count"] for p in history) == system["total_operations"]
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert r.text == bare.text  # /monitoring too, without a redirect
     assert_page_matches(parse(r.text, strict=True), operations, system, health, history)
 
 
