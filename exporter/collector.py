@@ -155,6 +155,8 @@ class MetricsCollector:
         self._history: deque[tuple[float, Cumulative]] = deque(
             maxlen=math.ceil(HISTORY_SECONDS / history_step) + 1
         )
+        # history() as of its newest entry: the points change once a step, reads are often.
+        self._history_points: tuple[tuple[int, float], list[HistoryPoint]] = ((0, 0.0), [])
         self._baseline: dict[str, Cumulative] = {}
         self._baseline_stamp: int | None = None
         self._reset_at = -math.inf
@@ -353,15 +355,21 @@ class MetricsCollector:
         """Every operation together, one point a ``history_step`` (60 s by default), over the
         last 30 minutes; oldest first. Steps are as long as the snapshots allow (a step may
         be longer when nothing read or recorded for a while)."""
-        self._maybe_tick(self._cumulative())
+        if self._clock() >= self._next_tick:  # read the metrics only when a snapshot is due
+            self._maybe_tick(self._cumulative())
         with self._lock:
             entries = list(self._history)
+        key = (len(entries), entries[-1][0] if entries else 0.0)
+        known, points = self._history_points
+        if known == key:
+            return list(points)
         points = []
         for (then, old), (now, new) in itertools.pairwise(entries):
             step = new.minus(old) if len(old.buckets) == len(new.buckets) else new
             p95 = bucket_quantile(0.95, self.buckets, step.buckets) if step.buckets else None
             points.append(HistoryPoint(now, now - then, step.count, step.errors, p95))
-        return points
+        self._history_points = (key, points)
+        return list(points)
 
     def reset(self) -> None:
         """Start a new baseline for the JSON view; Prometheus counters stay monotonic.

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
 
 _UNITS = ((3600.0, "h"), (60.0, "m"))
 _SUB_SECOND = ((1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
@@ -50,7 +50,8 @@ def rfc3339(timestamp: float | None) -> str | None:
     """Unix time as RFC 3339 UTC with a ``Z``, to the second (``2024-01-16T10:31:00Z``)."""
     if timestamp is None:
         return None
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # time.gmtime: 2.5x cheaper than a datetime, and the views format one per operation.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def ms(seconds: float | None) -> float | None:

@@ -25,6 +25,10 @@ from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import GroupReport, HealthChecker, HealthReport
 from .names import VALID_NAME
+from .snapshot import Snapshot, history_view
+from .snapshot import take as take_snapshot
+from .stats import OperationStats
+from .status_page import RUNBOOK_URL, StatusPage, prefers_html
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]
@@ -54,6 +58,8 @@ class MonitoringHandler:
         collector: MetricsCollector,
         *,
         admin_token: str | None = None,
+        runbook_url: str = RUNBOOK_URL,  # the status page's links (StatusPage)
+        runbooks: Mapping[str, str] | None = None,  # check name -> anchor in runbook_url
         system_extras: Iterable[SystemExtra] = (),
         prefix: str = "/monitoring",
         service_id: str | None = None,
@@ -89,6 +95,13 @@ class MonitoringHandler:
         self._exposition = MetricsEndpoint(
             collector.exposition_registry, cache_seconds=metrics_cache_seconds
         )
+        self._page = StatusPage(
+            self._service_id,
+            prefix,
+            runbook_url=runbook_url,
+            runbooks=runbooks,
+            thresholds=health.thresholds if health else None,
+        )
 
     def routes(self) -> list[BaseRoute]:
         p = self._prefix
@@ -101,6 +114,9 @@ class MonitoringHandler:
             Route(f"{p}/ready", self.ready, methods=["GET"]),
             Route(f"{p}/live", self.live, methods=["GET"]),
             Route(f"{p}/reset", self.reset, methods=["POST"]),
+            Route(f"{p}/", self.status_page, methods=["GET"]),
+            Route(p or "/", self.status_page, methods=["GET"]),  # no redirect needed
+            Route(f"{p}/history", self.history, methods=["GET"]),
             Route("/metrics", self._exposition, methods=["GET"]),
         ]
 
@@ -116,8 +132,8 @@ class MonitoringHandler:
     async def system(self, request: Request) -> Response:
         return JSONResponse(await anyio.to_thread.run_sync(self.system_summary))
 
-    def system_summary(self) -> dict[str, Any]:
-        summary = views.system_view(self.collector)
+    def system_summary(self, records: Mapping[str, OperationStats] | None = None) -> dict[str, Any]:
+        summary = views.system_view(self.collector, records)
         for extra in self._system_extras:
             summary.update(extra())
         return summary
@@ -133,10 +149,37 @@ class MonitoringHandler:
             return error(404, f"unknown operation: {name}", name=name)
         return JSONResponse(found[name])
 
+    # -- the status page -------------------------------------------------------------------
+
+    async def status_page(self, request: Request) -> Response:
+        return await self._page.serve(request, self._snapshot_for(request))
+
+    async def history(self, request: Request) -> Response:
+        points = await anyio.to_thread.run_sync(self.collector.history)  # may read the metrics
+        return JSONResponse(history_view(points))
+
+    def snapshot(self, details: bool = True) -> Snapshot:
+        """The operations, system and health bodies (and the history) from one read;
+        ``details``: the health body as a caller who may see details gets it."""
+
+        def health_of(system: dict[str, Any]) -> dict[str, Any] | None:
+            if self.health is None or (report := self.health.report()) is None:
+                return None
+            return health_views.health_view(report, system, details)
+
+        return take_snapshot(self.collector, self.system_summary, health_of)
+
+    def _snapshot_for(self, request: Request) -> Callable[[], Snapshot]:
+        details = self.shows_details(request)  # the page shows what the JSON would
+        return lambda: self.snapshot(details)
+
     # -- health and probes -----------------------------------------------------------------
 
     async def health_endpoint(self, request: Request) -> Response:
-        """The overall status: the spec's JSON, or the IETF format by ``Accept``."""
+        """The overall status: the spec's JSON, the IETF format or the status page, by
+        ``Accept``."""
+        if prefers_html(request.headers.get("accept", "")):  # a browser: the status page
+            return await self._page.serve(request, self._snapshot_for(request), health_code=True)
         if self.health is None:
             return error(503, "health checking is not configured", headers=self._retry_after())
         report = self.health.report()

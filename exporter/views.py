@@ -44,9 +44,15 @@ def operation_view(stats: OperationStats, windows: Mapping[str, WindowStats]) ->
     }
 
 
-def operations_view(collector: MetricsCollector, names: list[str] | None = None) -> dict[str, Any]:
-    """Operations recorded since start (or reset), or just ``names``, keyed by name."""
-    snapshot, windows = collector.view(*WINDOW_NAMES.values())
+Read = tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]
+
+
+def operations_view(
+    collector: MetricsCollector, names: list[str] | None = None, read: Read | None = None
+) -> dict[str, Any]:
+    """Operations recorded since start (or reset), or just ``names``, keyed by name
+    (from ``read``, a ``collector.view(*WINDOW_NAMES.values())`` taken already, if given)."""
+    snapshot, windows = read or collector.view(*WINDOW_NAMES.values())
     chosen = names if names is not None else [n for n, s in snapshot.items() if s.count]
     return {
         name: operation_view(
@@ -57,8 +63,11 @@ def operations_view(collector: MetricsCollector, names: list[str] | None = None)
     }
 
 
-def system_view(collector: MetricsCollector) -> dict[str, Any]:
-    stats = [s for s in collector.snapshot().values() if s.count]
+def system_view(
+    collector: MetricsCollector, records: Mapping[str, OperationStats] | None = None
+) -> dict[str, Any]:
+    records = collector.snapshot() if records is None else records
+    stats = [s for s in records.values() if s.count]
     count = sum(s.count for s in stats)
     errors = sum(s.errors for s in stats)
     total = sum(s.total_seconds for s in stats)

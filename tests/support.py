@@ -72,6 +72,8 @@ DEBIAN_PACKAGES = {
     "amtool": "prometheus-alertmanager",
     "prometheus-alertmanager": "prometheus-alertmanager",
     "docker-compose": "docker-compose",
+    "chromium": "chromium",
+    "chromedriver": "chromium-driver",
 }
 
 

@@ -10,7 +10,7 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable
-from time import perf_counter
+from time import perf_counter, time
 
 from prometheus_client import (
     CollectorRegistry,
@@ -21,6 +21,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from starlette.responses import HTMLResponse, JSONResponse
 
 from aiexpense.operations import Op
 from exporter import (
@@ -29,6 +30,7 @@ from exporter import (
     MetricsCollector,
     MonitoringHandler,
     Thresholds,
+    status_page,
     views,
 )
 
@@ -199,13 +201,28 @@ def kit_timer_end(loops: int) -> float:
 
 def _collector_with(operations: int) -> MetricsCollector:
     """A collector with ``operations`` operations recorded 50 times each, and its health."""
-    collector = MetricsCollector(namespace="aiexpense", max_operations=operations)
+    return _checked(operations).collector
+
+
+def _checked(operations: int, errors: bool = False, minutes: int = 0) -> HealthChecker:
+    """The health checker of ``_collector_with``'s collector, with one sample taken
+    (``errors``: every third operation's first record failed, so the page flags rows;
+    ``minutes``: the 50 records spread over that many minutes before now, so the history
+    is full, on a clock that runs behind and catches up)."""
+    behind = [-60.0 * minutes]
+    collector = MetricsCollector(
+        namespace="aiexpense", max_operations=operations, clock=lambda: time() + behind[0]
+    )
     names = [*OPERATIONS, *(f"op_{i}" for i in range(operations - len(OPERATIONS)))]
-    for i, name in enumerate(names[:operations]):
-        for n in range(50):
-            collector.record_operation(name, 0.0001 * (i + n))
-    HealthChecker(None, collector, Thresholds())
-    return collector
+    for n in range(50):
+        behind[0] = -60.0 * (minutes - minutes * n // 50)
+        for i, name in enumerate(names[:operations]):
+            failed = errors and n == 0 and i % 3 == 0
+            collector.record_operation(name, 0.0001 * (i + n), error=failed)
+    behind[0] = 0.0
+    checker = HealthChecker(None, collector, Thresholds())
+    asyncio.run(checker.sample())
+    return checker
 
 
 def _read_case(operations: int, read: str) -> Callable[[int], float]:
@@ -217,6 +234,31 @@ def _read_case(operations: int, read: str) -> Callable[[int], float]:
             "operations": functools.partial(views.operations_view, collector),
             "render": functools.partial(generate_latest, collector.registry),
         }[read]
+        start = perf_counter()
+        for _ in range(loops):
+            run()
+        return perf_counter() - start
+
+    return case
+
+
+def _page_case(operations: int, page: bool) -> Callable[[int], float]:
+    """The status page (one snapshot, rendered) beside the work of ``/monitoring/metrics``
+    (its view, serialised as the endpoint does), both short of the HTTP round trip, with
+    30 minutes of history behind them (30 points to draw)."""
+
+    def case(loops: int) -> float:
+        checker = _checked(operations, errors=True, minutes=30)
+        handler = MonitoringHandler(checker, checker.collector)
+        renderer = status_page.StatusPage("aiexpense", thresholds=checker.thresholds)
+
+        def html() -> bytes:
+            return HTMLResponse(renderer.render(handler.snapshot())).body
+
+        def json() -> bytes:
+            return JSONResponse(views.operations_view(checker.collector)).body
+
+        run = html if page else json
         start = perf_counter()
         for _ in range(loops):
             run()
@@ -237,6 +279,8 @@ CASES = {
         for read in ("system", "operations")
     },
     **{f"kit.render_{n}": (_read_case(n, "render"), None) for n in (28, 256)},
+    **{f"kit.status_page_{n}": (_page_case(n, True), f"kit.metrics_json_{n}") for n in (28, 256)},
+    **{f"kit.metrics_json_{n}": (_page_case(n, False), None) for n in (28, 256)},
     "kit.record_operation": (kit_record, "floor.prometheus_client_record"),
     "floor.prometheus_client_record": (floor_record, None),
     "ref.labels_every_call": (labels_every_call, None),

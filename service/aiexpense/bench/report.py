@@ -35,6 +35,8 @@ MICRO_GOALS: dict[str, tuple[str, float, str]] = {
     "mp.time_with": ("ratio", 1.3, "issue 11"),
     "mp.scrape_after_60_restarts": ("ratio", 1.5, "issue 11"),
     "kit.metrics_render": ("ratio", 1.2, "issue 2"),
+    "kit.status_page_28": ("ratio", 1.3, "issue 14"),
+    "kit.status_page_256": ("ratio", 1.3, "issue 14"),
     "service.create_expense": ("ratio", 1.5, "issue 4"),
     "service.get_expenses_100_warm": ("max", 0.0002, "issue 4"),
     "service.parse_conversation": ("max", 50e-6, "issue 5"),
