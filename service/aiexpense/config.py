@@ -118,7 +118,15 @@ class Settings:
     metrics_cache_seconds: float = 0.0  # scrapes within this reuse one render of /metrics
     job_workers: int = 2
     job_queue_size: int = 1000
-    job_drain_seconds: float = 10.0
+    job_drain_seconds: float = 10.0  # also the reply outbox's drain at shutdown
+    # Several replicas (docs/replicas.md): caches stale by at most 2x the heartbeat when
+    # an invalidation is missed; replies leased for lease_seconds by the replica sending.
+    cache_heartbeat_seconds: float = 2.5
+    reply_workers: int = 4
+    reply_lease_seconds: float = 30.0
+    reply_max_attempts: int = 5
+    reply_poll_seconds: float = 1.0
+    delivery_retention_days: float = 7.0  # answered messages and finished replies kept
     default_currency: str = "TWD"
     instrumentation: bool = True  # off: a NullCollector, to measure what timing costs
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -142,6 +150,12 @@ class Settings:
             job_workers=_number(environ, "EXPORTER_JOB_WORKERS", 2, int),
             job_queue_size=_number(environ, "EXPORTER_JOB_QUEUE_SIZE", 1000, int),
             job_drain_seconds=_number(environ, "EXPORTER_JOB_DRAIN_SECONDS", 10.0),
+            cache_heartbeat_seconds=_number(environ, "EXPORTER_CACHE_HEARTBEAT_SECONDS", 2.5),
+            reply_workers=_number(environ, "EXPORTER_REPLY_WORKERS", 4, int),
+            reply_lease_seconds=_number(environ, "EXPORTER_REPLY_LEASE_SECONDS", 30.0),
+            reply_max_attempts=_number(environ, "EXPORTER_REPLY_MAX_ATTEMPTS", 5, int),
+            reply_poll_seconds=_number(environ, "EXPORTER_REPLY_POLL_SECONDS", 1.0),
+            delivery_retention_days=_number(environ, "EXPORTER_DELIVERY_RETENTION_DAYS", 7.0),
             default_currency=environ.get("EXPORTER_DEFAULT_CURRENCY", "TWD").upper(),
             instrumentation=_switch(environ, "EXPORTER_INSTRUMENTATION", True),
             thresholds=thresholds_from_env(environ),
