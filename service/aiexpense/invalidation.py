@@ -75,6 +75,7 @@ class CacheListener:
         self.heartbeat_seconds = heartbeat_seconds
         self.connected = False
         self.reconnects = 0
+        self.backend_pid: int | None = None  # the listening connection's server process
         self._task: asyncio.Task | None = None
         self._listening = asyncio.Event()
         self._reconnects = Counter(
@@ -118,6 +119,7 @@ class CacheListener:
                     application_name="aiexpense-cache-listener",
                 ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
+                    self.backend_pid = conn.info.backend_pid
                     # Listening now: whatever was written before is either in the database
                     # (caches start empty) or will be announced on this connection.
                     self.caches.resume()
@@ -131,7 +133,7 @@ class CacheListener:
                     delay = BACKOFF_FIRST
                     await self._listen(conn)
             except (psycopg.Error, OSError, TimeoutError) as exc:
-                if self.connected:
+                if not first:
                     log.warning("cache listener lost its connection: %s", exc)
             self.connected = False
             self.caches.suspend()
@@ -142,8 +144,23 @@ class CacheListener:
         while True:
             async for notify in conn.notifies(timeout=self.heartbeat_seconds):
                 self._apply(notify.payload)
-            # A quiet connection may be a dead one: it must answer within a heartbeat.
-            await asyncio.wait_for(conn.execute("SELECT 1"), self.heartbeat_seconds)
+            await self._heartbeat(conn)
+
+    async def _heartbeat(self, conn: psycopg.AsyncConnection) -> None:
+        """A quiet connection may be a dead one: it must answer within a heartbeat."""
+        beat = asyncio.ensure_future(conn.execute("SELECT 1"))
+        done, _ = await asyncio.wait({beat}, timeout=self.heartbeat_seconds)
+        if done:
+            beat.result()  # raises if the connection failed
+            return
+        # No answer: stop caching now, not after psycopg's polite cancel (which waits
+        # seconds for a server that does not answer), then drop the socket.
+        self.connected = False
+        self.caches.suspend()
+        conn.pgconn.finish()
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
+        raise TimeoutError(f"no heartbeat answer within {self.heartbeat_seconds:g}s")
 
     def _apply(self, payload: str) -> None:
         parsed = parse(payload)

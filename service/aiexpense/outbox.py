@@ -98,7 +98,7 @@ _DUE: LiteralString = """
 """
 _PRUNE: LiteralString = """
     DELETE FROM reply_outbox
-    WHERE state <> 'queued' AND finished_at < now() - make_interval(days => %s)
+    WHERE state <> 'queued' AND finished_at < now() - %s * interval '1 day'
 """
 
 

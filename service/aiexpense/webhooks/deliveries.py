@@ -26,7 +26,7 @@ _CLAIM: LiteralString = """
     RETURNING true
 """
 _PRUNE: LiteralString = """
-    DELETE FROM webhook_deliveries WHERE answered_at < now() - make_interval(days => %s)
+    DELETE FROM webhook_deliveries WHERE answered_at < now() - %s * interval '1 day'
 """
 
 
