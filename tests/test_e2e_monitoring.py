@@ -152,8 +152,9 @@ EXPECTED = {
 }
 
 
-async def drive_load(base: str, seconds: float, workers: int) -> LoadReport:
-    """``workers`` people using the API and the Telegram bot for ``seconds`` (bounded)."""
+async def drive_load(base: str, seconds: float, workers: int, first: int = 0) -> LoadReport:
+    """``workers`` people (numbered from ``first``) using the API and the Telegram bot for
+    ``seconds`` (bounded)."""
     report = LoadReport(started=time.time(), ended=0.0)
     deadline = time.monotonic() + seconds
     max_rounds = 10_000  # a bound whatever the clock does
@@ -241,7 +242,7 @@ async def drive_load(base: str, seconds: float, workers: int) -> LoadReport:
             await call("telegram wrong secret", "POST", "/webhook/telegram",
                        json={"update_id": i}, headers=wrong)  # fmt: skip
 
-        await asyncio.gather(*(person(n) for n in range(workers)))
+        await asyncio.gather(*(person(n) for n in range(first, first + workers)))
     report.ended = time.time()
     return report
 
