@@ -98,15 +98,17 @@ class Cache:
         timer.end()
 
     def invalidate(self, *keys: Hashable, source: str = "local") -> None:
-        """Drop ``keys`` and spoil any load of them still in flight. Timed, and counted in
+        """Drop ``keys`` and spoil any load of them still in flight. Counted in
         ``<ns>_cache_invalidations_total{cache, source}`` (``local``: a write of this
-        process; ``notify``: a write announced by PostgreSQL)."""
-        timer = self._collector.timer(Op.CACHE_INVALIDATE)
+        process, also timed as ``cache_invalidate``, once per write; ``notify``: a write
+        announced by PostgreSQL, from any process, this one included)."""
+        timer = self._collector.timer(Op.CACHE_INVALIDATE) if source == "local" else None
         for key in keys:
             self._data.pop(key, None)
             for fill in self._fills.get(key, ()):
                 fill.stale = True
-        timer.end()
+        if timer is not None:
+            timer.end()
         self._invalidated[source].inc(len(keys))
 
     def clear(self) -> None:

@@ -69,7 +69,9 @@ class CacheListener:
         heartbeat_seconds: float = 2.5,
     ) -> None:
         if heartbeat_seconds <= 0:
-            raise ValueError("heartbeat_seconds must be positive")
+            raise ValueError(
+                f"EXPORTER_CACHE_HEARTBEAT_SECONDS={heartbeat_seconds:g} must be positive"
+            )
         self.conninfo = conninfo
         self.caches = caches
         self.heartbeat_seconds = heartbeat_seconds
@@ -86,6 +88,8 @@ class CacheListener:
             registry=collector.registry,
         )
         collector.registry.register(_ListenerUp(self, collector.namespace))
+        # Several workers of one server: 1 only if every one of them hears invalidations.
+        collector.aggregate(f"{collector.namespace}_cache_listener_up", "min")
 
     @property
     def staleness_bound(self) -> float:

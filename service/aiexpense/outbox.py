@@ -15,7 +15,8 @@ duplicate (the dead replica's POST may have reached the platform): it is counted
 ``<ns>_replies_total{outcome="reclaimed"}``, and at most ``workers`` rows per dead replica
 can be in that state.
 
-Each attempt is timed as the ``send_reply`` operation and counted in
+Polling for due rows and pruning are untimed upkeep; each attempt is timed as the
+``send_reply`` operation and counted in
 ``<ns>_jobs_total{job="send_reply", result}``. A 2xx delivers; 429, 5xx and transport
 errors are retried after the answer's ``Retry-After`` (seconds or an HTTP date, or
 Telegram's ``parameters.retry_after``), else after 1, 2, 4... seconds, both capped at
@@ -147,8 +148,10 @@ class ReplyOutbox:
         retention_days: float = 7.0,
         housekeeping_seconds: float = 600.0,
     ) -> None:
-        if workers < 1 or max_attempts < 1:
-            raise ValueError("the reply outbox needs at least one worker and one attempt")
+        if workers < 1:
+            raise ValueError(f"EXPORTER_REPLY_WORKERS={workers} must be at least 1")
+        if max_attempts < 1:
+            raise ValueError(f"EXPORTER_REPLY_MAX_ATTEMPTS={max_attempts} must be at least 1")
         if lease_seconds <= timeout:
             raise ValueError(
                 f"EXPORTER_REPLY_LEASE_SECONDS={lease_seconds:g} must exceed the reply timeout"
@@ -186,6 +189,8 @@ class ReplyOutbox:
         )
         self._outcomes = {name: outcomes.labels(name) for name in OUTCOMES}
         collector.registry.register(_OutboxGauges(self, collector.namespace))
+        # Several workers of one server: each reports the same database-wide figure.
+        collector.aggregate(f"{collector.namespace}_reply_outbox_due", "max")
 
     @property
     def in_progress(self) -> int:
@@ -283,7 +288,7 @@ class ReplyOutbox:
                 self._running.pop(reply.id, None)
 
     async def _claim(self) -> Reply | None:
-        row = await self.db.fetch_one(Op.DB_UPDATE, _CLAIM, (self.lease_seconds,))
+        row = await self.db.fetch_one(None, _CLAIM, (self.lease_seconds,))
         if row is None:
             return None
         reply = Reply(*row)
@@ -356,13 +361,13 @@ class ReplyOutbox:
 
     async def prune(self) -> int:
         """Delete delivered and failed rows older than ``retention_days``."""
-        return await self.db.execute(Op.DB_DELETE, _PRUNE, (self.retention_days,))
+        return await self.db.execute(None, _PRUNE, (self.retention_days,))
 
     async def _housekeep(self) -> None:
         last = 0.0
         while True:
             try:
-                row = await self.db.fetch_one(Op.DB_QUERY, _DUE)
+                row = await self.db.fetch_one(None, _DUE)
                 self.due = row[0] if row else 0
                 if perf_counter() - last >= self.housekeeping_seconds:
                     for task in self.housekeeping:
