@@ -46,7 +46,6 @@ from tests.support import (
     prometheus_process,
     render_alerting_rules,
     running,
-    sink_app,
     wait_until,
 )
 
@@ -59,17 +58,6 @@ LOAD_WORKERS = 6
 # which that one rule's "for" is this; everything else in the copy is the production file,
 # which stays as it is.
 DATABASE_DOWN_FOR = "2s"
-
-
-# -- the outside world: Alertmanager's webhook receiver and Telegram's Bot API -------------
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    found = Sink()
-    with running(sink_app(found)) as url:
-        found.url = url
-        yield found
 
 
 # -- the service ---------------------------------------------------------------------------

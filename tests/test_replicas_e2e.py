@@ -40,8 +40,6 @@ from tests.support import (
     log_tail,
     prometheus_process,
     render_alerting_rules,
-    running,
-    sink_app,
     wait_until,
 )
 from tests.test_e2e_monitoring import RATE_INTERVAL, drive_load, problems_with
@@ -98,14 +96,6 @@ class Replica:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    found = Sink()
-    with running(sink_app(found)) as url:
-        found.url = url
-        yield found
 
 
 @pytest.fixture
