@@ -160,17 +160,21 @@ async def test_a_message_is_claimed_once_whoever_asks_at_once(database):
     async with two_replicas(database.url) as (a, b):
         replicas = [Deliveries(a.db), Deliveries(b.db)]
         claims = await asyncio.gather(
-            *(replicas[i % 2].claim("telegram", "42:7") for i in range(16))
+            *(replicas[i % 2].claim("telegram", "42:7", "recorded") for i in range(16))
         )
         assert claims.count(True) == 1
-        assert await replicas[0].claim("telegram", "42:8") is True
-        assert await replicas[1].claim("line", "42:7") is True  # per platform
-        assert scalar(database.url, "SELECT count(*) FROM webhook_deliveries") == 3
+        assert await replicas[0].claim("telegram", "42:8", "recorded") is True
+        assert await replicas[1].claim("line", "42:7", "recorded") is True  # per platform
+        # "no expense" answered, then the message edited into an expense: answered again
+        assert await replicas[1].claim("telegram", "42:9", "none") is True
+        assert await replicas[0].claim("telegram", "42:9", "recorded") is True
+        assert await replicas[0].claim("telegram", "42:9", "none") is False
+        assert scalar(database.url, "SELECT count(*) FROM webhook_deliveries") == 5
         with psycopg.connect(database.url, autocommit=True) as conn:
             conn.execute("UPDATE webhook_deliveries SET answered_at = now() - interval '8 days'"
                          " WHERE message_id = '42:8'")  # fmt: skip
         assert await replicas[0].prune() == 1
-        assert await replicas[0].claim("telegram", "42:7") is False
+        assert await replicas[0].claim("telegram", "42:7", "recorded") is False
 
 
 # -- the reply outbox -----------------------------------------------------------------------

@@ -5,7 +5,7 @@
     ...
     await listener.stop()
 
-Triggers on ``expenses`` and ``categories`` (migration 5) send ``NOTIFY aiexpense_cache``
+Triggers on ``expenses`` and ``categories`` (migration 6) send ``NOTIFY aiexpense_cache``
 with the payload ``<cache>:<key>`` (``expenses:42`` is user 42's recent rows) when a write
 commits, whichever process or replica made it; every listener drops that key.
 
@@ -38,7 +38,7 @@ from .cache import Caches
 
 log = logging.getLogger(__name__)
 
-CHANNEL: Final = "aiexpense_cache"  # the triggers' channel (migration 5)
+CHANNEL: Final = "aiexpense_cache"  # the triggers' channel (migration 6)
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnection attempts
 
 # How a payload's key text becomes the cache's key.

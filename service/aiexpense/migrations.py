@@ -105,7 +105,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     # State that several replicas share (docs/replicas.md): cache invalidation, webhook
     # idempotency and the reply outbox. One migration, so a renumber on merge is one line.
     Migration(
-        5,
+        6,  # main's 5 is expenses_source_message: keep it before this one when merging
         "replica_shared_state",
         """
         -- Every committed change to a cached table tells every replica's listener which
@@ -131,12 +131,15 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE TRIGGER categories_changed AFTER INSERT OR UPDATE OR DELETE ON categories
             FOR EACH STATEMENT EXECUTE FUNCTION notify_categories_changed();
 
-        -- Webhook messages already answered, whichever replica answered them.
+        -- Webhook messages already answered, whichever replica answered them, by kind of
+        -- answer (recorded, refused, none): an edit that turns "no expense" into an
+        -- expense is answered again, a redelivery is not.
         CREATE TABLE webhook_deliveries (
             platform    text NOT NULL,
             message_id  text NOT NULL,
+            answer      text NOT NULL CHECK (answer IN ('recorded', 'refused', 'none')),
             answered_at timestamptz NOT NULL DEFAULT now(),
-            PRIMARY KEY (platform, message_id)
+            PRIMARY KEY (platform, message_id, answer)
         );
         CREATE INDEX webhook_deliveries_answered_idx ON webhook_deliveries (answered_at);
 

@@ -6,7 +6,7 @@
     ...
     await outbox.stop()     # in-flight replies finish within drain_seconds or go back
 
-A reply is a row of ``reply_outbox`` (migration 5), committed before the webhook answers
+A reply is a row of ``reply_outbox`` (migration 6), committed before the webhook answers
 the platform, so a reply once acknowledged survives the process. ``workers`` tasks per
 process claim due rows with ``SELECT ... FOR UPDATE SKIP LOCKED`` (replicas never wait for
 each other's rows) and hold each for ``lease_seconds``: a replica that dies holding a row

@@ -236,7 +236,7 @@ class Pipeline:
         with self.collector.time(Op.PARSE_CONVERSATION):
             parsed = parse_conversation(text, now, user.currency)
         if not parsed:
-            fresh = await self.deliveries.claim(message.platform, message.message_id)
+            fresh = await self.deliveries.claim(message.platform, message.message_id, "none")
             return Outcome(NO_EXPENSE, fresh)
 
         history = await self.service.category_history(user.id)
@@ -264,7 +264,8 @@ class Pipeline:
 
         # Claimed once the expenses are in, just before the answer is queued: a failure
         # before this point leaves the message unclaimed, so the platform's retry answers.
-        fresh = await self.deliveries.claim(message.platform, message.message_id)
+        kind = "recorded" if recorded else "refused"
+        fresh = await self.deliveries.claim(message.platform, message.message_id, kind)
         today = now.date()
         lines = []
         if recorded:
