@@ -11,7 +11,9 @@ per key, unlike a per-key version counter kept forever.
 All methods run on the event loop thread and never await between checking and storing,
 so no lock is needed. The caches are per process; they stay coherent across processes and
 replicas through PostgreSQL (:mod:`aiexpense.invalidation`): a committed write is
-announced with ``NOTIFY`` and every process drops the key (``source="notify"``). While a
+announced with ``NOTIFY`` and every process drops the key (``source="notify"``); the
+writer, which dropped it at once (``source="local"``), hears its own announcement too, a
+second drop that costs at most one extra read. While a
 process cannot be sure it hears those announcements, :attr:`Caches.coherent` is False and
 the caches hold nothing: every read goes to the database.
 """

@@ -1,10 +1,8 @@
 """One SQL statement on a pooled connection, timed as ``db_query``/``db_insert``/....
 
 Every statement the service's operations send goes through :class:`Database`, so the
-timing is written once (``op=None``: background upkeep such as polling a queue, untimed,
-so an idle service's operation counts stay still). The timer covers the statement's round
-trip and row fetch, not the wait for a pooled connection: pool waits show separately in the
-pool's own figures
+timing is written once. The timer covers the statement's round trip and row fetch, not
+the wait for a pooled connection: pool waits show separately in the pool's own figures
 (``/monitoring/health``), and keeping them apart tells "the database is slow" from "the
 pool is too small".
 """
@@ -30,33 +28,27 @@ class Database:
         self.pool = pool
         self._collector = collector
 
-    async def fetch_one(
-        self, op: str | None, sql: LiteralString, params: Params = None
-    ) -> tuple | None:
+    async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
         return await self._run(op, sql, params, AsyncCursor.fetchone)
 
-    async def fetch_all(
-        self, op: str | None, sql: LiteralString, params: Params = None
-    ) -> list[tuple]:
+    async def fetch_all(self, op: str, sql: LiteralString, params: Params = None) -> list[tuple]:
         """Every row of ``sql``'s result."""
         return await self._run(op, sql, params, AsyncCursor.fetchall)
 
-    async def execute(self, op: str | None, sql: LiteralString, params: Params = None) -> int:
+    async def execute(self, op: str, sql: LiteralString, params: Params = None) -> int:
         """Run ``sql``; return the number of rows it touched."""
         return await self._run(op, sql, params, _rowcount)
 
     async def _run(
         self,
-        op: str | None,
+        op: str,
         sql: LiteralString,
         params: Params,
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
         async with self.pool.connection() as conn:
             await _autocommit(conn)
-            if op is None:  # background upkeep (polling, pruning): not an operation of ours
-                return await fetch(await conn.execute(sql, params))
             with self._collector.time(op):
                 return await fetch(await conn.execute(sql, params))
 

@@ -15,7 +15,7 @@ duplicate (the dead replica's POST may have reached the platform): it is counted
 ``<ns>_replies_total{outcome="reclaimed"}``, and at most ``workers`` rows per dead replica
 can be in that state.
 
-Polling for due rows and pruning are untimed upkeep; each attempt is timed as the
+Polling for due rows is untimed (an idle service's counts stay still); each attempt is timed as the
 ``send_reply`` operation and counted in
 ``<ns>_jobs_total{job="send_reply", result}``. A 2xx delivers; 429, 5xx and transport
 errors are retried after the answer's ``Retry-After`` (seconds or an HTTP date, or
@@ -288,7 +288,7 @@ class ReplyOutbox:
                 self._running.pop(reply.id, None)
 
     async def _claim(self) -> Reply | None:
-        row = await self.db.fetch_one(None, _CLAIM, (self.lease_seconds,))
+        row = await self._upkeep(_CLAIM, (self.lease_seconds,), one=True)
         if row is None:
             return None
         reply = Reply(*row)
@@ -357,17 +357,26 @@ class ReplyOutbox:
             reason = str(answer.get("error") or answer.get("description") or "")[:120]
             raise Refused(f"refused: {reason}")
 
+    async def _upkeep(self, sql: LiteralString, params: tuple = (), *, one: bool = False) -> Any:
+        """A polling statement (claim, sample), untimed: an idle service's operation counts
+        stay still. ``one``: the first row (or None), else the row count."""
+        async with self.db.pool.connection() as conn:
+            if not conn.autocommit:
+                await conn.set_autocommit(True)
+            cur = await conn.execute(sql, params)
+            return await cur.fetchone() if one else cur.rowcount
+
     # -- housekeeping ----------------------------------------------------------------------
 
     async def prune(self) -> int:
         """Delete delivered and failed rows older than ``retention_days``."""
-        return await self.db.execute(None, _PRUNE, (self.retention_days,))
+        return await self.db.execute(Op.DB_DELETE, _PRUNE, (self.retention_days,))
 
     async def _housekeep(self) -> None:
-        last = 0.0
+        last = perf_counter()  # the first prune one interval after start
         while True:
             try:
-                row = await self.db.fetch_one(None, _DUE)
+                row = await self._upkeep(_DUE, one=True)
                 self.due = row[0] if row else 0
                 if perf_counter() - last >= self.housekeeping_seconds:
                     for task in self.housekeeping:

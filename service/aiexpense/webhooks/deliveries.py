@@ -46,4 +46,4 @@ class Deliveries:
 
     async def prune(self) -> int:
         """Forget messages answered more than ``retention_days`` ago; how many."""
-        return await self.db.execute(None, _PRUNE, (self.retention_days,))
+        return await self.db.execute(Op.DB_DELETE, _PRUNE, (self.retention_days,))
