@@ -282,7 +282,7 @@ async def test_a_dead_replicas_reply_is_taken_over_when_its_lease_ends(database)
 
 
 async def test_shutdown_puts_replies_cut_off_back_for_another_replica(database):
-    with platform(delay=3.0) as api:
+    with platform(delay=1.0) as api:
         async with open_service(
             database.url, reply_poll_seconds=0.05, job_drain_seconds=0.3, reply_workers=1
         ) as a:
