@@ -66,8 +66,10 @@ class Cache:
         # Children bound once: ``labels()`` on every request would cost more than the lookup.
         self._hit_counter = requests.labels(name, "hit")
         self._miss_counter = requests.labels(name, "miss")
-        if invalidations is None:
-            invalidations = Counter("unused", "", ("cache", "source"), registry=None)
+        if invalidations is None:  # a cache on its own (tests): counted, not exported
+            invalidations = Counter(
+                "cache_invalidations", "Keys dropped.", ("cache", "source"), registry=None
+            )
         self._invalidated = {
             source: invalidations.labels(name, source) for source in INVALIDATION_SOURCES
         }
