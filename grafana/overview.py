@@ -630,12 +630,15 @@ def build() -> model.Dashboard:
         .with_panel(
             graph_with_limit(
                 "Job queue depth",
-                "Jobs waiting in each instance's queue, and its capacity. The dashed line "
-                "is JobQueueBacklog's 100 jobs.",
+                "Jobs waiting in each instance's queue, and its capacity; replies due in "
+                "the shared PostgreSQL outbox (ReplyBacklog fires above 100). The dashed "
+                "line is JobQueueBacklog's 100 jobs.",
                 "short",
                 QUEUE_LIMIT,
                 query(f"aiexpense_job_queue_depth{{{SCOPE}}}", "{{instance}} depth", "A"),
                 query(f"aiexpense_job_queue_capacity{{{SCOPE}}}", "{{instance}} capacity", "B"),
+                # every replica reports the same database-wide figure: max, not sum
+                query(f"max(aiexpense_reply_outbox_due{{{SCOPE}}})", "reply outbox due", "C"),
             )
         )
         .with_panel(
@@ -651,6 +654,33 @@ def build() -> model.Dashboard:
                     f"sum by (exported_job, result) "
                     f"(rate(aiexpense_jobs_total{{{SCOPE}}}[{RATE}]))",
                     "{{exported_job}} {{result}}",
+                ),
+            )
+        )
+        .with_panel(
+            graph(
+                "Replies by outcome",
+                "Chat replies per second by outcome, over all replicas: delivered and failed "
+                "end a reply; retry is an attempt to repeat (429/5xx, after Retry-After); "
+                "reclaimed is a reply taken over from a dead replica (a possible duplicate).",
+                "ops",
+                query(
+                    f"sum by (outcome) (rate(aiexpense_replies_total{{{SCOPE}}}[{RATE}]))",
+                    "{{outcome}}",
+                ),
+            )
+        )
+        .with_panel(
+            graph(
+                "Cache invalidations by source",
+                "Keys dropped per second: local (this replica's writes), notify (writes "
+                "announced by PostgreSQL, from any replica), resync (whole caches emptied "
+                "after a listener reconnected).",
+                "ops",
+                query(
+                    "sum by (cache, source) "
+                    f"(rate(aiexpense_cache_invalidations_total{{{SCOPE}}}[{RATE}]))",
+                    "{{cache}} {{source}}",
                 ),
             )
         )

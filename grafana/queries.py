@@ -69,6 +69,10 @@ SERVICE_METRICS: frozenset[str] = frozenset(
         "aiexpense_job_queue_depth",
         "aiexpense_job_queue_capacity",
         "aiexpense_jobs_total",
+        # state shared across replicas (docs/replicas.md)
+        "aiexpense_reply_outbox_due",
+        "aiexpense_replies_total",
+        "aiexpense_cache_invalidations_total",
     }
 )
 COUNTER_SUFFIXES = ("_total", "_bucket", "_sum", "_count")

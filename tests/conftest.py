@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from aiexpense.embedded_db import EmbeddedPostgres
-from tests.support import Database
+from tests.support import Database, Sink, running, sink_app
 
 
 @pytest.fixture(scope="session")
@@ -53,3 +53,12 @@ def own_postgres(tmp_path) -> Iterator[EmbeddedPostgres]:
     server = EmbeddedPostgres(tmp_path / "pgdata")
     yield server
     server.close()
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """The test's receiver of Alertmanager notifications and Telegram replies, on loopback."""
+    found = Sink()
+    with running(sink_app(found)) as url:
+        found.url = url
+        yield found

@@ -10,15 +10,21 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import uvicorn
 import yaml
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -115,7 +121,19 @@ async def async_wait_until(predicate, timeout: float = 10.0, interval: float = 0
         await asyncio.sleep(interval)
 
 
-# -- processes: the real binaries (Prometheus, Alertmanager) on loopback ------------------
+# -- Prometheus, Alertmanager and their receiver, as real processes ------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
+ALERTING_RULES = ROOT / "alerts" / "alerts.rules.yml"
+ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
+JOB = "aiexpense"  # the scrape job the rules and dashboards expect
+SCRAPE = 1  # seconds: scrape and rule evaluation interval
+# Alertmanager's routing tree is deploy/alertmanager/alertmanager.yml, with these waits on
+# every route that sets them and the receivers' URLs pointed at the test's receiver.
+FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
+TELEGRAM_SECRET = "e2e-telegram-secret"
+TELEGRAM_BOT_TOKEN = "4242:e2e-bot-token"
 
 
 def log_tail(path: Path, lines: int = 30) -> str:
@@ -156,21 +174,187 @@ def daemon(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> I
             proc.wait(timeout=10)
 
 
+@dataclass
+class Sink:
+    """What the test's receiver has been sent: Alertmanager's notifications and Telegram
+    ``sendMessage`` calls (answered after ``reply_delay`` seconds: a slow platform)."""
+
+    url: str = ""
+    notifications: list[dict[str, Any]] = field(default_factory=list)  # + "_path"
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    reply_delay: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def alerts(self, alertname: str, status: str) -> list[tuple[dict, dict]]:
+        """(notification, alert) pairs for ``alertname`` whose alert has ``status``."""
+        with self.lock:
+            found = list(self.notifications)
+        return [
+            (n, a)
+            for n in found
+            for a in n.get("alerts", [])
+            if a["labels"].get("alertname") == alertname and a.get("status") == status
+        ]
+
+
+def sink_app(sink: Sink) -> Starlette:
+    async def notification(request: Request) -> JSONResponse:
+        payload = await request.json()
+        payload["_path"] = request.path_params["channel"]
+        with sink.lock:
+            sink.notifications.append(payload)
+        return JSONResponse({})
+
+    async def send_message(request: Request) -> JSONResponse:
+        if request.path_params["token"] != TELEGRAM_BOT_TOKEN:
+            return JSONResponse({"ok": False, "description": "Unauthorized"}, status_code=401)
+        payload = await request.json()
+        with sink.lock:  # recorded on arrival: a sender that dies meanwhile still sent it
+            sink.replies.append(payload)
+            n = len(sink.replies)
+        await asyncio.sleep(sink.reply_delay)
+        return JSONResponse({"ok": True, "result": {"message_id": n}})
+
+    return Starlette(
+        routes=[
+            Route("/alertmanager/{channel}", notification, methods=["POST"]),
+            Route("/telegram/bot{token}/sendMessage", send_message, methods=["POST"]),
+        ]
+    )
+
+
+def render_alerting_rules(directory: Path, fors: dict[str, str]) -> Path:
+    """alerts.rules.yml with the ``for`` of the alerts named in ``fors`` shortened (a test
+    cannot wait minutes per transition); every other rule is the production file's."""
+    rules = yaml.safe_load(ALERTING_RULES.read_text())
+    found = set()
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") in fors:
+                rule["for"] = fors[rule["alert"]]
+                found.add(rule["alert"])
+    assert found == set(fors), set(fors) - found
+    path = directory / "alerts.rules.yml"
+    path.write_text(yaml.safe_dump(rules, sort_keys=False, width=1000))
+    return path
+
+
+@dataclass(frozen=True)
+class Prometheus:
+    url: str
+
+    def api(self, path: str, **params: Any) -> Any:
+        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
+        body = response.json()
+        assert body.get("status") == "success", f"{path} {params}: {body}"
+        return body["data"]
+
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
+        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
+        return self.api("query", **params)["result"]
+
+    def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
+        return self.api(
+            "query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{SCRAPE}s"
+        )["result"]
+
+    def firing(self, alertname: str) -> list[dict[str, Any]]:
+        return [
+            a
+            for a in self.api("alerts")["alerts"]
+            if a["labels"]["alertname"] == alertname and a["state"] == "firing"
+        ]
+
+
 @contextlib.contextmanager
 def prometheus_daemon(config: dict, directory: Path, *flags: str) -> Iterator[str]:
     """Debian's Prometheus with ``config`` on a free loopback port, its files and data in
     ``directory``, extra command-line ``flags``; yields its URL once it is ready."""
     binary = require_tool("prometheus")
-    directory.mkdir(exist_ok=True)
+    directory.mkdir(parents=True, exist_ok=True)
     (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     url = f"http://127.0.0.1:{free_port()}"
     args = [
         binary,
         f"--config.file={directory / 'prometheus.yml'}",
         f"--storage.tsdb.path={directory / 'data'}",
-        f"--web.listen-address={url.removeprefix('http://')}",
+        f"--web.listen-address={urlsplit(url).netloc}",
         "--log.level=warn",
         *flags,
     ]
     with daemon(args, directory / "prometheus.log", f"{url}/-/ready"):
+        yield url
+
+
+@contextlib.contextmanager
+def prometheus_process(
+    directory: Path,
+    targets: Sequence[str],
+    alerting_rules: Sequence[Path],
+    alertmanager: str | None = None,
+) -> Iterator[Prometheus]:
+    """A Prometheus in ``directory`` scraping ``targets`` (base URLs) as job ``JOB`` every
+    ``SCRAPE`` s with the recording rules and ``alerting_rules``; up once every target is."""
+    config: dict[str, Any] = {
+        "global": {
+            "scrape_interval": f"{SCRAPE}s",
+            "scrape_timeout": f"{SCRAPE}s",
+            "evaluation_interval": f"{SCRAPE}s",
+        },
+        "rule_files": [str(RECORDING_RULES), *map(str, alerting_rules)],
+        "scrape_configs": [
+            {
+                "job_name": JOB,
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [urlsplit(t).netloc for t in targets]}],
+            }
+        ],
+    }
+    if alertmanager:
+        config["alerting"] = {
+            "alertmanagers": [{"static_configs": [{"targets": [urlsplit(alertmanager).netloc]}]}]
+        }
+    with prometheus_daemon(config, directory) as url:
+        prometheus = Prometheus(url)
+        up = f'count(up{{job="{JOB}"}} == 1) == {len(targets)}'
+        wait_until(lambda: prometheus.query(up), timeout=15)
+        yield prometheus
+
+
+def render_alertmanager_config(sink_url: str) -> dict[str, Any]:
+    """deploy/alertmanager/alertmanager.yml, fast, its receivers posting to ``sink_url``."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+
+    def speed_up(route: dict[str, Any], root: bool) -> None:
+        for key, value in FAST_ROUTE_TIMINGS.items():
+            if root or key in route:
+                route[key] = value
+        for child in route.get("routes", []):
+            speed_up(child, root=False)
+
+    speed_up(config["route"], root=True)
+    for receiver in config["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            assert hook.get("send_resolved") is True, receiver["name"]
+            hook["url"] = f"{sink_url}/alertmanager{urlsplit(hook['url']).path}"
+    return config
+
+
+@contextlib.contextmanager
+def alertmanager_process(directory: Path, sink_url: str) -> Iterator[str]:
+    """A private Alertmanager in ``directory`` (the repository's routing tree, fast); its URL."""
+    binary = require_tool("prometheus-alertmanager")
+    directory.mkdir(parents=True)
+    config = directory / "alertmanager.yml"
+    config.write_text(yaml.safe_dump(render_alertmanager_config(sink_url), sort_keys=False))
+    url = f"http://127.0.0.1:{free_port()}"
+    args = [
+        binary,
+        f"--config.file={config}",
+        f"--storage.path={directory / 'data'}",
+        f"--web.listen-address={urlsplit(url).netloc}",
+        "--cluster.listen-address=",  # no gossip port: a single, private instance
+        "--log.level=warn",
+    ]
+    with daemon(args, directory / "alertmanager.log", f"{url}/-/ready"):
         yield url

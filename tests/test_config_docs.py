@@ -15,8 +15,7 @@ import yaml
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings, load
-from tests.support import free_port, require_tool, running, wait_until
-from tests.test_e2e_monitoring import daemon
+from tests.support import daemon, free_port, require_tool, running, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -22,37 +22,33 @@ import asyncio
 import contextlib
 import json
 import math
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
-import httpx
 import pytest
-import yaml
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings, WebhookSettings
 from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
-from tests.support import daemon, free_port, prometheus_daemon, require_tool, running, wait_until
+from tests.support import (
+    JOB,
+    SCRAPE,
+    TELEGRAM_BOT_TOKEN,
+    TELEGRAM_SECRET,
+    Prometheus,
+    Sink,
+    alertmanager_process,
+    prometheus_process,
+    render_alerting_rules,
+    running,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
-ALERTING_RULES = ROOT / "alerts" / "alerts.rules.yml"
-ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
-
-JOB = "aiexpense"  # the scrape job the rules and dashboards expect
-SCRAPE = 1  # seconds: scrape and rule evaluation interval
 RATE_INTERVAL = f"{4 * SCRAPE}s"  # Grafana's $__rate_interval: at least 4 scrape intervals
 LOAD_SECONDS = 12.0
 LOAD_WORKERS = 6
@@ -62,69 +58,6 @@ LOAD_WORKERS = 6
 # which that one rule's "for" is this; everything else in the copy is the production file,
 # which stays as it is.
 DATABASE_DOWN_FOR = "2s"
-
-# Alertmanager's routing tree is deploy/alertmanager/alertmanager.yml, with these waits on
-# every route that sets them and the receivers' URLs pointed at this test's receiver.
-FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1h"}
-
-TELEGRAM_SECRET = "e2e-telegram-secret"
-TELEGRAM_BOT_TOKEN = "4242:e2e-bot-token"
-
-
-# -- the outside world: Alertmanager's webhook receiver and Telegram's Bot API -------------
-
-
-@dataclass
-class Sink:
-    """What the test's receiver has been sent."""
-
-    url: str = ""
-    notifications: list[dict[str, Any]] = field(default_factory=list)  # + "_path"
-    replies: list[dict[str, Any]] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def alerts(self, alertname: str, status: str) -> list[tuple[dict, dict]]:
-        """(notification, alert) pairs for ``alertname`` whose alert has ``status``."""
-        with self.lock:
-            found = list(self.notifications)
-        return [
-            (n, a)
-            for n in found
-            for a in n.get("alerts", [])
-            if a["labels"].get("alertname") == alertname and a.get("status") == status
-        ]
-
-
-def sink_app(sink: Sink) -> Starlette:
-    async def notification(request: Request) -> JSONResponse:
-        payload = await request.json()
-        payload["_path"] = request.path_params["channel"]
-        with sink.lock:
-            sink.notifications.append(payload)
-        return JSONResponse({})
-
-    async def send_message(request: Request) -> JSONResponse:
-        if request.path_params["token"] != TELEGRAM_BOT_TOKEN:
-            return JSONResponse({"ok": False, "description": "Unauthorized"}, status_code=401)
-        payload = await request.json()
-        with sink.lock:
-            sink.replies.append(payload)
-        return JSONResponse({"ok": True, "result": {"message_id": len(sink.replies)}})
-
-    return Starlette(
-        routes=[
-            Route("/alertmanager/{channel}", notification, methods=["POST"]),
-            Route("/telegram/bot{token}/sendMessage", send_message, methods=["POST"]),
-        ]
-    )
-
-
-@pytest.fixture
-def sink() -> Iterator[Sink]:
-    found = Sink()
-    with running(sink_app(found)) as url:
-        found.url = url
-        yield found
 
 
 # -- the service ---------------------------------------------------------------------------
@@ -149,119 +82,23 @@ def serve(database_url: str, sink: Sink) -> Iterator[str]:
 # -- Prometheus and Alertmanager -----------------------------------------------------------
 
 
-def render_alerting_rules(directory: Path) -> Path:
-    """alerts.rules.yml with DatabaseDown's "for" shortened (see DATABASE_DOWN_FOR)."""
-    rules = yaml.safe_load(ALERTING_RULES.read_text())
-    (database_down,) = [
-        rule for group in rules["groups"] for rule in group["rules"]
-        if rule.get("alert") == "DatabaseDown"
-    ]  # fmt: skip
-    assert database_down["for"] == "1m"
-    database_down["for"] = DATABASE_DOWN_FOR
-    path = directory / "alerts.rules.yml"
-    path.write_text(yaml.safe_dump(rules, sort_keys=False, width=1000))
-    return path
-
-
-@dataclass(frozen=True)
-class Prometheus:
-    url: str
-
-    def api(self, path: str, **params: Any) -> Any:
-        response = httpx.get(f"{self.url}/api/v1/{path}", params=params, timeout=10)
-        body = response.json()
-        assert body.get("status") == "success", f"{path} {params}: {body}"
-        return body["data"]
-
-    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
-        params = {"query": expr} if at is None else {"query": expr, "time": f"{at:.3f}"}
-        return self.api("query", **params)["result"]
-
-    def query_range(self, expr: str, start: float, end: float) -> list[dict[str, Any]]:
-        return self.api(
-            "query_range", query=expr, start=f"{start:.3f}", end=f"{end:.3f}", step=f"{SCRAPE}s"
-        )["result"]
-
-    def firing(self, alertname: str) -> list[dict[str, Any]]:
-        return [
-            a
-            for a in self.api("alerts")["alerts"]
-            if a["labels"]["alertname"] == alertname and a["state"] == "firing"
-        ]
-
-
 @pytest.fixture
 def start_prometheus(tmp_path) -> Iterator[Callable[..., Prometheus]]:
     """``start(target, alertmanager=None)``: a Prometheus scraping the service at ``target``."""
-    require_tool("prometheus")
     with contextlib.ExitStack() as stack:
 
         def start(target: str, alertmanager: str | None = None) -> Prometheus:
-            directory = tmp_path / "prometheus"
-            directory.mkdir()
-            config: dict[str, Any] = {
-                "global": {
-                    "scrape_interval": f"{SCRAPE}s",
-                    "scrape_timeout": f"{SCRAPE}s",
-                    "evaluation_interval": f"{SCRAPE}s",
-                },
-                "rule_files": [str(RECORDING_RULES), str(render_alerting_rules(directory))],
-                "scrape_configs": [
-                    {
-                        "job_name": JOB,
-                        "metrics_path": "/metrics",
-                        "static_configs": [{"targets": [urlsplit(target).netloc]}],
-                    }
-                ],
-            }
-            if alertmanager:
-                config["alerting"] = {
-                    "alertmanagers": [
-                        {"static_configs": [{"targets": [urlsplit(alertmanager).netloc]}]}
-                    ]
-                }
-            prometheus = Prometheus(stack.enter_context(prometheus_daemon(config, directory)))
-            wait_until(lambda: prometheus.query(f'up{{job="{JOB}"}} == 1'), timeout=15)
-            return prometheus
+            rules = render_alerting_rules(tmp_path, {"DatabaseDown": DATABASE_DOWN_FOR})
+            return stack.enter_context(
+                prometheus_process(tmp_path / "prometheus", [target], [rules], alertmanager)
+            )
 
         yield start
 
 
-def render_alertmanager_config(sink: Sink) -> dict[str, Any]:
-    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
-
-    def speed_up(route: dict[str, Any], root: bool) -> None:
-        for key, value in FAST_ROUTE_TIMINGS.items():
-            if root or key in route:
-                route[key] = value
-        for child in route.get("routes", []):
-            speed_up(child, root=False)
-
-    speed_up(config["route"], root=True)
-    for receiver in config["receivers"]:
-        for hook in receiver.get("webhook_configs", []):
-            assert hook.get("send_resolved") is True, receiver["name"]
-            hook["url"] = f"{sink.url}/alertmanager{urlsplit(hook['url']).path}"
-    return config
-
-
 @pytest.fixture
 def alertmanager(tmp_path, sink) -> Iterator[str]:
-    binary = require_tool("prometheus-alertmanager")
-    directory = tmp_path / "alertmanager"
-    directory.mkdir()
-    config = directory / "alertmanager.yml"
-    config.write_text(yaml.safe_dump(render_alertmanager_config(sink), sort_keys=False))
-    url = f"http://127.0.0.1:{free_port()}"
-    args = [
-        binary,
-        f"--config.file={config}",
-        f"--storage.path={directory / 'data'}",
-        f"--web.listen-address={urlsplit(url).netloc}",
-        "--cluster.listen-address=",  # no gossip port: a single, private instance
-        "--log.level=warn",
-    ]
-    with daemon(args, directory / "alertmanager.log", f"{url}/-/ready"):
+    with alertmanager_process(tmp_path / "alertmanager", sink.url) as url:
         yield url
 
 
@@ -303,8 +140,9 @@ EXPECTED = {
 }
 
 
-async def drive_load(base: str, seconds: float, workers: int) -> LoadReport:
-    """``workers`` people using the API and the Telegram bot for ``seconds`` (bounded)."""
+async def drive_load(base: str, seconds: float, workers: int, first: int = 0) -> LoadReport:
+    """``workers`` people (numbered from ``first``) using the API and the Telegram bot for
+    ``seconds`` (bounded)."""
     report = LoadReport(started=time.time(), ended=0.0)
     deadline = time.monotonic() + seconds
     max_rounds = 10_000  # a bound whatever the clock does
@@ -392,7 +230,7 @@ async def drive_load(base: str, seconds: float, workers: int) -> LoadReport:
             await call("telegram wrong secret", "POST", "/webhook/telegram",
                        json={"update_id": i}, headers=wrong)  # fmt: skip
 
-        await asyncio.gather(*(person(n) for n in range(workers)))
+        await asyncio.gather(*(person(n) for n in range(first, first + workers)))
     report.ended = time.time()
     return report
 

@@ -9,9 +9,13 @@ write) but never stored. Tickets live only while their load runs, so this costs 
 per key, unlike a per-key version counter kept forever.
 
 All methods run on the event loop thread and never await between checking and storing,
-so no lock is needed. The caches are per process: several workers each have their own,
-and a write in one is seen by another only after the TTL (keep TTLs short where that
-matters, as for recent expenses).
+so no lock is needed. The caches are per process; they stay coherent across processes and
+replicas through PostgreSQL (:mod:`aiexpense.invalidation`): a committed write is
+announced with ``NOTIFY`` and every process drops the key (``source="notify"``); the
+writer, which dropped it at once (``source="local"``), hears its own announcement too, a
+second drop that costs at most one extra read. While a
+process cannot be sure it hears those announcements, :attr:`Caches.coherent` is False and
+the caches hold nothing: every read goes to the database.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class Cache:
         name: str,
         collector: MetricsCollector,
         requests: Counter,
+        invalidations: Counter | None = None,
         *,
         maxsize: int,
         ttl: float,
@@ -56,9 +61,18 @@ class Cache:
         self._collector = collector
         self._data: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl)
         self._fills: dict[Hashable, list[_Fill]] = {}
+        # False while cross-replica invalidation may be missing writes: store nothing.
+        self.enabled = True
         # Children bound once: ``labels()`` on every request would cost more than the lookup.
         self._hit_counter = requests.labels(name, "hit")
         self._miss_counter = requests.labels(name, "miss")
+        if invalidations is None:  # a cache on its own (tests): counted, not exported
+            invalidations = Counter(
+                "cache_invalidations", "Keys dropped.", ("cache", "source"), registry=None
+            )
+        self._invalidated = {
+            source: invalidations.labels(name, source) for source in INVALIDATION_SOURCES
+        }
         self.hits = 0
         self.misses = 0
 
@@ -79,19 +93,36 @@ class Cache:
         return value
 
     def set(self, key: Hashable, value: Any) -> None:
-        """Store ``value`` (evicting the least recently used entry if full). Timed."""
+        """Store ``value`` (evicting the least recently used entry if full), unless the
+        cache is disabled. Timed."""
+        if not self.enabled:
+            return
         timer = self._collector.timer(Op.CACHE_SET)
         self._data[key] = value
         timer.end()
 
-    def invalidate(self, *keys: Hashable) -> None:
-        """Drop ``keys`` and spoil any load of them still in flight. Timed."""
-        timer = self._collector.timer(Op.CACHE_INVALIDATE)
+    def invalidate(self, *keys: Hashable, source: str = "local") -> None:
+        """Drop ``keys`` and spoil any load of them still in flight. Counted in
+        ``<ns>_cache_invalidations_total{cache, source}`` (``local``: a write of this
+        process, also timed as ``cache_invalidate``, once per write; ``notify``: a write
+        announced by PostgreSQL, from any process, this one included)."""
+        timer = self._collector.timer(Op.CACHE_INVALIDATE) if source == "local" else None
         for key in keys:
             self._data.pop(key, None)
             for fill in self._fills.get(key, ()):
                 fill.stale = True
-        timer.end()
+        if timer is not None:
+            timer.end()
+        self._invalidated[source].inc(len(keys))
+
+    def clear(self) -> None:
+        """Drop every entry and spoil every load in flight: writes may have been missed.
+        Counted once as ``source="resync"``."""
+        self._data.clear()
+        for fills in self._fills.values():
+            for fill in fills:
+                fill.stale = True
+        self._invalidated["resync"].inc()
 
     async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         """The cached value, else ``await load()``, stored unless it is None or went stale
@@ -119,6 +150,9 @@ class Cache:
         self.set(key, value)
 
 
+INVALIDATION_SOURCES: Final = ("local", "notify", "resync")
+
+
 class Caches:
     """The service's caches and their Prometheus series."""
 
@@ -130,11 +164,40 @@ class Caches:
             namespace=collector.namespace,
             registry=collector.registry,
         )
+        invalidations = Counter(
+            "cache_invalidations",
+            "Keys dropped from a cache, by cache and source: local (a write of this process),"
+            " notify (a write announced by PostgreSQL), resync (the whole cache, after"
+            " announcements may have been missed).",
+            ("cache", "source"),
+            namespace=collector.namespace,
+            registry=collector.registry,
+        )
         self.by_name = {
-            name: Cache(name, collector, requests, maxsize=maxsize, ttl=ttl)
+            name: Cache(name, collector, requests, invalidations, maxsize=maxsize, ttl=ttl)
             for name, (maxsize, ttl) in sizes.items()
         }
+        self._coherent = True
         collector.registry.register(_CacheEntries(self, collector.namespace))
+
+    @property
+    def coherent(self) -> bool:
+        """Whether the caches may hold entries (see :mod:`aiexpense.invalidation`)."""
+        return self._coherent
+
+    def suspend(self) -> None:
+        """Hold nothing until :meth:`resume`: writes elsewhere may go unheard meanwhile."""
+        self._coherent = False
+        for cache in self:
+            cache.enabled = False
+            cache.clear()
+
+    def resume(self) -> None:
+        """Writes are heard again: start from empty caches (what was missed is gone)."""
+        for cache in self:
+            cache.clear()
+            cache.enabled = True
+        self._coherent = True
 
     def __getitem__(self, name: str) -> Cache:
         return self.by_name[name]

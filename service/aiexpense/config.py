@@ -145,7 +145,15 @@ class Settings:
     metrics_cache_seconds: float = 0.0  # scrapes within this reuse one render of /metrics
     job_workers: int = 2
     job_queue_size: int = 1000
-    job_drain_seconds: float = 10.0
+    job_drain_seconds: float = 10.0  # also the reply outbox's drain at shutdown
+    # Several replicas (docs/replicas.md): caches stale by at most 2x the heartbeat when
+    # an invalidation is missed; replies leased for lease_seconds by the replica sending.
+    cache_heartbeat_seconds: float = 2.5
+    reply_workers: int = 4
+    reply_lease_seconds: float = 30.0
+    reply_max_attempts: int = 5
+    reply_poll_seconds: float = 1.0
+    delivery_retention_days: float = 7.0  # answered messages and finished replies kept
     default_currency: str = "TWD"
     instrumentation: bool = True  # off: a NullCollector, to measure what timing costs
     health_show_details: str = "always"  # never | when-authorized | always (the admin token)
@@ -186,6 +194,14 @@ class Settings:
             job_workers=r.integer("EXPORTER_JOB_WORKERS", 2, minimum=1, maximum=1000),
             job_queue_size=r.integer("EXPORTER_JOB_QUEUE_SIZE", 1000, minimum=1),
             job_drain_seconds=seconds(r, "EXPORTER_JOB_DRAIN_SECONDS", 10.0, zero=True),
+            cache_heartbeat_seconds=seconds(r, "EXPORTER_CACHE_HEARTBEAT_SECONDS", 2.5),
+            reply_workers=r.integer("EXPORTER_REPLY_WORKERS", 4, minimum=1, maximum=100),
+            reply_lease_seconds=seconds(r, "EXPORTER_REPLY_LEASE_SECONDS", 30.0),
+            reply_max_attempts=r.integer("EXPORTER_REPLY_MAX_ATTEMPTS", 5, minimum=1, maximum=100),
+            reply_poll_seconds=seconds(r, "EXPORTER_REPLY_POLL_SECONDS", 1.0),
+            delivery_retention_days=r.number(
+                "EXPORTER_DELIVERY_RETENTION_DAYS", 7.0, minimum=0.01, maximum=3650.0
+            ),
             default_currency=r.choice(
                 "EXPORTER_DEFAULT_CURRENCY",
                 "TWD",

@@ -11,7 +11,8 @@ tasks run jobs in order of submission. A job whose name is in the operation cata
 On :meth:`JobQueue.stop` no new jobs are taken, the queue gets ``drain_seconds`` to empty,
 then what is still queued or running is logged by id and counted as an error: nothing
 disappears silently. The queue lives in memory, so jobs do not survive the process; work
-that must never be lost belongs in a table, not here.
+that must never be lost belongs in a table: replies go to :mod:`aiexpense.outbox`, which
+counts its deliveries here too.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class JobQueue:
             job = self._queue.get_nowait()
             self._queue.task_done()
             left.append(job.id)
-            self._count(job.name, ok=False)
+            self.count(job.name, ok=False)
             log.error("job %s (%s) dropped at shutdown: never started", job.id, job.name)
         if left:
             log.error(
@@ -156,7 +157,7 @@ class JobQueue:
         try:
             self._queue.put_nowait(job)
         except asyncio.QueueFull:
-            self._count(name, ok=False)
+            self.count(name, ok=False)
             raise JobQueueFull(
                 f"job queue is full ({self.capacity} waiting); {name!r} not queued"
             ) from None
@@ -189,9 +190,11 @@ class JobQueue:
             del self._running[job.id]
             if job.name in _CATALOGUED:
                 self._collector.record_operation(job.name, perf_counter() - start, error)
-            self._count(job.name, ok=error is None)
+            self.count(job.name, ok=error is None)
 
-    def _count(self, name: str, *, ok: bool) -> None:
+    def count(self, name: str, *, ok: bool) -> None:
+        """Count one finished ``name`` job in ``<ns>_jobs_total`` (also for work run
+        elsewhere, such as the reply outbox's deliveries)."""
         children = self._children.get(name)
         if children is None:
             children = (self._results.labels(name, "ok"), self._results.labels(name, "error"))

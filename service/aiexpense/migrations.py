@@ -116,6 +116,71 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE source_message IS NOT NULL;
         """,
     ),
+    # State that several replicas share (docs/replicas.md): cache invalidation, webhook
+    # idempotency and the reply outbox. One migration, so a renumber on merge is one line.
+    Migration(
+        6,
+        "replica_shared_state",
+        """
+        -- Every committed change to a cached table tells every replica's listener which
+        -- key to drop (aiexpense.invalidation). A trigger, so no writer can forget it, and
+        -- NOTIFY is sent at commit: a rolled-back write invalidates nothing.
+        CREATE FUNCTION notify_expenses_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                PERFORM pg_notify('aiexpense_cache', 'expenses:' || OLD.user_id);
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                PERFORM pg_notify('aiexpense_cache', 'expenses:' || NEW.user_id);
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER expenses_changed AFTER INSERT OR UPDATE OR DELETE ON expenses
+            FOR EACH ROW EXECUTE FUNCTION notify_expenses_changed();
+        CREATE FUNCTION notify_categories_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            PERFORM pg_notify('aiexpense_cache', 'categories:all');
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER categories_changed AFTER INSERT OR UPDATE OR DELETE ON categories
+            FOR EACH STATEMENT EXECUTE FUNCTION notify_categories_changed();
+
+        -- Webhook messages already answered, whichever replica answered them, by kind of
+        -- answer (recorded, refused, none): an edit that turns "no expense" into an
+        -- expense is answered again, a redelivery is not.
+        CREATE TABLE webhook_deliveries (
+            platform    text NOT NULL,
+            message_id  text NOT NULL,
+            answer      text NOT NULL CHECK (answer IN ('recorded', 'refused', 'none')),
+            answered_at timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (platform, message_id, answer)
+        );
+        CREATE INDEX webhook_deliveries_answered_idx ON webhook_deliveries (answered_at);
+
+        -- Replies acknowledged to a platform and not yet delivered (aiexpense.outbox).
+        -- Secrets never land here: the URL and headers hold {placeholders} for them.
+        CREATE TABLE reply_outbox (
+            id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            platform    text NOT NULL,
+            url         text NOT NULL,
+            headers     jsonb NOT NULL DEFAULT '{}',
+            payload     jsonb NOT NULL,
+            state       text NOT NULL DEFAULT 'queued'
+                        CHECK (state IN ('queued', 'delivered', 'failed')),
+            attempts    integer NOT NULL DEFAULT 0,
+            -- queued: when the row may be claimed next (a retry's delay, or the end of a
+            -- worker's lease: a replica that dies holding a row gives it up this way)
+            run_after   timestamptz NOT NULL DEFAULT now(),
+            leased      boolean NOT NULL DEFAULT false,  -- claimed, no outcome recorded yet
+            last_error  text,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz
+        );
+        CREATE INDEX reply_outbox_due_idx ON reply_outbox (run_after, id) WHERE state = 'queued';
+        CREATE INDEX reply_outbox_finished_idx ON reply_outbox (finished_at)
+            WHERE state <> 'queued';
+        """,
+    ),
 )
 
 _SYNC_CURRENCIES: LiteralString = """

@@ -2,12 +2,15 @@
 operation timed under its catalog name.
 
     service = ExpenseService(pool, collector, settings)
-    await service.start()              # migrations, category cache, job workers
+    await service.start()              # migrations, cache listener, job and reply workers
     user = await service.auto_signup("line", "U123", display_name="Amy")
     expense = await service.create_expense(user.id, Decimal("120"), category="food",
                                            platform="line", message_id="m-1")
-    await service.jobs.submit(Op.SEND_REPLY, send_reply, user, text)
-    await service.stop()               # drains the job queue
+    await service.outbox.enqueue("line", url, payload, headers)   # a durable reply
+    await service.stop()               # drains the job queue and the replies being sent
+
+Several replicas share one database (``docs/replicas.md``): writes invalidate every
+replica's caches through :mod:`.invalidation`; replies live in :mod:`.outbox`.
 
 Mistakes of the caller raise :class:`~aiexpense.errors.ServiceError` subclasses
 that name the field; they are recorded as successful operations (see ``errors.py``).
@@ -18,7 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -31,10 +34,12 @@ from .api import ExpenseApi
 from .cache import MISSING, Caches
 from .db import Database
 from .errors import InvalidField, NotFound, ServiceError
+from .invalidation import CacheListener
 from .jobs import JobQueue
 from .lexicon import FALLBACK_SLUG, Category
 from .migrations import migrate_connection
 from .models import Expense, Summary, User
+from .outbox import ReplyOutbox
 from .repository import Repository
 from .suggest import Suggestion, suggest_category
 
@@ -61,7 +66,7 @@ class CacheConfig:
 
     users: tuple[int, float] = (10_000, 600.0)  # users never change once created
     categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
-    # Short: another worker process's write shows here only when the entry expires.
+    # Writes anywhere invalidate it (LISTEN/NOTIFY); the TTL only bounds memory use.
     expenses: tuple[int, float] = (2_000, 30.0)
 
 
@@ -118,25 +123,47 @@ class ExpenseService:
             capacity=settings.job_queue_size,
             drain_seconds=settings.job_drain_seconds,
         )
+        self.listener = CacheListener(
+            pool.conninfo,
+            self.caches,
+            collector,
+            heartbeat_seconds=settings.cache_heartbeat_seconds,
+        )
+        self.outbox = ReplyOutbox(
+            self.db,
+            collector,
+            count=self.jobs.count,
+            secrets=_secrets(settings),
+            workers=settings.reply_workers,
+            lease_seconds=settings.reply_lease_seconds,
+            max_attempts=settings.reply_max_attempts,
+            poll_seconds=settings.reply_poll_seconds,
+            drain_seconds=settings.job_drain_seconds,
+            timeout=settings.webhooks.reply_timeout_seconds,
+            retention_days=settings.delivery_retention_days,
+        )
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self, *, migrate: bool = True) -> None:
-        """Migrate the schema, warm the category cache, start the job workers.
-
-        ``migrate=False``: start the job workers only; the caller runs :meth:`prepare` once
-        the database answers (the app does, see ``db_startup``).
+        """Listen for cache invalidations and start the job workers; migrate the schema
+        (which starts the reply workers too) now, or, with ``migrate=False``, when the
+        caller runs :meth:`prepare` once the database answers (the app does, see
+        ``db_startup``: then nothing here waits for the database).
         """
+        await self.listener.start(wait=5.0 if migrate else 0.0)
         if migrate:
             async with self.db.pool.connection() as conn:
                 await self.prepare(conn)
         await self.jobs.start()
 
     async def prepare(self, conn: AsyncConnection) -> None:
-        """Migrate the schema on ``conn``; from then on :attr:`migrated` is True and
-        statements run. Then warm the category cache (a failure there is not fatal)."""
+        """Migrate the schema on ``conn``; from then on :attr:`migrated` is True, statements
+        run and the reply workers claim replies. Then warm the category cache (a failure
+        there is not fatal)."""
         await migrate_connection(conn)
         self.db.schema_ready = True
+        await self.outbox.start()
         try:
             await self._category_index()
         except Exception as exc:  # loaded on first use instead
@@ -148,8 +175,12 @@ class ExpenseService:
         return self.db.schema_ready
 
     async def stop(self) -> list[str]:
-        """Drain the job queue (see :meth:`JobQueue.stop`); return the job ids left undone."""
-        return await self.jobs.stop()
+        """Drain the replies being sent and the job queue (see :meth:`ReplyOutbox.stop`,
+        :meth:`JobQueue.stop`); return the ids left undone or put back."""
+        left = await self.outbox.stop()
+        left += await self.jobs.stop()
+        await self.listener.stop()
+        return left
 
     def routes(self) -> list[BaseRoute]:
         """The JSON API's Starlette routes (``/api/...``)."""
@@ -160,6 +191,7 @@ class ExpenseService:
         return {
             "cache_hit_rate": round(self.caches.hit_rate(), 2),
             "job_queue_depth": self.jobs.depth,
+            "reply_outbox_due": self.outbox.due,
         }
 
     # -- users -----------------------------------------------------------------------------
@@ -454,3 +486,11 @@ class ExpenseService:
         if slug not in index:
             raise InvalidField("category", f"unknown category {slug!r}; one of: {', '.join(index)}")
         return slug
+
+
+def _secrets(settings: Settings) -> dict[str, str]:
+    """The configured webhook credentials by field name: never stored with a reply."""
+    hooks = settings.webhooks
+    return {
+        f.name: value for f in fields(hooks) if not f.repr and (value := getattr(hooks, f.name))
+    }

@@ -11,8 +11,10 @@ A platform module only knows its payload: it verifies the signature, turns the p
   ``edit`` and ``unsend`` follow a message that was changed or taken back.
 * :class:`Batch` runs the items of a batched notification one by one, so one malformed
   item never costs the others their expense.
-* :class:`Replies` sends an answer as a ``send_reply`` job on the service's job queue, for
-  platforms where the answer cannot ride in the HTTP response.
+* :class:`Replies` stores an answer in the service's reply outbox (:mod:`aiexpense.outbox`,
+  durable, sent by any replica), for platforms where it cannot ride in the HTTP response.
+* Whether a message was answered already lives in PostgreSQL (:mod:`.deliveries`), so a
+  redelivery to any replica is answered once.
 
 What counts as an error of the webhook operation: a request refused before it was
 authenticated (not configured, too large, bad signature), a signed body that is not the
@@ -31,18 +33,17 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import httpx
-from cachetools import TTLCache
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from aiexpense.operations import Op, webhook_operation
 
-from ..errors import JobQueueClosed, JobQueueFull, NotFound, ServiceError
+from ..errors import NotFound, ServiceError
 from ..faults import DATABASE_FAULTS
 from ..models import Expense, User
 from ..parsing import ParsedExpense, ParseResult, parse_conversation
 from ..suggest import suggest_category
+from .deliveries import Deliveries
 from .signatures import BadSignature
 
 if TYPE_CHECKING:
@@ -59,9 +60,6 @@ MAX_TEXT = 4096  # characters of a message given to the parser (Telegram's own l
 MAX_DESCRIPTION = 500  # the description column's limit (validation.description)
 NO_EXPENSE = "I didn't find an expense in that"
 RETRY_AFTER_SECONDS = 5
-# No-expense messages answered lately, so a redelivery is not answered twice. Expenses need
-# no such memory: (platform, message_id) is unique in the database.
-ANSWERED_MAX, ANSWERED_TTL = 10_000, 3600.0
 
 
 # -- refusals -----------------------------------------------------------------------------
@@ -308,16 +306,15 @@ class Pipeline:
     def __init__(self, service: ExpenseService) -> None:
         self.service = service
         self.collector = service.collector
-        self._answered: TTLCache = TTLCache(maxsize=ANSWERED_MAX, ttl=ANSWERED_TTL)
+        self.deliveries = Deliveries(service.db, retention_days=service.outbox.retention_days)
+        service.outbox.housekeeping.append(self.deliveries.prune)
 
     async def handle(self, message: Message) -> Outcome:
         user = await self._user(message)
         now = message.sent_at or datetime.now()
         parsed = self._parse(message, now, user.currency)
         if not parsed:
-            key = (message.platform, message.message_id)
-            fresh = key not in self._answered  # no await since the check: no race
-            self._answered[key] = True
+            fresh = await self.deliveries.claim(message.platform, message.message_id, "none")
             return Outcome(NO_EXPENSE, fresh)
         history = await self.service.category_history(user.id)
         recorded: list[Expense] = []
@@ -326,7 +323,11 @@ class Pipeline:
             expense = await self._create(user.id, message, index, item, history, refused)
             if expense is not None:
                 recorded.append(expense)
-        fresh = bool(refused) or any(e.created for e in recorded)
+        # Claimed once the expenses are in, just before the answer is queued: a failure
+        # before this point leaves the message unclaimed, so the platform's retry answers.
+        kind = "recorded" if recorded else "refused"
+        claimed = await self.deliveries.claim(message.platform, message.message_id, kind)
+        fresh = claimed or any(e.created for e in recorded)
         lines = []
         if recorded:
             label = "Recorded" if fresh else "Already recorded"
@@ -458,19 +459,13 @@ class Pipeline:
 # -- replies by job -----------------------------------------------------------------------
 
 
-class ReplyFailed(Exception):
-    """A platform refused or did not take a reply. The message never holds the URL (a
-    Telegram URL carries the bot token) nor the body."""
-
-
 class Replies:
-    """Answers POSTed to a platform's API as ``send_reply`` jobs (timed, counted, retried
-    never: a reply token is single-use and a late answer is worse than none)."""
+    """Answers POSTed to a platform's API by the service's reply outbox: durable, sent by
+    whichever replica's worker is free, retried on 429/5xx (see :mod:`aiexpense.outbox`)."""
 
     def __init__(self, service: ExpenseService, timeout: float) -> None:
-        self.jobs = service.jobs
-        self.timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self.outbox = service.outbox
+        self.timeout = timeout  # the outbox's HTTP timeout; kept for callers that read it
         self._warned: set[str] = set()
 
     def enabled(self, platform: str, token: str | None, variable: str) -> bool:
@@ -484,40 +479,13 @@ class Replies:
 
     async def send(
         self, platform: str, url: str, payload: dict[str, Any], headers: dict[str, str]
-    ) -> str | None:
-        """Queue the reply; its job id, or None when the queue refused it (logged)."""
-        try:
-            return await self.jobs.submit(
-                Op.SEND_REPLY, self._post, platform, url, payload, headers
-            )
-        except (JobQueueFull, JobQueueClosed) as exc:
-            log.warning("%s reply not sent: %s", platform, exc)
-            return None
-
-    async def _post(
-        self, platform: str, url: str, payload: dict[str, Any], headers: dict[str, str]
-    ) -> None:
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
-        try:
-            response = await self._client.post(url, json=payload, headers=headers)
-        except httpx.HTTPError as exc:
-            raise ReplyFailed(f"{platform} reply not delivered: {type(exc).__name__}") from None
-        if response.status_code >= 300:
-            raise ReplyFailed(f"{platform} reply refused: HTTP {response.status_code}")
-        # Slack and Telegram answer HTTP 200 with {"ok": false, "error": ...} on failure.
-        try:
-            answer = response.json()
-        except ValueError:
-            return
-        if isinstance(answer, dict) and answer.get("ok") is False:
-            reason = str(answer.get("error") or answer.get("description") or "")[:120]
-            raise ReplyFailed(f"{platform} reply refused: {reason}")
+    ) -> str:
+        """Store the reply in the outbox; its id (``reply-<row>``) once committed, so the
+        webhook may acknowledge the message. A database failure raises (answered 503)."""
+        return f"reply-{await self.outbox.enqueue(platform, url, payload, headers)}"
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Nothing to close: the outbox owns the HTTP client and closes it on stop."""
 
 
 # -- the platform contract and the endpoint -----------------------------------------------

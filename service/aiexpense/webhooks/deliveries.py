@@ -1,0 +1,49 @@
+"""Which webhook messages have been answered, in PostgreSQL, shared by every replica.
+
+    deliveries = Deliveries(service.db)
+    if await deliveries.claim("telegram", "42:7", "recorded"):   # True for one caller, ever
+        ...answer...
+
+Platforms redeliver a message they think went unanswered, sometimes to another replica
+while the first is still at work. The first :meth:`Deliveries.claim` of a (platform,
+message id, kind of answer) inserts its row and answers; every later or concurrent one
+finds the row (``INSERT ... ON CONFLICT DO NOTHING``: a concurrent claim waits for the first
+to commit) and stays silent. The kind (``recorded``, ``refused``, ``none``) lets a message
+edited from "no expense" into an expense be answered again. Rows older than
+``retention_days`` are pruned (:meth:`prune`), far beyond any platform's redelivery window.
+"""
+
+from __future__ import annotations
+
+from typing import LiteralString
+
+from aiexpense.operations import Op
+
+from ..db import Database
+
+_CLAIM: LiteralString = """
+    INSERT INTO webhook_deliveries (platform, message_id, answer) VALUES (%s, %s, %s)
+    ON CONFLICT (platform, message_id, answer) DO NOTHING
+    RETURNING true
+"""
+_PRUNE: LiteralString = """
+    DELETE FROM webhook_deliveries WHERE answered_at < now() - %s * interval '1 day'
+"""
+
+
+class Deliveries:
+    """The ``webhook_deliveries`` table (migration 6)."""
+
+    def __init__(self, db: Database, *, retention_days: float = 7.0) -> None:
+        self.db = db
+        self.retention_days = retention_days
+
+    async def claim(self, platform: str, message_id: str, answer: str) -> bool:
+        """Whether this call is the first to give the message this kind of ``answer``
+        (``recorded``, ``refused`` or ``none``): True once per message and kind."""
+        row = await self.db.fetch_one(Op.DB_INSERT, _CLAIM, (platform, message_id, answer))
+        return row is not None
+
+    async def prune(self) -> int:
+        """Forget messages answered more than ``retention_days`` ago; how many."""
+        return await self.db.execute(Op.DB_DELETE, _PRUNE, (self.retention_days,))
