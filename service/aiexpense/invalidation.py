@@ -101,8 +101,13 @@ class CacheListener:
         and if it fails, the caches hold nothing and the listener keeps trying)."""
         self.caches.suspend()
         self._task = asyncio.create_task(self._run(), name="cache-listener")
+        await self.listening(wait)
+
+    async def listening(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the listener to be listening; is it?"""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._listening.wait(), wait)
+            await asyncio.wait_for(self._listening.wait(), timeout)
+        return self._listening.is_set()
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -164,6 +164,7 @@ class ExpenseService:
         await migrate_connection(conn)
         self.db.schema_ready = True
         await self.outbox.start()
+        await self.listener.listening(5.0)  # the caches hold nothing until it listens
         try:
             await self._category_index()
         except Exception as exc:  # loaded on first use instead
