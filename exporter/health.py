@@ -256,10 +256,12 @@ class HealthChecker:
         # Lifecycle first: these hold before (and regardless of) any sample.
         if self._shutting_down:
             return _marker(READINESS, "shutdown", "shutting down")
+        if report is not None:  # a sample says why (a pool not yet open fails its ping)
+            return report.group(READINESS)
         database = self.registrations.get("database")
         if database and READINESS in database.groups and getattr(self.pool, "closed", False):
             return _marker(READINESS, "database", "database pool is not open")
-        return None if report is None else report.group(READINESS)
+        return None
 
     def _liveness_group(self) -> GroupReport:
         report = self.report()
