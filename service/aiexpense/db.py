@@ -9,7 +9,8 @@ pool is too small".
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection, AsyncCursor
@@ -22,11 +23,27 @@ T = TypeVar("T")
 
 
 class Database:
-    """Runs single statements, each in its own implicit transaction (autocommit)."""
+    """Runs single statements, each in its own implicit transaction (autocommit), or,
+    inside :meth:`transaction`, several statements as one transaction."""
 
-    def __init__(self, pool: AsyncConnectionPool, collector: MetricsCollector) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        collector: MetricsCollector,
+        conn: AsyncConnection | None = None,
+    ) -> None:
         self.pool = pool
         self._collector = collector
+        self._conn = conn  # set: a transaction in progress on this connection
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Database]:
+        """A :class:`Database` whose statements all run in one transaction on one
+        connection: committed when the block ends, rolled back if it raises."""
+        async with self.pool.connection() as conn:
+            await _autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
+            async with conn.transaction():
+                yield Database(self.pool, self._collector, conn)
 
     async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
@@ -47,6 +64,9 @@ class Database:
         params: Params,
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
+        if self._conn is not None:
+            with self._collector.time(op):
+                return await fetch(await self._conn.execute(sql, params))
         async with self.pool.connection() as conn:
             await _autocommit(conn)
             with self._collector.time(op):

@@ -7,9 +7,11 @@ static strings, so psycopg prepares each one server-side after a few uses per co
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import LiteralString
+from typing import Any, LiteralString
+
+from psycopg.types.json import Jsonb
 
 from aiexpense.operations import Op
 
@@ -92,6 +94,48 @@ _SUMMARY: LiteralString = """
     ORDER BY currency, sum(amount) DESC, category, spent_on
 """
 _CATEGORIES: LiteralString = "SELECT slug, name, keywords FROM categories ORDER BY position, slug"
+
+# API tokens: one a person; "first" stores one only if the person has none yet (sign-up),
+# "replace" swaps it (rotation: the old token stops working at once).
+_FIRST_TOKEN: LiteralString = """
+    INSERT INTO api_tokens (user_id, sha256) VALUES (%s, %s)
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING created_at
+"""
+_REPLACE_TOKEN: LiteralString = """
+    INSERT INTO api_tokens (user_id, sha256) VALUES (%s, %s)
+    ON CONFLICT (user_id) DO UPDATE SET sha256 = EXCLUDED.sha256, created_at = now()
+    RETURNING created_at
+"""
+_TOKEN_DIGEST: LiteralString = "SELECT sha256 FROM api_tokens WHERE user_id = %s"
+
+# Idempotency keys (inside the transaction that creates the expense). Claiming a key a
+# concurrent transaction has claimed but not committed waits on the primary key until that
+# one ends; then it either finds the key taken (and reads the first response) or, if the
+# other rolled back, claims it. An expired key (over a day old) is claimed afresh.
+KEY_LIFETIME: LiteralString = "24 hours"
+_CLAIM_KEY: LiteralString = f"""
+    INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s)
+    ON CONFLICT (user_id, key) DO UPDATE
+    SET fingerprint = EXCLUDED.fingerprint, expense = NULL, created_at = now()
+    WHERE idempotency_keys.created_at < now() - interval '{KEY_LIFETIME}'
+    RETURNING true
+"""
+_CLAIMED_KEY: LiteralString = """
+    SELECT fingerprint, expense FROM idempotency_keys WHERE user_id = %s AND key = %s
+"""
+_SAVE_KEY: LiteralString = """
+    UPDATE idempotency_keys SET expense = %s WHERE user_id = %s AND key = %s
+"""
+# A few expired keys go with every new one, so the table holds about a day of keys and no
+# background job is needed; SKIP LOCKED: two sweeps never wait for each other.
+_SWEEP_KEYS: LiteralString = f"""
+    DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+        SELECT user_id, key FROM idempotency_keys
+        WHERE created_at < now() - interval '{KEY_LIFETIME}'
+        ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED
+    )
+"""
 
 
 class Repository:
@@ -217,3 +261,69 @@ class Repository:
     async def categories(self) -> list[Category]:
         rows = await self.db.fetch_all(Op.DB_QUERY, _CATEGORIES)
         return [Category(slug, name, tuple(keywords)) for slug, name, keywords in rows]
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def store_token(self, user_id: int, sha256: bytes, *, replace: bool) -> bool:
+        """Store a token digest; False when ``replace`` is off and the person has one."""
+        sql = _REPLACE_TOKEN if replace else _FIRST_TOKEN
+        return await self.db.fetch_one(Op.DB_INSERT, sql, (user_id, sha256)) is not None
+
+    async def token_digest(self, user_id: int) -> bytes | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _TOKEN_DIGEST, (user_id,))
+        return bytes(row[0]) if row else None
+
+    # -- idempotency keys (call inside Database.transaction) -------------------------------
+
+    async def claim_key(self, user_id: int, key: str, fingerprint: bytes) -> bool:
+        """True when this transaction now owns ``key`` (new, or expired and reclaimed)."""
+        row = await self.db.fetch_one(Op.DB_INSERT, _CLAIM_KEY, (user_id, key, fingerprint))
+        return row is not None
+
+    async def claimed_key(self, user_id: int, key: str) -> tuple[bytes, Expense]:
+        """(fingerprint, expense as first created) of a key another request used."""
+        row = await self.db.fetch_one(Op.DB_QUERY, _CLAIMED_KEY, (user_id, key))
+        if row is None or row[1] is None:  # the primary key wait makes this impossible
+            raise RuntimeError(f"idempotency key {key!r} of user {user_id} vanished")
+        return bytes(row[0]), expense_from_snapshot(row[1])
+
+    async def save_key(self, user_id: int, key: str, expense: Expense) -> None:
+        await self.db.execute(
+            Op.DB_UPDATE, _SAVE_KEY, (Jsonb(expense_snapshot(expense)), user_id, key)
+        )
+
+    async def sweep_keys(self) -> int:
+        """Delete up to 10 expired keys; return how many."""
+        return await self.db.execute(Op.DB_DELETE, _SWEEP_KEYS)
+
+
+def expense_snapshot(e: Expense) -> dict[str, Any]:
+    """An expense as JSON-safe values (amounts and dates as strings, exact)."""
+    return {
+        "id": e.id,
+        "user_id": e.user_id,
+        "amount": str(e.amount),
+        "currency": e.currency,
+        "category": e.category,
+        "description": e.description,
+        "spent_on": e.spent_on.isoformat(),
+        "platform": e.platform,
+        "message_id": e.message_id,
+        "created_at": e.created_at.isoformat(),
+    }
+
+
+def expense_from_snapshot(s: dict[str, Any]) -> Expense:
+    """The inverse of :func:`expense_snapshot`."""
+    return Expense(
+        s["id"],
+        s["user_id"],
+        Decimal(s["amount"]),
+        s["currency"],
+        s["category"],
+        s["description"],
+        date.fromisoformat(s["spent_on"]),
+        s["platform"],
+        s["message_id"],
+        datetime.fromisoformat(s["created_at"]),
+    )
