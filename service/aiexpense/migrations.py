@@ -103,7 +103,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
-        5,
+        6,
         "api_tokens",
         """
         -- One live API token a person (rotation replaces it). Only its SHA-256 is kept:
@@ -116,7 +116,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
-        6,
+        7,
         "idempotency_keys",
         """
         -- Idempotency-Key of POST /api/expenses: the first response, replayed to retries.
