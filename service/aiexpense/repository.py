@@ -11,8 +11,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, LiteralString
 
-from psycopg.types.json import Jsonb
-
 from aiexpense.operations import Op
 
 from .db import Database
@@ -109,13 +107,25 @@ _REPLACE_TOKEN: LiteralString = """
 """
 _TOKEN_DIGEST: LiteralString = "SELECT sha256 FROM api_tokens WHERE user_id = %s"
 
-# Idempotency keys (inside the transaction that creates the expense). Claiming a key a
-# concurrent transaction has claimed but not committed waits on the primary key until that
-# one ends; then it either finds the key taken (and reads the first response) or, if the
-# other rolled back, claims it. An expired key (over a day old) is claimed afresh.
+# Idempotency keys (inside the transaction that creates the expense): two statements
+# besides BEGIN and COMMIT. Claiming a key a concurrent transaction has claimed but not
+# committed waits on the primary key until that one ends; then it either finds the key
+# taken (and reads the first expense) or, if the other rolled back, claims it. An expired
+# key (over a day old) is claimed afresh. The claim also deletes up to ten other expired
+# keys, so the table holds about a day of keys with no background job (SKIP LOCKED: two
+# sweeps never wait for each other).
 KEY_LIFETIME: LiteralString = "24 hours"
 _CLAIM_KEY: LiteralString = f"""
-    INSERT INTO idempotency_keys (user_id, key, fingerprint) VALUES (%s, %s, %s)
+    WITH swept AS (
+        DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+            SELECT user_id, key FROM idempotency_keys
+            WHERE created_at < now() - interval '{KEY_LIFETIME}'
+              AND (user_id, key) <> (%(user_id)s, %(key)s)
+            ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED
+        )
+    )
+    INSERT INTO idempotency_keys (user_id, key, fingerprint)
+    VALUES (%(user_id)s, %(key)s, %(fingerprint)s)
     ON CONFLICT (user_id, key) DO UPDATE
     SET fingerprint = EXCLUDED.fingerprint, expense = NULL, created_at = now()
     WHERE idempotency_keys.created_at < now() - interval '{KEY_LIFETIME}'
@@ -124,17 +134,25 @@ _CLAIM_KEY: LiteralString = f"""
 _CLAIMED_KEY: LiteralString = """
     SELECT fingerprint, expense FROM idempotency_keys WHERE user_id = %s AND key = %s
 """
-_SAVE_KEY: LiteralString = """
-    UPDATE idempotency_keys SET expense = %s WHERE user_id = %s AND key = %s
-"""
-# A few expired keys go with every new one, so the table holds about a day of keys and no
-# background job is needed; SKIP LOCKED: two sweeps never wait for each other.
-_SWEEP_KEYS: LiteralString = f"""
-    DELETE FROM idempotency_keys WHERE (user_id, key) IN (
-        SELECT user_id, key FROM idempotency_keys
-        WHERE created_at < now() - interval '{KEY_LIFETIME}'
-        ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED
+_NEW_EXPENSE_FIELDS = (
+    "user_id", "amount", "currency", "category", "description", "spent_on", "platform",
+    "message_id",
+)  # fmt: skip
+# The expense and its snapshot in the claimed key in one statement. The snapshot is the
+# row as JSON with the amount as text (a JSON number would come back a float).
+_INSERT_EXPENSE_WITH_KEY: LiteralString = f"""
+    WITH new AS (
+        INSERT INTO expenses
+            (user_id, amount, currency, category, description, spent_on, platform, message_id)
+        VALUES (%(user_id)s, %(amount)s, %(currency)s, %(category)s, %(description)s,
+                %(spent_on)s, %(platform)s, %(message_id)s)
+        RETURNING {EXPENSE_COLUMNS}
+    ), saved AS (
+        UPDATE idempotency_keys k
+        SET expense = to_jsonb(new) || jsonb_build_object('amount', new.amount::text)
+        FROM new WHERE k.user_id = new.user_id AND k.key = %(key)s
     )
+    SELECT {EXPENSE_COLUMNS} FROM new
 """
 
 
@@ -277,8 +295,8 @@ class Repository:
 
     async def claim_key(self, user_id: int, key: str, fingerprint: bytes) -> bool:
         """True when this transaction now owns ``key`` (new, or expired and reclaimed)."""
-        row = await self.db.fetch_one(Op.DB_INSERT, _CLAIM_KEY, (user_id, key, fingerprint))
-        return row is not None
+        params = {"user_id": user_id, "key": key, "fingerprint": fingerprint}
+        return await self.db.fetch_one(Op.DB_INSERT, _CLAIM_KEY, params) is not None
 
     async def claimed_key(self, user_id: int, key: str) -> tuple[bytes, Expense]:
         """(fingerprint, expense as first created) of a key another request used."""
@@ -287,34 +305,17 @@ class Repository:
             raise RuntimeError(f"idempotency key {key!r} of user {user_id} vanished")
         return bytes(row[0]), expense_from_snapshot(row[1])
 
-    async def save_key(self, user_id: int, key: str, expense: Expense) -> None:
-        await self.db.execute(
-            Op.DB_UPDATE, _SAVE_KEY, (Jsonb(expense_snapshot(expense)), user_id, key)
-        )
-
-    async def sweep_keys(self) -> int:
-        """Delete up to 10 expired keys; return how many."""
-        return await self.db.execute(Op.DB_DELETE, _SWEEP_KEYS)
-
-
-def expense_snapshot(e: Expense) -> dict[str, Any]:
-    """An expense as JSON-safe values (amounts and dates as strings, exact)."""
-    return {
-        "id": e.id,
-        "user_id": e.user_id,
-        "amount": str(e.amount),
-        "currency": e.currency,
-        "category": e.category,
-        "description": e.description,
-        "spent_on": e.spent_on.isoformat(),
-        "platform": e.platform,
-        "message_id": e.message_id,
-        "created_at": e.created_at.isoformat(),
-    }
+    async def insert_expense_with_key(self, key: str, row: tuple[Any, ...]) -> Expense:
+        """Insert the expense ``row`` (the columns of :meth:`insert_expense`, with no
+        message id) and keep it in the claimed ``key`` of its user."""
+        params = {**dict(zip(_NEW_EXPENSE_FIELDS, row, strict=True)), "key": key}
+        found = await self.db.fetch_one(Op.DB_INSERT, _INSERT_EXPENSE_WITH_KEY, params)
+        assert found is not None  # no ON CONFLICT: the INSERT returns its row or raises
+        return Expense(*found, created=True)
 
 
 def expense_from_snapshot(s: dict[str, Any]) -> Expense:
-    """The inverse of :func:`expense_snapshot`."""
+    """An expense from the JSON snapshot ``_INSERT_EXPENSE_WITH_KEY`` keeps."""
     return Expense(
         s["id"],
         s["user_id"],

@@ -307,12 +307,7 @@ class ExpenseService:
                         " must repeat the request exactly, a new request needs a new key",
                     )
                 return first
-            expense = await repo.insert_expense(*row)
-            if expense is None:  # only webhooks pass message ids, and they pass no key
-                raise RuntimeError(f"expense with key {key!r} conflicted on its message id")
-            await repo.save_key(user_id, key, expense)
-            await repo.sweep_keys()
-        return expense
+            return await repo.insert_expense_with_key(key, row)
 
     @operation(Op.GET_EXPENSES)
     async def get_expenses(self, user_id: int, limit: int = v.DEFAULT_LIMIT) -> list[Expense]:
