@@ -35,17 +35,11 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(pg_server: str) -> Iterator[Server]:
-    db = Database(pg_server, f"t_{uuid.uuid4().hex[:12]}")
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{db.name}"')
-    try:
-        app = create_app(Settings(database_url=db.url, admin_token=ADMIN_TOKEN, pool_max=12))
-        with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
-            yield Server(client, db.url)
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)')
+def server(module_database: Database) -> Iterator[Server]:
+    url = module_database.url
+    app = create_app(Settings(database_url=url, admin_token=ADMIN_TOKEN, pool_max=12))
+    with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield Server(client, url)
 
 
 def keyed(headers: dict[str, str], key: str) -> dict[str, str]:
