@@ -172,6 +172,7 @@ def test_sign_up_needs_the_admin_token_and_hands_out_a_token_once(server):
     }
     first = server.client.post("/api/users", json=body, headers=ADMIN)
     assert first.status_code == 201 and first.json()["token"].startswith("aiex_")
+    assert first.headers["cache-control"] == "no-store"  # no proxy keeps a token
     again = server.client.post("/api/users", json=body, headers=ADMIN)
     assert again.status_code == 200 and "token" not in again.json()
     assert again.json() == {k: v for k, v in first.json().items() if k != "token"}
@@ -237,6 +238,7 @@ def test_rotation_replaces_the_token_with_the_persons_or_the_admins_credential(s
     old = someone.headers
     r = server.client.post(f"/api/users/{someone.id}/tokens", headers=old)
     assert r.status_code == 201 and r.json()["user_id"] == someone.id
+    assert r.headers["cache-control"] == "no-store"
     new = bearer(r.json()["token"])
     assert r.json()["token"] != someone.user["token"]
     path = f"/api/users/{someone.id}"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 MAX_BODY = 64 * 1024
 STATUS = {InvalidField: 422, NotFound: 404}
+NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying a token (as RFC 6749 5.1 asks)
 
 
 class BadRequest(ServiceError):
@@ -207,11 +208,11 @@ class ExpenseApi:
             display_name=data.get("display_name"),
             currency=data.get("currency"),
         )
-        body = user_json(user)
+        body, headers = user_json(user), None
         token = await self.service.issue_token(user.id, replace=False)
         if token is not None:
-            body["token"] = token
-        return JSONResponse(body, status_code=201 if user.created else 200)
+            body["token"], headers = token, NO_STORE
+        return JSONResponse(body, status_code=201 if user.created else 200, headers=headers)
 
     @endpoint
     async def issue_token(self, request: Request) -> Response:
@@ -220,7 +221,7 @@ class ExpenseApi:
         who = await self.auth.principal(request)
         user_id = who.allowed(path_id(request, "user_id"))
         token = await self.service.issue_token(user_id)
-        return JSONResponse({"user_id": user_id, "token": token}, status_code=201)
+        return JSONResponse({"user_id": user_id, "token": token}, 201, NO_STORE)
 
     @endpoint
     async def get_user(self, request: Request) -> Response:
