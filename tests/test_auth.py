@@ -257,3 +257,22 @@ def test_rotation_replaces_the_token_with_the_persons_or_the_admins_credential(s
             "SELECT sha256 FROM api_tokens WHERE user_id = %s", (someone.id,)
         ).fetchall()
     assert [bytes(row[0]) for row in rows] == [hashlib.sha256(latest.encode()).digest()]
+
+
+def test_a_token_rotated_through_one_replica_works_at_once_on_another(module_database):
+    # Two instances on one database, as two replicas (or two worker processes) would be:
+    # each has its own token cache.
+    settings = Settings(database_url=module_database.url, admin_token=ADMIN_TOKEN)
+    with (
+        running(create_app(settings)) as one_url,
+        running(create_app(settings)) as two_url,
+        httpx.Client(base_url=one_url) as one,
+        httpx.Client(base_url=two_url) as two,
+    ):
+        user, old = sign_up(one, f"r-{uuid.uuid4().hex[:10]}")
+        path = f"/api/users/{user['id']}"
+        assert two.get(path, headers=old).status_code == 200  # now in two's cache
+        new = bearer(one.post(f"{path}/tokens", headers=old).json()["token"])
+        assert two.get(path, headers=new).status_code == 200  # not refused by a stale cache
+        assert one.get(path, headers=old).status_code == 401
+        assert two.get(path, headers=old).status_code == 401  # the re-read replaced the entry

@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from starlette.requests import Request
 
@@ -36,7 +36,11 @@ SECRET_BYTES: Final = 32
 MAX_TOKEN_LENGTH: Final = 256  # ours are ~70 characters; longer is not worth hashing
 REALM: Final = 'Bearer realm="api"'
 
-DigestLookup = Callable[[int], Awaitable[bytes | None]]
+
+class DigestLookup(Protocol):
+    """The stored digest of a person's token; ``fresh``: not from a cache."""
+
+    def __call__(self, user_id: int, *, fresh: bool) -> Awaitable[bytes | None]: ...
 
 
 def new_token(user_id: int) -> str:
@@ -125,11 +129,20 @@ class Guard:
             if self._admin is not None and hmac.compare_digest(presented, self._admin):
                 return Principal(None)
             user_id = token_user(token)
-            if user_id is not None:
-                stored = await self._digests(user_id)
-                if stored is not None and hmac.compare_digest(presented, stored):
-                    return Principal(user_id)
+            if user_id is not None and await self._matches(user_id, presented):
+                return Principal(user_id)
         raise Unauthorized("invalid token (unknown, or replaced by a newer one)", presented=True)
+
+    async def _matches(self, user_id: int, presented: bytes) -> bool:
+        stored = await self._digests(user_id, fresh=False)
+        if stored is None:  # not cached: this was read from the database just now
+            return False
+        if hmac.compare_digest(presented, stored):
+            return True
+        # A token rotated through another worker or replica is new to this one's cache:
+        # read once more past the cache before refusing it.
+        stored = await self._digests(user_id, fresh=True)
+        return stored is not None and hmac.compare_digest(presented, stored)
 
     async def admin(self, request: Request, action: str) -> Principal:
         """The admin, or :class:`Forbidden` (403) for anyone else. With no admin token

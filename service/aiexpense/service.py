@@ -67,8 +67,9 @@ class CacheConfig:
     categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
     # Short: another worker process's write shows here only when the entry expires.
     expenses: tuple[int, float] = (2_000, 30.0)
-    # user id -> digest of their API token. Rotation takes effect at once in the process
-    # that rotates, in other worker processes and replicas within this TTL.
+    # user id -> digest of their API token. A rotated-out token stops working at once in
+    # the process that rotates, in other worker processes and replicas within this TTL
+    # (the new one works everywhere at once: auth.Guard re-reads on a mismatch).
     tokens: tuple[int, float] = (10_000, 10.0)
 
 
@@ -226,8 +227,11 @@ class ExpenseService:
         self._tokens.store(user.id, sha256)
         return token
 
-    async def token_digest(self, user_id: int) -> bytes | None:
-        """The stored digest of the person's API token (None: they have none)."""
+    async def token_digest(self, user_id: int, *, fresh: bool = False) -> bytes | None:
+        """The stored digest of the person's API token (None: they have none); ``fresh``:
+        read past the cache (a rotation in another process has not reached it yet)."""
+        if fresh:
+            self._tokens.invalidate(user_id)
         return await self._tokens.get_or_load(user_id, lambda: self.repo.token_digest(user_id))
 
     # -- expenses --------------------------------------------------------------------------
