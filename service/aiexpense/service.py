@@ -261,6 +261,9 @@ class ExpenseService:
         with different fields is refused (field ``Idempotency-Key``).
         """
         user = await self._require_user(v.check("user_id", v.positive_id, user_id))
+        key = None
+        if idempotency_key is not None:
+            key = v.check("Idempotency-Key", v.idempotency_key, idempotency_key)
         code = v.check("currency", v.currency, currency) if currency is not None else user.currency
         value = v.check("amount", v.amount, amount)
         value = v.check("amount", lambda x: v.in_currency(x, code), value)
@@ -276,8 +279,7 @@ class ExpenseService:
         if message_id is not None:
             message_id = v.check("message_id", v.message_id, message_id)
         row = (user.id, value, code, slug, text, day, source, message_id)
-        if idempotency_key is not None:
-            key = v.check("Idempotency-Key", v.idempotency_key, idempotency_key)
+        if key is not None:
             expense = await self._create_once(user.id, key, _fingerprint(asked), row)
             if expense.created:
                 self._recent.invalidate(user.id)
