@@ -22,28 +22,9 @@ Params = Sequence[Any] | dict[str, Any] | None
 T = TypeVar("T")
 
 
-class Database:
-    """Runs single statements, each in its own implicit transaction (autocommit), or,
-    inside :meth:`transaction`, several statements as one transaction."""
-
-    def __init__(
-        self,
-        pool: AsyncConnectionPool,
-        collector: MetricsCollector,
-        conn: AsyncConnection | None = None,
-    ) -> None:
-        self.pool = pool
-        self._collector = collector
-        self._conn = conn  # set: a transaction in progress on this connection
-
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Database]:
-        """A :class:`Database` whose statements all run in one transaction on one
-        connection: committed when the block ends, rolled back if it raises."""
-        async with self.pool.connection() as conn:
-            await _autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
-            async with conn.transaction():
-                yield Database(self.pool, self._collector, conn)
+class Statements:
+    """``fetch_one``, ``fetch_all`` and ``execute`` over a subclass's ``_run``: what the
+    repository needs, from a :class:`Database` or a :class:`Transaction` alike."""
 
     async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
@@ -64,13 +45,69 @@ class Database:
         params: Params,
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
-        if self._conn is not None:
-            with self._collector.time(op):
-                return await fetch(await self._conn.execute(sql, params))
+        raise NotImplementedError
+
+
+class Database(Statements):
+    """Runs single statements, each in its own implicit transaction (autocommit), or,
+    inside :meth:`transaction`, several statements as one transaction."""
+
+    def __init__(self, pool: AsyncConnectionPool, collector: MetricsCollector) -> None:
+        self.pool = pool
+        self._collector = collector
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Statements that run as one transaction on one connection: committed when the
+        block ends, rolled back if it raises."""
         async with self.pool.connection() as conn:
-            await _autocommit(conn)
-            with self._collector.time(op):
-                return await fetch(await conn.execute(sql, params))
+            await _autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
+            async with conn.transaction():
+                yield Transaction(self, conn)
+
+    async def _run(
+        self,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+        conn: AsyncConnection | None = None,
+    ) -> T:
+        """``sql`` on ``conn`` (a transaction's), or on a pooled connection of its own."""
+        if conn is not None:
+            return await self._timed(conn, op, sql, params, fetch)
+        async with self.pool.connection() as pooled:
+            await _autocommit(pooled)
+            return await self._timed(pooled, op, sql, params, fetch)
+
+    async def _timed(
+        self,
+        conn: AsyncConnection,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+    ) -> T:
+        with self._collector.time(op):
+            return await fetch(await conn.execute(sql, params))
+
+
+class Transaction(Statements):
+    """The statements of one transaction (see :meth:`Database.transaction`), timed as the
+    database's are."""
+
+    def __init__(self, db: Database, conn: AsyncConnection) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def _run(
+        self,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+    ) -> T:
+        return await self._db._run(op, sql, params, fetch, self._conn)
 
 
 async def _rowcount(cur: AsyncCursor) -> int:

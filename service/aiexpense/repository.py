@@ -13,7 +13,7 @@ from typing import Any, LiteralString
 
 from aiexpense.operations import Op
 
-from .db import Database
+from .db import Statements
 from .lexicon import Category
 from .models import CurrencyTotals, Expense, Summary, User
 
@@ -157,7 +157,7 @@ _INSERT_EXPENSE_WITH_KEY: LiteralString = f"""
 
 
 class Repository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Statements) -> None:
         self.db = db
 
     # -- users -----------------------------------------------------------------------------
