@@ -7,10 +7,13 @@ with collector.time("create_order"):
     ...
 """
 
+from .checks import CheckResult, HealthCheck, Measurement
 from .collector import DEFAULT_BUCKETS, MetricsCollector
 from .errors import JSON_ERRORS
-from .handler import MonitoringHandler
+from .exemplars import current_exemplar, parse_traceparent
+from .handler import MonitoringHandler, ShowDetails
 from .health import HealthChecker, HealthStatus
+from .middleware import HTTP_BUCKETS, HttpMetricsMiddleware
 from .noop import NullCollector
 from .recorder import Recorder
 from .stats import HistoryPoint, OperationStats, WindowStats
@@ -19,16 +22,24 @@ from .timer import OperationTimer
 
 __all__ = [
     "DEFAULT_BUCKETS",
+    "HTTP_BUCKETS",
     "JSON_ERRORS",
+    "CheckResult",
+    "HealthCheck",
     "HealthChecker",
     "HealthStatus",
     "HistoryPoint",
+    "HttpMetricsMiddleware",
+    "Measurement",
     "MetricsCollector",
     "MonitoringHandler",
     "NullCollector",
     "OperationStats",
     "OperationTimer",
     "Recorder",
+    "ShowDetails",
     "Thresholds",
     "WindowStats",
+    "current_exemplar",
+    "parse_traceparent",
 ]

@@ -39,12 +39,13 @@ from prometheus_client import (
     ProcessCollector,
     values,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import Exemplar, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import multiprocess as mp
+from .exemplars import current_exemplar
 from .names import OVERFLOW, check_name, metric_name
-from .readback import custom_collectors, operation_totals, value_incs
+from .readback import custom_collectors, exemplar_buckets, operation_totals, value_incs
 from .stats import (
     Cumulative,
     Extremes,
@@ -77,15 +78,15 @@ PROCESS_RULES = {
 class _Slot:
     """One operation's bound prometheus children plus the figures Prometheus doesn't keep."""
 
-    __slots__ = ("add", "bounds", "buckets", "children", "count", "fail", "last", "lock", "max",
-                 "min", "observe")  # fmt: skip
+    __slots__ = ("add", "bounds", "buckets", "children", "count", "exemplars", "fail", "last",
+                 "lock", "max", "min")  # fmt: skip
 
     def __init__(self, total: Any, errors: Any, duration: Any) -> None:
         self.children = (total, errors, duration)
         # The children's values, reached directly (see readback): half the cost of the
         # children's own inc() and observe(), which stays for records with an exemplar.
         self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
-        self.observe = duration.observe
+        self.exemplars = exemplar_buckets(duration)
         self.lock = threading.Lock()
         self.min = math.inf
         self.max = -math.inf
@@ -235,7 +236,12 @@ class MetricsCollector:
         if error:  # an exception, or True
             slot.fail(1)
         slot.add(duration_seconds)
-        slot.buckets[_bucket(slot.bounds, duration_seconds)](1)
+        bucket = _bucket(slot.bounds, duration_seconds)
+        slot.buckets[bucket](1)
+        if slot.exemplars is not None:
+            trace = current_exemplar()  # the request's trace, if any (see exemplars)
+            if trace:
+                slot.exemplars[bucket]._exemplar = Exemplar(trace, duration_seconds, now)
         slot.last = now
         # Lock only when the range widens, which soon becomes rare; re-check under the lock.
         if duration_seconds < slot.min or duration_seconds > slot.max:

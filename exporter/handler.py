@@ -8,8 +8,11 @@ Every endpoint reads in-memory state only: no database I/O on a request.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import math
 from collections.abc import Callable, Iterable, Mapping
+from enum import StrEnum
 from typing import Any
 
 import anyio.to_thread
@@ -17,18 +20,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import views
+from . import health_views, views
 from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
-from .health import HealthChecker, HealthStatus
+from .health import GroupReport, HealthChecker, HealthReport
 from .names import VALID_NAME
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]
 
 
-def error(status: int, message: str, **extra: Any) -> JSONResponse:
-    return JSONResponse({"error": message, **extra}, status_code=status)
+def error(
+    status_code: int, message: str, /, *, headers: Mapping[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A JSON error body; ``extra`` adds fields (``status="unhealthy"`` among them)."""
+    return JSONResponse({"error": message, **extra}, status_code=status_code, headers=headers)
+
+
+class ShowDetails(StrEnum):
+    """Who sees health details (Spring Boot Actuator's ``show-details``)."""
+
+    NEVER = "never"
+    WHEN_AUTHORIZED = "when-authorized"  # with ``Authorization: Bearer <admin token>``
+    ALWAYS = "always"
 
 
 class MonitoringHandler:
@@ -44,13 +58,30 @@ class MonitoringHandler:
         prefix: str = "/monitoring",
         service_id: str | None = None,
         metrics_cache_seconds: float = 0.0,
+        show_details: ShowDetails | str = ShowDetails.ALWAYS,
     ) -> None:
         """``service_id`` names the service in the IETF health format (default: the
         collector's namespace). ``metrics_cache_seconds`` lets scrapes within that time reuse
-        one render of ``/metrics`` (concurrent scrapes always share one)."""
+        one render of ``/metrics`` (concurrent scrapes always share one).
+
+        ``show_details``: who sees what the health checks found (reasons, pool, memory,
+        error text) at ``/monitoring/health``, its groups and the probes' reasons.
+        ``never`` or an unauthorized caller under ``when-authorized`` gets the status
+        alone (the probes name the failing checks, without their reasons); the status
+        code is the same for everyone. The default is ``always``, unlike Actuator's
+        ``never``: the spec's ``/monitoring/health`` is an operator's view whose fields
+        (``database.open_connections`` ...) existing scripts and dashboards read, so
+        hiding them must be a choice. An exposed deployment sets ``when-authorized``."""
         self.health = health
         self.collector = collector
-        self._admin_token = admin_token.encode() if admin_token else None
+        self._admin_digest = _digest(admin_token) if admin_token else None
+        try:
+            self._show_details = ShowDetails(show_details)
+        except ValueError:
+            allowed = ", ".join(d.value for d in ShowDetails)
+            raise ValueError(
+                f"show_details: must be one of {allowed}, got {show_details!r}"
+            ) from None
         self._system_extras = list(system_extras)
         self._prefix = prefix
         self._service_id = service_id or collector.namespace or "service"
@@ -63,6 +94,7 @@ class MonitoringHandler:
         p = self._prefix
         return [
             Route(f"{p}/health", self.health_endpoint, methods=["GET"]),
+            Route(f"{p}/health/{{group}}", self.health_group, methods=["GET"]),
             Route(f"{p}/metrics", self.metrics, methods=["GET"]),
             Route(f"{p}/system", self.system, methods=["GET"]),
             Route(f"{p}/operation", self.operation, methods=["GET"]),
@@ -104,19 +136,62 @@ class MonitoringHandler:
     # -- health and probes -----------------------------------------------------------------
 
     async def health_endpoint(self, request: Request) -> Response:
+        """The overall status: the spec's JSON, or the IETF format by ``Accept``."""
         if self.health is None:
-            return error(503, "health checking is not configured")
+            return error(503, "health checking is not configured", headers=self._retry_after())
         report = self.health.report()
         if report is None:
-            return error(503, "no health sample yet", status="unhealthy")
-        code = 503 if report.status is HealthStatus.UNHEALTHY else 200
+            return self._no_sample()
+        details = self.shows_details(request)
+        code = health_views.http_status(report.status)
         if HEALTH_JSON in request.headers.get("accept", ""):
-            body = views.health_ietf_view(report, self._service_id, self.collector.version)
-            return JSONResponse(body, status_code=code, media_type=HEALTH_JSON)
-        body = views.health_view(self.health, report, await self._summary_of(report))
-        return JSONResponse(body, status_code=code)
+            return self._ietf(report.group(None), details, code)
+        system = await self._summary_of(report) if details else {}
+        body = health_views.health_view(report, system, details)
+        return JSONResponse(body, status_code=code, headers=self._retry_after(code))
 
-    async def _summary_of(self, report) -> dict[str, Any]:
+    async def health_group(self, request: Request) -> Response:
+        """One group (``readiness``, ``liveness`` or a custom one); 404 for an unknown."""
+        name = request.path_params["group"]
+        if self.health is None:
+            return error(503, "health checking is not configured", headers=self._retry_after())
+        try:
+            group = self.health.group(name)
+        except KeyError:
+            known = sorted(self.health.groups)
+            return error(404, f"unknown health group: {name[:80]}", groups=known)
+        if group is None:
+            return self._no_sample()
+        details = self.shows_details(request)
+        code = health_views.http_status(group.status)
+        if HEALTH_JSON in request.headers.get("accept", ""):
+            return self._ietf(group, details, code)
+        body = health_views.group_view(group, details)
+        return JSONResponse(body, status_code=code, headers=self._retry_after(code))
+
+    def shows_details(self, request: Request) -> bool:
+        """Does this caller see health details?"""
+        if self._show_details is ShowDetails.WHEN_AUTHORIZED:
+            return self._authorized(request)
+        return self._show_details is ShowDetails.ALWAYS
+
+    def _ietf(self, group: GroupReport, details: bool, code: int) -> Response:
+        body = health_views.ietf_view(group, self._service_id, self.collector.version, details)
+        return JSONResponse(
+            body, status_code=code, media_type=HEALTH_JSON, headers=self._retry_after(code)
+        )
+
+    def _no_sample(self) -> Response:
+        return error(503, "no health sample yet", status="unhealthy", headers=self._retry_after())
+
+    def _retry_after(self, code: int = 503) -> dict[str, str] | None:
+        """On a 503, when to ask again: the next sampler round."""
+        if code != 503:
+            return None
+        interval = self.health.thresholds.interval_seconds if self.health else 5.0
+        return {"Retry-After": str(max(1, math.ceil(interval)))}
+
+    async def _summary_of(self, report: HealthReport) -> dict[str, Any]:
         """The operation summary as of ``report``'s sample, computed once per sample:
         reading every metric back costs milliseconds, too much for each health request."""
         taken, summary = self._summary_cache
@@ -128,13 +203,18 @@ class MonitoringHandler:
     async def ready(self, request: Request) -> Response:
         if self.health is None:
             return JSONResponse({"status": "ready"})
-        ok, reason = self.health.readiness()
+        ok, reason = self.health.readiness(detailed=self.shows_details(request))
         if ok:
             return JSONResponse({"status": "ready", "health": reason})
-        return JSONResponse({"status": "not_ready", "reason": reason}, status_code=503)
+        return JSONResponse(
+            {"status": "not_ready", "reason": reason},
+            status_code=503,
+            headers=self._retry_after(),
+        )
 
     async def live(self, request: Request) -> Response:
-        ok, reason = self.health.liveness() if self.health else (True, "alive")
+        detailed = self.shows_details(request)
+        ok, reason = self.health.liveness(detailed=detailed) if self.health else (True, "alive")
         return JSONResponse(
             {"status": "alive" if ok else "not_alive", "reason": reason},
             status_code=200 if ok else 503,
@@ -143,12 +223,9 @@ class MonitoringHandler:
     # -- admin -----------------------------------------------------------------------------
 
     async def reset(self, request: Request) -> Response:
-        if self._admin_token is None:
+        if self._admin_digest is None:
             return error(403, "reset is disabled: no admin token is configured")
-        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            supplied.strip().encode(), self._admin_token
-        ):
+        if not self._authorized(request):
             return JSONResponse(
                 {"error": "missing or wrong admin token (Authorization: Bearer <token>)"},
                 status_code=401,
@@ -162,3 +239,17 @@ class MonitoringHandler:
                 " counters at /metrics stay monotonic, as rate() requires",
             }
         )
+
+    def _authorized(self, request: Request) -> bool:
+        """``Authorization: Bearer <admin token>``, compared in constant time."""
+        if self._admin_digest is None:
+            return False
+        scheme, _, supplied = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            _digest(supplied.strip()), self._admin_digest
+        )
+
+
+def _digest(token: str) -> bytes:
+    """Tokens are compared as digests: equal lengths, so the time tells nothing."""
+    return hashlib.sha256(token.encode()).digest()

@@ -1,101 +1,106 @@
-"""HealthChecker: a background sampler and the healthy / degraded / unhealthy verdict.
+"""HealthChecker: checks run by a background sampler, grouped, judged worst-first.
 
-The sampler runs every ``interval_seconds`` (database ping through the pool, pool
-figures, memory, garbage collector, threads and tasks) and keeps the latest report.
-Endpoints read that report: a probe storm never reaches the database. A report older
-than ``stale_periods`` intervals means the sampler itself is stuck: unhealthy.
+    health = HealthChecker(pool, collector)        # database, memory, error_rate, sampler
+    health.add_check("cache", check_cache, critical=False, timeout=0.5)
+
+Every ``interval_seconds`` the sampler runs all checks at once (each bounded by its
+timeout) and keeps the latest report; endpoints read that report, so a probe storm never
+reaches the database. Groups decide what the probes look at: ``readiness`` (the checks
+that make ``/monitoring/ready`` fail; by default every check, the database included, as
+the spec says), ``liveness`` (the event-loop heartbeat and only the checks put there:
+never a dependency, or a database hiccup would restart every pod) and any custom group.
+A report older than ``stale_periods`` intervals (plus the longest check timeout) means
+the sampler itself is stuck: the ``sampler`` check reads unhealthy.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import threading
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from enum import StrEnum
-from pathlib import Path
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from time import perf_counter
 from typing import Any
 
-import anyio.to_thread
-import psutil
-from prometheus_client import Counter
-from prometheus_client.core import GaugeMetricFamily, StateSetMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.registry import Collector
 
+from .builtin_checks import (
+    DatabaseCheck,
+    ErrorRateCheck,
+    MemoryCheck,
+    PoolCounters,
+    SamplerCheck,
+    cgroup_memory_limit,
+)
+from .checks import (
+    DEFAULT_TIMEOUT_SECONDS,
+    LIVENESS,
+    READINESS,
+    CheckResult,
+    CheckRunner,
+    HealthCheck,
+    HealthStatus,
+    Registration,
+    aggregate,
+    contribution,
+)
 from .collector import MetricsCollector
 from .names import metric_name
-from .stats import WindowStats
-from .thresholds import MB, Thresholds
+from .thresholds import HEARTBEAT_SECONDS, Thresholds
+
+__all__ = ["GroupReport", "HealthChecker", "HealthReport", "HealthStatus"]
 
 log = logging.getLogger(__name__)
 
-POOL_STATS = (
-    "pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting",
-    "requests_num", "requests_queued", "requests_wait_ms", "requests_errors", "usage_ms",
-    "returns_bad", "connections_num", "connections_ms", "connections_errors", "connections_lost",
-)  # fmt: skip
-
-
-class HealthStatus(StrEnum):
-    HEALTHY = "healthy"
-    DEGRADED = "degraded"
-    UNHEALTHY = "unhealthy"
-
-    @staticmethod
-    def worst(statuses) -> HealthStatus:
-        order = list(HealthStatus)
-        return max(statuses, key=order.index, default=HealthStatus.HEALTHY)
-
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class GroupReport:
+    """A group's checks and their worst-first status (non-critical ones at most degraded)."""
+
+    name: str
     status: HealthStatus
-    reason: str
-    observed: float | None = None
-    unit: str | None = None
+    checks: Mapping[str, CheckResult]
+    registrations: Mapping[str, Registration]
+    taken_at: float | None  # Unix time of the sample, None for a group read live
 
+    def culprits(self) -> list[str]:
+        """The checks that set the group's status (a non-critical check counts as
+        degraded at most), or none when it is healthy."""
+        if self.status is HealthStatus.HEALTHY:
+            return []
+        return [
+            name
+            for name, result in self.checks.items()
+            if contribution(name, result, self.registrations) is self.status
+        ]
 
-@dataclass(frozen=True, slots=True)
-class DatabaseSample:
-    configured: bool
-    ping: bool | None = None
-    ping_seconds: float | None = None
-    error: str | None = None
-    failures: int = 0  # consecutive failed pings
-    stats: Mapping[str, int] = field(default_factory=dict)
-    queued_rising: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class MemorySample:
-    rss_bytes: int
-    vms_bytes: int
-    limit_bytes: int | None
-    num_gc: int
-    last_gc: float | None
-    threads: int
-    tasks: int
+    def failing(self) -> list[str]:
+        """The culprits as ``name: reason``."""
+        return [f"{name}: {self.checks[name].reason}" for name in self.culprits()]
 
 
 @dataclass(frozen=True, slots=True)
 class HealthReport:
+    """One sampler round: every check's result, and the registrations it ran under."""
+
     status: HealthStatus
-    checks: Mapping[str, Check]
-    database: DatabaseSample
-    memory: MemorySample
-    errors: WindowStats
+    checks: Mapping[str, CheckResult]
+    registrations: Mapping[str, Registration]
     taken_at: float  # Unix time
     taken_monotonic: float
 
+    def group(self, name: str | None) -> GroupReport:
+        """The checks of group ``name`` (``None``: all of them)."""
+        regs = {n: r for n, r in self.registrations.items() if name is None or name in r.groups}
+        checks = {n: self.checks[n] for n in regs if n in self.checks}
+        return GroupReport(name or "all", aggregate(checks, regs), checks, regs, self.taken_at)
+
 
 class HealthChecker:
-    """Samples the database pool, memory and error rate; answers health and probes."""
+    """Runs health checks in the background; answers health, groups and the probes."""
 
     def __init__(
         self,
@@ -104,33 +109,77 @@ class HealthChecker:
         thresholds: Thresholds | None = None,
         *,
         judged: Callable[[str], bool] | None = None,
+        database_in_readiness: bool = True,
     ) -> None:
-        """``judged`` picks the operations whose errors decide health (default: all)."""
+        """``pool``: a psycopg pool (async or sync), or None for no database check.
+        ``judged`` picks the operations whose errors decide health (default: all).
+        ``database_in_readiness=False`` keeps a database outage out of ``/monitoring/ready``
+        (it still shows in ``/monitoring/health``), for a service that can serve without it."""
         self.pool = pool
         self.collector = collector
-        self.thresholds = thresholds or Thresholds()
-        self._judged = judged
-        self._process = psutil.Process()
-        self._memory_limit = cgroup_memory_limit()
-        self._last_gc: float | None = None
-        self._failures = 0
-        self._queued: deque[tuple[float, int]] = deque()
+        self.thresholds = th = thresholds or Thresholds()
+        self._runners: dict[str, CheckRunner] = {}
         self._report: HealthReport | None = None
+        self._last_round: float | None = None
         self._heartbeat: float | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._shutting_down = False
-        self._counters = _PoolCounters(collector)
+        if pool is not None:
+            database = DatabaseCheck(pool, th, PoolCounters(collector))
+            groups = (READINESS,) if database_in_readiness else ()
+            self.add_check("database", database, groups=groups, timeout=database.timeout)
+        self.add_check("memory", MemoryCheck(th, cgroup_memory_limit()))
+        self.add_check("error_rate", ErrorRateCheck(collector, th, judged))
+        self.add_check("sampler", SamplerCheck(th.interval_seconds, lambda: self._last_round))
         collector.registry.register(_HealthMetrics(self))
+        for family, rule in MULTIPROCESS_RULES.items():  # how several workers' reports add up
+            collector.aggregate(metric_name(collector.namespace, family), rule)
+
+    # -- the checks ------------------------------------------------------------------------
+
+    def add_check(
+        self,
+        name: str,
+        check: HealthCheck,
+        *,
+        critical: bool = True,
+        groups: Iterable[str] = (READINESS,),
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        """Run ``check`` in every sampler round from the next one on.
+
+        ``critical=False``: failing makes the overall status (and each group's) at most
+        degraded. ``groups``: the groups it belongs to besides the overall status
+        (default: readiness; ``()`` for none). ``timeout``: seconds before a call counts
+        as failed ("timed out after 1s"). A name is used once; a bad argument is a
+        ``ValueError``."""
+        if name in self._runners:
+            raise ValueError(f"a health check named {name!r} is already registered")
+        if isinstance(groups, str):
+            raise ValueError(f"groups: expected a collection of names, got the string {groups!r}")
+        registration = Registration(name, check, critical, frozenset(groups), timeout)
+        self._runners[name] = CheckRunner(registration)
+
+    @property
+    def registrations(self) -> Mapping[str, Registration]:
+        return {name: runner.registration for name, runner in self._runners.items()}
+
+    @property
+    def groups(self) -> frozenset[str]:
+        """Every group served at ``/monitoring/health/{group}``."""
+        named = (group for r in self.registrations.values() for group in r.groups)
+        return frozenset({READINESS, LIVENESS, *named})
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Take the first sample, then keep sampling in the background."""
+    async def start(self, *, wait: bool = True) -> None:
+        """Start sampling in the background; with ``wait``, take the first sample first
+        (it lasts at most the longest check timeout), so readiness has an answer at once."""
         self._heartbeat = time.monotonic()
-        await self.sample()
-        gc.callbacks.append(self._on_gc)
+        if wait:
+            await self.sample()
         self._tasks = [
-            asyncio.create_task(self._sample_forever(), name="health-sampler"),
+            asyncio.create_task(self._sample_forever(first=not wait), name="health-sampler"),
             asyncio.create_task(self._beat_forever(), name="health-heartbeat"),
         ]
 
@@ -146,8 +195,8 @@ class HealthChecker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        with contextlib.suppress(ValueError):
-            gc.callbacks.remove(self._on_gc)
+        for runner in self._runners.values():
+            runner.cancel()
 
     @property
     def shutting_down(self) -> bool:
@@ -161,260 +210,142 @@ class HealthChecker:
         if report is None:
             return None
         age = time.monotonic() - report.taken_monotonic
-        limit = self.thresholds.stale_periods * self.thresholds.interval_seconds
+        limit = self.stale_after_seconds
         if age <= limit:
             return report
-        stalled = Check(
-            HealthStatus.UNHEALTHY, f"last health sample is {age:.1f}s old > {limit:g}s", age, "s"
-        )
+        stalled = CheckResult.unhealthy(f"last health sample is {age:.1f}s old > {limit:g}s")
         checks = {**report.checks, "sampler": stalled}
-        return replace(report, status=HealthStatus.UNHEALTHY, checks=checks)
+        return replace(report, status=aggregate(checks, report.registrations), checks=checks)
 
-    def readiness(self) -> tuple[bool, str]:
-        """Can this instance take traffic? (ready, reason)"""
+    @property
+    def stale_after_seconds(self) -> float:
+        """A report this old means the sampler is stuck: the periods allowed plus one round."""
+        longest = max((r.registration.timeout for r in self._runners.values()), default=0.0)
+        return self.thresholds.stale_periods * self.thresholds.interval_seconds + longest
+
+    def group(self, name: str) -> GroupReport | None:
+        """Group ``name`` as of the latest report; None before the first sample (liveness
+        never waits for one). ``KeyError`` for an unknown group."""
+        if name not in self.groups:
+            raise KeyError(name)
+        if name == LIVENESS:
+            return self._liveness_group()
+        report = self.report()
+        if name == READINESS:
+            return self._readiness_group(report)
+        return None if report is None else report.group(name)
+
+    def readiness(self, *, detailed: bool = True) -> tuple[bool, str]:
+        """Can this instance take traffic? (ready, reason); ``detailed=False`` names the
+        failing checks without their reasons."""
+        group = self.group(READINESS)
+        if group is None:
+            return False, "no health sample yet"
+        if group.status is not HealthStatus.UNHEALTHY:
+            return True, group.status.value
+        return False, verdict(group, detailed)
+
+    def liveness(self, *, detailed: bool = True) -> tuple[bool, str]:
+        """Is the process able to serve at all? Never looks at the database."""
+        group = self._liveness_group()
+        if group.status is not HealthStatus.UNHEALTHY:
+            return True, "alive"
+        return False, verdict(group, detailed)
+
+    def _readiness_group(self, report: HealthReport | None) -> GroupReport | None:
+        # Lifecycle first: these hold before (and regardless of) any sample.
         if self._shutting_down:
-            return False, "shutting down"
-        if self.pool is not None and getattr(self.pool, "closed", False):
-            return False, "database pool is not open"
+            return _marker(READINESS, "shutdown", "shutting down")
+        database = self.registrations.get("database")
+        if database and READINESS in database.groups and getattr(self.pool, "closed", False):
+            return _marker(READINESS, "database", "database pool is not open")
+        return None if report is None else report.group(READINESS)
+
+    def _liveness_group(self) -> GroupReport:
         report = self.report()
         if report is None:
-            return False, "no health sample yet"
-        if report.status is HealthStatus.UNHEALTHY:
-            failing = [c.reason for c in report.checks.values() if c.status is report.status]
-            return False, "unhealthy: " + "; ".join(failing)
-        return True, report.status.value
+            group = GroupReport(LIVENESS, HealthStatus.HEALTHY, {}, {}, None)
+        else:
+            group = report.group(LIVENESS)
+        checks = {"event_loop": self._heartbeat_result(), **group.checks}
+        return replace(group, status=aggregate(checks, group.registrations), checks=checks)
 
-    def liveness(self) -> tuple[bool, str]:
-        """Is the process able to serve at all? Never looks at the database."""
+    def _heartbeat_result(self) -> CheckResult:
         if self._heartbeat is None or not self._tasks:
-            return True, "alive"
+            return CheckResult.healthy("not started")
         age = time.monotonic() - self._heartbeat
         if age > self.thresholds.liveness_stale_seconds:
-            return False, f"event loop heartbeat is {age:.1f}s old"
-        return True, "alive"
+            return CheckResult.unhealthy(f"event loop heartbeat is {age:.1f}s old")
+        return CheckResult.healthy(f"event loop heartbeat {age:.1f}s ago")
 
     # -- sampling --------------------------------------------------------------------------
 
     async def sample(self) -> HealthReport:
-        """One sampling round; the result becomes the latest report."""
-        database = await self._sample_database()
-        memory = self._sample_memory()
-        errors = self.collector.window_total(self.thresholds.error_window_seconds, self._judged)
-        checks = {
-            "database": check_database(database, self.thresholds),
-            "memory": check_memory(memory, self.thresholds),
-            "error_rate": check_error_rate(errors, self.thresholds),
-            "sampler": Check(HealthStatus.HEALTHY, "sampling on time"),
-        }
+        """One round: every check at once, each within its timeout; the result becomes
+        the latest report."""
+        started = perf_counter()
+        runners = dict(self._runners)
+        results = await asyncio.gather(*(runner.run() for runner in runners.values()))
+        checks = dict(zip(runners, results, strict=True))
+        registrations = {name: runner.registration for name, runner in runners.items()}
+        self._last_round = perf_counter() - started
+        self._log_changes(checks)
         self._report = HealthReport(
-            status=HealthStatus.worst(c.status for c in checks.values()),
+            status=aggregate(checks, registrations),
             checks=checks,
-            database=database,
-            memory=memory,
-            errors=errors,
+            registrations=registrations,
             taken_at=time.time(),
             taken_monotonic=time.monotonic(),
         )
         return self._report
 
-    async def _sample_forever(self) -> None:
+    def _log_changes(self, checks: Mapping[str, CheckResult]) -> None:
+        before = self._report.checks if self._report else {}
+        for name, result in checks.items():
+            was = before.get(name)
+            if was is not None and was.status is not result.status:
+                level = logging.INFO if result.status is HealthStatus.HEALTHY else logging.WARNING
+                log.log(level, "health check %s: %s -> %s: %s", name, was.status.value,
+                        result.status.value, result.reason)  # fmt: skip
+
+    async def _sample_forever(self, first: bool = False) -> None:
         while True:
-            await asyncio.sleep(self.thresholds.interval_seconds)
+            if not first:
+                await asyncio.sleep(self.thresholds.interval_seconds)
+            first = False
             try:
                 await self.sample()
-            except Exception:  # a broken sample must not kill the sampler; staleness shows it
+            except Exception:  # a broken round must not kill the sampler; staleness shows it
                 log.exception("health sample failed")
 
     async def _beat_forever(self) -> None:
         while True:
             self._heartbeat = time.monotonic()
-            await asyncio.sleep(1.0)
-
-    async def _sample_database(self) -> DatabaseSample:
-        if self.pool is None:
-            return DatabaseSample(configured=False)
-        ok, seconds, error = await self._ping()
-        self._failures = 0 if ok else self._failures + 1
-        stats = {key: 0 for key in POOL_STATS} | self.pool.get_stats()
-        self._counters.update(stats)
-        return DatabaseSample(
-            configured=True,
-            ping=ok,
-            ping_seconds=seconds,
-            error=error,
-            failures=self._failures,
-            stats=stats,
-            queued_rising=self._queued_rising(stats["requests_queued"]),
-        )
-
-    async def _ping(self) -> tuple[bool, float | None, str | None]:
-        th = self.thresholds
-        start = perf_counter()
-        try:
-            if hasattr(self.pool, "__aenter__"):
-                await asyncio.wait_for(
-                    self._ping_async(), th.checkout_timeout_seconds + th.ping_timeout_seconds
-                )
-            else:
-                await asyncio.wait_for(
-                    anyio.to_thread.run_sync(self._ping_sync, abandon_on_cancel=True),
-                    th.checkout_timeout_seconds + th.ping_timeout_seconds,
-                )
-        except TimeoutError:
-            return False, None, "ping timed out"
-        except Exception as exc:
-            return False, None, f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
-        return True, perf_counter() - start, None
-
-    async def _ping_async(self) -> None:
-        async with self.pool.connection(timeout=self.thresholds.checkout_timeout_seconds) as conn:
-            await asyncio.wait_for(conn.execute("SELECT 1"), self.thresholds.ping_timeout_seconds)
-
-    def _ping_sync(self) -> None:
-        with self.pool.connection(timeout=self.thresholds.checkout_timeout_seconds) as conn:
-            conn.execute("SELECT 1")
-
-    def _queued_rising(self, queued: int) -> bool:
-        now = time.monotonic()
-        self._queued.append((now, queued))
-        while self._queued and self._queued[0][0] < now - self.thresholds.error_window_seconds:
-            self._queued.popleft()
-        return queued > self._queued[0][1]
-
-    def _sample_memory(self) -> MemorySample:
-        info = self._process.memory_info()
-        try:
-            tasks = len(asyncio.all_tasks())
-        except RuntimeError:  # no running loop (a sync caller)
-            tasks = 0
-        return MemorySample(
-            rss_bytes=info.rss,
-            vms_bytes=info.vms,
-            limit_bytes=self._memory_limit,
-            num_gc=sum(generation["collections"] for generation in gc.get_stats()),
-            last_gc=self._last_gc,
-            threads=threading.active_count(),
-            tasks=tasks,
-        )
-
-    def _on_gc(self, phase: str, info: dict) -> None:
-        if phase == "stop":
-            self._last_gc = time.time()
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
-# -- the rules (pure functions of a sample and the thresholds) ------------------------------
+def _marker(group: str, name: str, reason: str) -> GroupReport:
+    """A group failed by a lifecycle fact rather than a check's result."""
+    return GroupReport(group, HealthStatus.UNHEALTHY, {name: CheckResult.unhealthy(reason)}, {},
+                       None)  # fmt: skip
 
 
-def check_database(db: DatabaseSample, th: Thresholds) -> Check:
-    if not db.configured:
-        return Check(HealthStatus.HEALTHY, "no database configured")
-    if db.failures >= th.ping_failures:
-        return Check(
-            HealthStatus.UNHEALTHY, f"database ping failed {db.failures} times in a row: {db.error}"
-        )
-    waiting = db.stats.get("requests_waiting", 0)
-    if waiting:
-        return Check(
-            HealthStatus.DEGRADED,
-            f"{waiting} requests waiting for a pool connection",
-            waiting,
-            "requests",
-        )
-    if db.queued_rising:
-        return Check(
-            HealthStatus.DEGRADED,
-            f"requests queued for a pool connection within the last {th.error_window_seconds:g}s",
-            None,
-            "requests",
-        )
-    if not db.ping:
-        return Check(HealthStatus.DEGRADED, f"database ping failed once: {db.error}")
-    return Check(HealthStatus.HEALTHY, f"ping {db.ping_seconds * 1000:.1f}ms", db.ping_seconds, "s")
-
-
-def memory_limits(mem: MemorySample, th: Thresholds) -> tuple[float, float]:
-    """(degraded, unhealthy) resident-memory thresholds in bytes, tightened by a cgroup limit."""
-    unhealthy = th.memory_unhealthy_mb * MB
-    if mem.limit_bytes:
-        unhealthy = min(unhealthy, th.memory_limit_fraction * mem.limit_bytes)
-    return min(th.memory_degraded_mb * MB, unhealthy), unhealthy
-
-
-def check_memory(mem: MemorySample, th: Thresholds) -> Check:
-    degraded, unhealthy = memory_limits(mem, th)
-    rss = mem.rss_bytes
-    text = f"resident memory {rss / MB:.1f}MB"
-    if rss >= unhealthy:
-        return Check(HealthStatus.UNHEALTHY, f"{text} >= {unhealthy / MB:g}MB", rss, "bytes")
-    if rss >= degraded:
-        return Check(HealthStatus.DEGRADED, f"{text} >= {degraded / MB:g}MB", rss, "bytes")
-    return Check(HealthStatus.HEALTHY, f"{text} < {degraded / MB:g}MB", rss, "bytes")
-
-
-def check_error_rate(window: WindowStats, th: Thresholds) -> Check:
-    span = f"{window.seconds / 60:g}m"
-    if window.count < th.error_min_operations:
-        return Check(
-            HealthStatus.HEALTHY,
-            f"{window.count} operations over {span}, fewer than"
-            f" {th.error_min_operations}: rate not judged",
-            window.error_rate,
-            "%",
-        )
-    rate = window.error_rate
-    text = f"error rate {rate:.2g}% over {span}"
-    if rate > th.error_unhealthy_percent:
-        return Check(HealthStatus.UNHEALTHY, f"{text} > {th.error_unhealthy_percent:g}%", rate, "%")
-    if rate >= th.error_degraded_percent:
-        return Check(HealthStatus.DEGRADED, f"{text} >= {th.error_degraded_percent:g}%", rate, "%")
-    return Check(HealthStatus.HEALTHY, f"{text} < {th.error_degraded_percent:g}%", rate, "%")
-
-
-def cgroup_memory_limit(root: Path = Path("/sys/fs/cgroup")) -> int | None:
-    """The container's memory limit in bytes (cgroup v2, then v1), or None when unlimited."""
-    for name in ("memory.max", "memory/memory.limit_in_bytes"):
-        try:
-            raw = (root / name).read_text().strip()
-        except OSError:
-            continue
-        if raw.isdigit() and int(raw) < 1 << 60:  # v1 reports "unlimited" as a huge number
-            return int(raw)
-    return None
+def verdict(group: GroupReport, detailed: bool) -> str:
+    """Why a group fails: ``"unhealthy: database: ping failed ..."``; without details, only
+    the names (``"unhealthy: database"``). Lifecycle markers read as their reason."""
+    if not group.registrations and len(group.checks) == 1:
+        (result,) = group.checks.values()
+        return result.reason
+    failing = group.failing() if detailed else group.culprits()
+    return f"{group.status.value}: " + "; ".join(failing)
 
 
 # -- Prometheus series ------------------------------------------------------------------------
 
 
-# get_stats() key -> (counter name, help, scale to base units)
-POOL_COUNTERS = (
-    ("requests_queued", "db_pool_wait", "Requests that had to wait for a connection.", 1),
-    ("requests_wait_ms", "db_pool_wait_seconds", "Time spent waiting for a connection.", 1e-3),
-    ("requests_errors", "db_pool_errors", "Connection requests that failed.", 1),
-    ("connections_lost", "db_pool_connections_lost", "Connections found broken.", 1),
-)
-
-
-class _PoolCounters:
-    """Counters fed from ``get_stats()`` deltas (never ``pop_stats()``, which resets them
-    for every other reader). A counter that went down was reset elsewhere: count it anew."""
-
-    def __init__(self, collector: MetricsCollector) -> None:
-        self._counters = {
-            key: (
-                Counter(name, doc, namespace=collector.namespace, registry=collector.registry),
-                scale,
-            )
-            for key, name, doc, scale in POOL_COUNTERS
-        }
-        self._last: dict[str, int] = {}
-
-    def update(self, stats: Mapping[str, int]) -> None:
-        for key, (counter, scale) in self._counters.items():
-            value, before = stats.get(key, 0), self._last.get(key, 0)
-            delta = value - before if value >= before else value
-            if delta:
-                counter.inc(delta * scale)
-            self._last[key] = value
+# Under several worker processes: a check is up only where it is up in every worker, the
+# slowest ping counts, the status is the worst (a state set's default); pools add up.
+MULTIPROCESS_RULES = {"health_check_up": "min", "db_up": "min", "db_ping_seconds": "max"}
 
 
 class _HealthMetrics(Collector):
@@ -423,13 +354,13 @@ class _HealthMetrics(Collector):
     def __init__(self, checker: HealthChecker) -> None:
         self._checker = checker
 
-    def describe(self):
-        return self._families(None)
+    def describe(self) -> Iterator[Metric]:
+        return iter(self._families(None))
 
-    def collect(self):
-        return self._families(self._checker.report())
+    def collect(self) -> Iterator[Metric]:
+        return iter(self._families(self._checker.report()))
 
-    def _families(self, report: HealthReport | None):
+    def _families(self, report: HealthReport | None) -> list[Metric]:
         ns = self._checker.collector.namespace
         status = StateSetMetricFamily(metric_name(ns, "health_status"), "Overall health.")
         up = GaugeMetricFamily(
@@ -451,20 +382,21 @@ class _HealthMetrics(Collector):
             metric_name(ns, "db_pool_requests_waiting"),
             "Requests waiting for a pool connection now.",
         )
-        families = [status, up, db_up, ping, conns, pool_max, waiting]
+        families: list[Metric] = [status, up, db_up, ping, conns, pool_max, waiting]
         if report is None:
             return families
         status.add_metric([], {s.value: s is report.status for s in HealthStatus})
         for name, check in report.checks.items():
             up.add_metric([name], float(check.status is not HealthStatus.UNHEALTHY))
-        db = report.database
-        if db.configured:
-            db_up.add_metric([], float(db.failures < self._checker.thresholds.ping_failures))
-            if db.ping_seconds is not None:
-                ping.add_metric([], db.ping_seconds)
-            size, idle = db.stats["pool_size"], db.stats["pool_available"]
-            for state, value in (("open", size), ("in_use", size - idle), ("idle", idle)):
-                conns.add_metric([state], value)
-            pool_max.add_metric([], db.stats["pool_max"])
-            waiting.add_metric([], db.stats["requests_waiting"])
+        database = report.checks.get("database")
+        if database is not None:
+            db_up.add_metric([], float(database.status is not HealthStatus.UNHEALTHY))
+            d = database.details
+            if d.get("ping_seconds") is not None:
+                ping.add_metric([], d["ping_seconds"])
+            if "open_connections" in d:  # absent when the check itself timed out
+                for state in ("open", "in_use", "idle"):
+                    conns.add_metric([state], d[f"{state}_connections"])
+                pool_max.add_metric([], d["max_connections"])
+                waiting.add_metric([], d["requests_waiting"])
         return families

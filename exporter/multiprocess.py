@@ -137,7 +137,9 @@ class OperationFiles:
         for pos, kind, op, index in entries:
             yield kind, op, index, _ENTRY.unpack_from(data, pos)[0]
 
-    def _parse(self, data: bytes, pos: int, used: int, entries: list) -> int:
+    def _parse(
+        self, data: bytes, pos: int, used: int, entries: list[tuple[int, str, str, int]]
+    ) -> int:
         while pos < used:
             length = _HEADER.unpack_from(data, pos)[0]
             key = data[pos + 4 : pos + 4 + length].decode()
@@ -278,6 +280,10 @@ def merge_extremes(documents: Iterable[Mapping[str, Any]]) -> dict[str, Extremes
     return merged
 
 
+_Key = tuple[str, tuple[tuple[str, str], ...]]  # a sample's name and sorted labels
+_Samples = list[list[Any]]  # published samples: [name, labels, value]
+
+
 def merge_families(
     documents: Iterable[Mapping[str, Any]], rules: Mapping[str, str]
 ) -> list[Metric]:
@@ -286,7 +292,7 @@ def merge_families(
     The rule of a family is ``rules[name]``, else ``sum`` for counters and gauges, ``first``
     for info, ``worst`` for state sets (the state furthest down the family's own order wins).
     """
-    merged: dict[str, tuple[Metric, dict[tuple, list]]] = {}
+    merged: dict[str, tuple[Metric, dict[_Key, float]]] = {}
     for document in documents:
         for item in document.get("families", ()):
             name = item["name"]
@@ -299,10 +305,10 @@ def merge_families(
                 continue
             for sample, labels, value in item["samples"]:
                 key = (sample, tuple(sorted(labels.items())))
-                values[key] = [_combine(rule, values[key][0], value)] if key in values else [value]
+                values[key] = _combine(rule, values[key], value) if key in values else value
     families = []
     for family, values in merged.values():
-        for (sample, labels), (value, *_) in values.items():
+        for (sample, labels), value in values.items():
             family.samples.append(Sample(sample, dict(labels), value))
         families.append(family)
     return families
@@ -322,25 +328,15 @@ def _combine(rule: str, a: float, b: float) -> float:
     return a  # first
 
 
-def _merge_worst(values: dict[tuple, list], samples: list) -> None:
+def _merge_worst(values: dict[_Key, float], samples: _Samples) -> None:
     """A state set: keep one state per label set, the worst any process is in."""
-    order = {labels_key: i for i, labels_key in enumerate(_state_keys(samples))}
-    current = [k for k, (v, *_) in values.items() if v]
-    mine = [k for k in _state_keys(samples) if _value_of(samples, k)]
-    worst = max(current + mine, key=lambda k: order.get(k, -1), default=None)
-    for key in _state_keys(samples):
-        values[key] = [1.0 if key == worst else 0.0]
-
-
-def _state_keys(samples: list) -> list[tuple]:
-    return [(s, tuple(sorted(labels.items()))) for s, labels, _ in samples]
-
-
-def _value_of(samples: list, key: tuple) -> float:
-    for s, labels, value in samples:
-        if (s, tuple(sorted(labels.items()))) == key:
-            return float(value)
-    return 0.0
+    keys = [(s, tuple(sorted(labels.items()))) for s, labels, _ in samples]
+    order = {key: i for i, key in enumerate(keys)}
+    held = [k for k, v in values.items() if v]
+    mine = [k for k, (_, _, value) in zip(keys, samples, strict=True) if value]
+    worst = max(held + mine, key=lambda k: order.get(k, -1), default=None)
+    for key in keys:
+        values[key] = 1.0 if key == worst else 0.0
 
 
 # -- the scrape -----------------------------------------------------------------------------
@@ -369,7 +365,11 @@ class ServerCollector(Collector):
 
 # -- dead workers ---------------------------------------------------------------------------
 
-_FOLD = {"min": min, "max": max, "sum": lambda a, b: a + b}
+_FOLD: dict[str, Callable[[float, float], float]] = {
+    "min": min,
+    "max": max,
+    "sum": lambda a, b: a + b,
+}
 
 
 def mark_process_dead(pid: int, path: str | os.PathLike[str]) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import inspect
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from types import TracebackType
 from typing import Any
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
@@ -44,14 +45,19 @@ class _NullTiming:
     def __enter__(self) -> _NullTimer:
         return _TIMER
 
-    def __exit__(self, exc_type, exc, tb) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         return None
 
-    def __call__(self, func):
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
-            async def passthrough_async(*args: Any, **kwargs: Any):
+            async def passthrough_async(*args: Any, **kwargs: Any) -> Any:
                 return await func(*args, **kwargs)
 
             return passthrough_async
@@ -109,7 +115,9 @@ class NullCollector:
     def windows(self, seconds: float) -> dict[str, WindowStats]:
         return {}
 
-    def view(self, *windows: float) -> tuple[dict, dict]:
+    def view(
+        self, *windows: float
+    ) -> tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]:
         return {}, {seconds: {} for seconds in windows}
 
     def window_total(self, seconds: float, include: Any = None) -> WindowStats:

@@ -15,6 +15,7 @@ from typing import Any
 from prometheus_client import Enum, Info
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector, CollectorRegistry
+from prometheus_client.values import MutexValue
 
 from .stats import Cumulative
 
@@ -30,6 +31,14 @@ def value_incs(total: Any, errors: Any, duration: Any) -> tuple[Any, ...]:
     """
     buckets = tuple(bucket.inc for bucket in duration._buckets)
     return total._value.inc, errors._value.inc, duration._sum.inc, buckets, duration._upper_bounds
+
+
+def exemplar_buckets(duration: Any) -> tuple[Any, ...] | None:
+    """The histogram child's bucket values, to set an exemplar on (``value._exemplar``, as
+    ``Histogram.observe(amount, exemplar)`` does without its per-call label checks), or
+    None where they keep none: prometheus-client's multiprocess mode stores no exemplars."""
+    buckets = tuple(duration._buckets)
+    return buckets if all(type(b) is MutexValue for b in buckets) else None
 
 
 def counter_value(child: Any) -> float:

@@ -6,7 +6,7 @@ records of several worker processes merge exactly (``a.merge(b)``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -58,7 +58,9 @@ class OperationStats(_Rates):
         )
 
 
-def _pick(choose, a: float | None, b: float | None) -> float | None:
+def _pick(
+    choose: Callable[[float, float], float], a: float | None, b: float | None
+) -> float | None:
     if a is None:
         return b
     return a if b is None else choose(a, b)

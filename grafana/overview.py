@@ -44,6 +44,7 @@ P99_LATENCY_LIMIT = 0.5  # OperationLatencyP99High
 MEMORY_LIMIT = 500 * 1024 * 1024  # HighMemory
 CACHE_HIT_FLOOR = 0.7  # CacheHitRateLow
 QUEUE_LIMIT = 100  # JobQueueBacklog
+HTTP_5XX_LIMIT = 0.05  # HttpRouteServerErrors
 
 
 def sli_operations() -> str:
@@ -181,6 +182,20 @@ def errors(extra: str = "") -> str:
 
 def duration(suffix: str, extra: str = "") -> str:
     return f"aiexpense_operation_duration_seconds_{suffix}{{{SCOPE}{extra}}}"
+
+
+def http_rate(by: str, extra: str = "") -> str:
+    return f"sum by ({by}) (rate(aiexpense_http_requests_total{{{SCOPE}{extra}}}[{RATE}]))"
+
+
+# 5xx share per route; "or 0 * ...": a route with no 5xx series reads 0%, not no data
+SERVER_ERRORS = ', status=~"5.."'
+HTTP_5XX_RATIO = (
+    "(\n"
+    f"    {http_rate('route', SERVER_ERRORS)}\n"
+    f"  or 0 * {http_rate('route')}\n"
+    f") / ({http_rate('route')} > 0)"
+)
 
 
 HEALTH_STATE = (
@@ -407,6 +422,67 @@ def build() -> model.Dashboard:
                 "message runs auto_signup, parse_conversation, create_expense, db_* ...).",
                 "ops",
                 query(f"sum by (operation) (rate({ops(selected)}[{RATE}]))", "{{operation}}"),
+            )
+        )
+        # --- HTTP requests (HttpMetricsMiddleware): the RED view per route --------------
+        .with_row(dash.Row("HTTP requests by route"))
+        .with_panel(
+            graph(
+                "Request rate by route",
+                "HTTP requests per second by route template (all methods and statuses). "
+                '"unmatched" is every path no route matched (404s); /metrics and '
+                "/monitoring/* are not counted.",
+                "reqps",
+                query(http_rate("route"), "{{route}}"),
+            )
+        )
+        .with_panel(
+            graph_with_limit(
+                "5xx ratio by route",
+                "Share of each route's requests answered with a 5xx status (a 499, the "
+                "client going away, is not one). The dashed line is HttpRouteServerErrors' "
+                "5% (which also needs 30 requests in 5 minutes).",
+                "percentunit",
+                HTTP_5XX_LIMIT,
+                query(HTTP_5XX_RATIO, "{{route}}"),
+            )
+        )
+        .with_panel(
+            graph(
+                "p99 latency by route",
+                "99th percentile of the time from a request's arrival to the end of its "
+                "response, by route template. Exemplars (diamonds) link a bucket to the "
+                "trace of a request in it, when requests carry a traceparent header.",
+                "s",
+                query(
+                    "histogram_quantile(0.99, sum by (route, le) "
+                    f"(rate(aiexpense_http_request_duration_seconds_bucket{{{SCOPE}}}[{RATE}])))"
+                    " >= 0",
+                    "{{route}}",
+                ).exemplar(True),
+            )
+        )
+        .with_panel(
+            graph(
+                "Responses by status",
+                "HTTP responses per second by status code: 4xx are refused requests "
+                "(bad input, unknown paths), 5xx server errors, 499 clients that went away.",
+                "reqps",
+                query(http_rate("status"), "{{status}}"),
+            )
+        )
+        .with_panel(
+            graph(
+                "HTTP requests in progress",
+                "Requests being served right now by each instance (all methods). Growth "
+                "without more traffic means requests are getting stuck (pool waits, a slow "
+                "upstream).",
+                "short",
+                query(
+                    f"sum by (instance) (aiexpense_http_requests_in_progress{{{SCOPE}}})",
+                    "{{instance}}",
+                ),
+                span=24,
             )
         )
         # --- process --------------------------------------------------------------------

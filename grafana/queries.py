@@ -39,6 +39,12 @@ SERVICE_METRICS: frozenset[str] = frozenset(
         "aiexpense_operation_last_recorded_timestamp_seconds",
         "aiexpense_operations_overflow_total",
         "aiexpense_build_info",
+        # HTTP requests (HttpMetricsMiddleware)
+        "aiexpense_http_requests_total",
+        "aiexpense_http_request_duration_seconds_bucket",
+        "aiexpense_http_request_duration_seconds_sum",
+        "aiexpense_http_request_duration_seconds_count",
+        "aiexpense_http_requests_in_progress",
         # prometheus-client's process and gc collectors
         "process_resident_memory_bytes",
         "process_cpu_seconds_total",

@@ -146,9 +146,9 @@ def test_the_summary_names_each_goal_with_a_verdict(run) -> None:
 
 def test_progress_is_shown_while_it_runs(run) -> None:
     err = run["stderr"]
-    for marker in ("[1/5] database", "[2/5] micro", "[4/5] load", "[5/5] probes"):
+    for marker in ("[1/6] database", "[2/6] micro", "[4/6] load", "[5/6] probes", "[6/6] workers"):
         assert marker in err
-    assert "signups" in err and "req/s" in err and "probes:health" in err
+    assert "signups" in err and "req/s" in err and "probes:health" in err and "categories" in err
 
 
 def test_a_run_compared_with_itself_shows_no_change(run, capsys) -> None:

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from aiexpense.config import ConfigError, Settings, load
-from exporter import Thresholds
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULTS = {e.name: e.value for e in load({})[1]}
@@ -161,12 +160,6 @@ def test_flags_win_over_the_environment_which_wins_over_the_defaults() -> None:
 
 
 # The kit's Thresholds checks its own ranges and rules; the settings name the variable.
-kit_checks = pytest.mark.skipif(
-    not hasattr(Thresholds, "__post_init__"), reason="needs Thresholds.__post_init__ (issue 12)"
-)
-
-
-@kit_checks
 @pytest.mark.parametrize(
     ("name", "bad"),
     [("EXPORTER_HEALTH_INTERVAL_SECONDS", "0"), ("EXPORTER_HEALTH_MEMORY_LIMIT_FRACTION", "7")],

@@ -22,8 +22,6 @@ import asyncio
 import contextlib
 import json
 import math
-import shutil
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -47,7 +45,7 @@ from aiexpense.config import Settings, WebhookSettings
 from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
 from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
-from tests.support import free_port, require_tool, running, wait_until
+from tests.support import daemon, free_port, prometheus_daemon, require_tool, running, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
@@ -72,47 +70,6 @@ FAST_ROUTE_TIMINGS = {"group_wait": "1s", "group_interval": "1s", "repeat_interv
 
 TELEGRAM_SECRET = "e2e-telegram-secret"
 TELEGRAM_BOT_TOKEN = "4242:e2e-bot-token"
-
-
-# -- processes ----------------------------------------------------------------------------
-
-
-def log_tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-@contextlib.contextmanager
-def daemon(args: list[str], log: Path, ready_url: str, timeout: float = 20) -> Iterator[None]:
-    """Run ``args`` until the block ends (terminate, then kill); wait for ``ready_url``."""
-    name = Path(args[0]).name
-    if shutil.which("setpriv"):
-        # Finalizers do not run when pytest itself is killed (a CI timeout's SIGTERM): the
-        # kernel then sends the daemon SIGTERM as its parent dies (util-linux's setpriv).
-        args = ["setpriv", "--pdeathsig", "TERM", "--", *args]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=out)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"{name} exited with {proc.returncode}:\n{log_tail(log)}")
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(ready_url, timeout=1).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} not ready within {timeout}s:\n{log_tail(log)}")
-            time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 # -- the outside world: Alertmanager's webhook receiver and Telegram's Bot API -------------
@@ -238,7 +195,7 @@ class Prometheus:
 @pytest.fixture
 def start_prometheus(tmp_path) -> Iterator[Callable[..., Prometheus]]:
     """``start(target, alertmanager=None)``: a Prometheus scraping the service at ``target``."""
-    binary = require_tool("prometheus")
+    require_tool("prometheus")
     with contextlib.ExitStack() as stack:
 
         def start(target: str, alertmanager: str | None = None) -> Prometheus:
@@ -265,17 +222,7 @@ def start_prometheus(tmp_path) -> Iterator[Callable[..., Prometheus]]:
                         {"static_configs": [{"targets": [urlsplit(alertmanager).netloc]}]}
                     ]
                 }
-            (directory / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-            url = f"http://127.0.0.1:{free_port()}"
-            args = [
-                binary,
-                f"--config.file={directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={directory / 'data'}",
-                f"--web.listen-address={urlsplit(url).netloc}",
-                "--log.level=warn",
-            ]
-            stack.enter_context(daemon(args, directory / "prometheus.log", f"{url}/-/ready"))
-            prometheus = Prometheus(url)
+            prometheus = Prometheus(stack.enter_context(prometheus_daemon(config, directory)))
             wait_until(lambda: prometheus.query(f'up{{job="{JOB}"}} == 1'), timeout=15)
             return prometheus
 

@@ -130,3 +130,30 @@ def test_a_reset_in_one_process_starts_every_view_again(directory: Path) -> None
     assert got["count"] == 1 and got["min"] == pytest.approx(0.003)
     # Prometheus counters stay monotonic through a reset
     assert sample(got["text"], 'shop_operations_total{operation="checkout"}') == 3
+
+
+def test_published_families_merge_by_their_rules() -> None:
+    from exporter.multiprocess import merge_families
+
+    def doc(status: str, up: float, pool: float, ping: float) -> dict:
+        states = ["healthy", "degraded", "unhealthy"]
+        return {"families": [
+            {"name": "x_health_status", "type": "stateset", "help": "h",
+             "samples": [["x_health_status", {"x_health_status": s}, float(s == status)]
+                         for s in states]},
+            {"name": "x_db_up", "type": "gauge", "help": "h", "samples": [["x_db_up", {}, up]]},
+            {"name": "x_pool", "type": "gauge", "help": "h", "samples": [["x_pool", {}, pool]]},
+            {"name": "x_ping", "type": "gauge", "help": "h", "samples": [["x_ping", {}, ping]]},
+        ]}  # fmt: skip
+
+    rules = {"x_db_up": "min", "x_ping": "max"}
+    merged = merge_families(
+        [doc("healthy", 1, 3, 0.001), doc("degraded", 0, 4, 0.004), doc("healthy", 1, 2, 0.002)],
+        rules,
+    )
+    values = {(s.name, tuple(s.labels.values())): s.value for f in merged for s in f.samples}
+    assert values[("x_health_status", ("degraded",))] == 1.0  # the worst of any worker
+    assert values[("x_health_status", ("healthy",))] == 0.0
+    assert values[("x_db_up", ())] == 0  # down in one worker: down
+    assert values[("x_pool", ())] == 9  # pools add up
+    assert values[("x_ping", ())] == 0.004  # the slowest ping

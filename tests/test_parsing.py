@@ -368,6 +368,76 @@ CASES: list[tuple[str, list[Expected]]] = [
     ("晚安", NO_EXPENSE),
     # --- known misses (see KNOWN_MISSES)
     ("iphone 15 case 490", [e("490.00", "iphone 15 case")]),
+    # --- times are not amounts (ranges, noon, 時, clock times next to the price)
+    ("see you at 3pm in room 402", NO_EXPENSE),
+    ("meeting 15:30-16:00", NO_EXPENSE),
+    ("party 7-9pm 500", [e("500.00", "party")]),
+    ("lunch 12:30 150", [e("150.00", "lunch")]),
+    ("15時30分 ランチ 1200円", [e("1200", "ランチ", "JPY")]),
+    ("call at 10am tomorrow", NO_EXPENSE),
+    ("dinner at 8 with Amy 900", [e("900.00", "dinner with Amy")]),
+    ("movie 19:40 ticket 320", [e("320.00", "movie ticket")]),
+    ("午後3時 会議", NO_EXPENSE),
+    ("bus at 6:45 15", [e("15.00", "bus")]),
+    ("coffee 10:30am 55", [e("55.00", "coffee")]),
+    ("wake up at 6", NO_EXPENSE),
+    # --- room, order, flight, gate... numbers name things; a currency makes them prices
+    ("flight BR 198", NO_EXPENSE),
+    ("flight BR 198 lands at 6", NO_EXPENSE),
+    ("room 402", NO_EXPENSE),
+    ("order #12345 has shipped", NO_EXPENSE),
+    ("meet at gate 12", NO_EXPENSE),
+    ("platform 9", NO_EXPENSE),
+    ("order no. 5512 arrived", NO_EXPENSE),
+    ("seat 32 is free", NO_EXPENSE),
+    ("invoice 20231101 is paid", NO_EXPENSE),
+    ("ticket #4412", NO_EXPENSE),
+    ("402號房", NO_EXPENSE),
+    ("第3名", NO_EXPENSE),
+    ("BR198 at gate 5", NO_EXPENSE),
+    ("we need 3 more chairs", NO_EXPENSE),
+    ("hotel room NT$3200", [e("3200.00", "hotel room")]),
+    ("terminal 2 coffee 120", [e("120.00", "terminal 2 coffee")]),
+    # --- amounts glued to a keyword
+    ("taxi250", [e("250.00", "taxi")]),
+    ("250taxi", [e("250.00", "taxi")]),
+    ("coffee45", [e("45.00", "coffee")]),
+    ("lunch120元", [e("120.00", "lunch")]),
+    ("Taxi250", [e("250.00", "Taxi")]),
+    ("dinner1200 yesterday", [e("1200.00", "dinner", date=YESTERDAY)]),
+    ("breakfast80, bus30", [e("80.00", "breakfast"), e("30.00", "bus")]),
+    ("uber350", [e("350.00", "uber")]),
+    ("bus15", [e("15.00", "bus")]),
+    ("coffee45.5", [e("45.50", "coffee")]),
+    ("snacks99", [e("99.00", "snacks")]),
+    ("parking60 at 7-11", [e("60.00", "parking at 7-11")]),
+    ("mp3 player 900", [e("900.00", "mp3 player")]),
+    # --- Chinese numerals on their own (十/百/千/萬 with 零 and 兩)
+    ("計程車 兩百五", [e("250.00", "計程車")]),
+    ("三千二", [e("3200.00", "")]),
+    ("一百零五", [e("105.00", "")]),
+    ("兩千", [e("2000.00", "")]),
+    ("午餐 一百二", [e("120.00", "午餐")]),
+    ("晚餐一千零五十", [e("1050.00", "晚餐")]),
+    ("房租 一萬二", [e("12000.00", "房租")]),
+    ("咖啡 六十五", [e("65.00", "咖啡")]),
+    ("早餐 五十", [e("50.00", "早餐")]),
+    ("兩萬五 機票", [e("25000.00", "機票")]),
+    ("五十嵐 60", [e("60.00", "五十嵐")]),
+    ("兩個人 晚餐 600", [e("600.00", "兩個人 晚餐")]),
+    # --- Japanese: 円 is always JPY; a bare number is the default currency
+    ("電車 230円", [e("230", "電車", "JPY")]),
+    ("ランチ 1200円", [e("1200", "ランチ", "JPY")]),
+    ("コーヒー 450円", [e("450", "コーヒー", "JPY")]),
+    ("タクシー 2,300円", [e("2300", "タクシー", "JPY")]),
+    ("三千円 本", [e("3000", "本", "JPY")]),
+    ("昨日 ラーメン 980円", [e("980", "ラーメン", "JPY", YESTERDAY)]),
+    ("スーパー 1500円", [e("1500", "スーパー", "JPY")]),
+    ("新幹線 14,720円", [e("14720", "新幹線", "JPY")]),
+    ("居酒屋 4000円 昨日", [e("4000", "居酒屋", "JPY", YESTERDAY)]),
+    ("千五百円 ランチ", [e("1500", "ランチ", "JPY")]),
+    ("弁当 598円", [e("598", "弁当", "JPY")]),
+    ("電車 230", [e("230.00", "電車")]),
 ]
 
 #: Phrases the parser is known to get wrong, with the reason. Each is xfail(strict=True),
@@ -465,6 +535,23 @@ def test_private_use_characters_are_not_mistaken_for_markers() -> None:
     # some too (U+F8FF is the Apple logo).
     (expense,) = parse_conversation("\uf8ff iPad 10900, yesterday", NOW).expenses
     assert (expense.description, expense.date) == ("iPad", dt.date(2026, 11, 27))
+
+
+@pytest.mark.parametrize(
+    ("now", "text"),
+    [
+        (dt.date.min, "lunch 120 yesterday"),
+        (dt.date.min, "taxi 250 2 weeks ago"),
+        (dt.date.min, "上週五 午餐 120"),
+        (dt.date.min, "dinner 300 last friday"),
+        (dt.date.max, "lunch 120 tomorrow"),
+        (dt.date.max, "coffee 55 明天"),
+    ],
+)
+def test_relative_dates_at_the_ends_of_the_calendar_stay_text(now: dt.date, text: str) -> None:
+    # A date that would leave datetime's range is not a date: the amount is still found.
+    [expense] = parse_conversation(text, now).expenses
+    assert expense.date == now and expense.amount > 0
 
 
 def test_datetime_now_is_accepted() -> None:

@@ -139,6 +139,77 @@ def test_chinese_lexicon(description: str, slug: str) -> None:
     assert suggest_category(description).category == slug
 
 
+@pytest.mark.parametrize(
+    ("description", "slug"),
+    [
+        ("電車", "transport"),
+        ("タクシー", "transport"),
+        ("新幹線", "transport"),
+        ("ランチ", "food"),
+        ("コーヒー", "food"),
+        ("居酒屋", "food"),
+        ("スーパー", "groceries"),
+        ("電気代", "bills"),
+        ("家賃", "housing"),
+        ("ホテル", "travel"),
+        ("カラオケ", "entertainment"),
+        ("病院", "health"),
+        ("ドライブ", "other"),  # holds ライブ (live show), which is therefore not a keyword
+    ],
+)
+def test_japanese_lexicon(description: str, slug: str) -> None:
+    assert suggest_category(description).category == slug
+
+
+@pytest.mark.parametrize(
+    ("description", "slug"),
+    [
+        ("coffe", "food"),
+        ("luch", "food"),
+        ("lnuch", "food"),
+        ("dinnr", "food"),
+        ("brekfast", "food"),
+        ("resturant", "food"),
+        ("snakc", "food"),
+        ("taxii", "transport"),
+        ("parkng", "transport"),
+        ("uberr", "transport"),
+        ("groceris", "groceries"),
+        ("moive tickets", "entertainment"),
+        ("hotle", "travel"),
+        ("medicin", "health"),
+        ("insurence", "bills"),
+        ("rnet", "housing"),
+        ("Coffe with Amy", "food"),
+    ],
+)
+def test_a_typo_of_one_keyword_finds_its_category(description: str, slug: str) -> None:
+    assert suggest_category(description) == Suggestion(slug, 0.5)
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "steak",  # a word of its own, one letter from "steam": no changed letters under six
+        "bug",  # too short to be anyone's typo
+        "taxi",  # not a typo: the lexicon answers, with its own confidence
+        "zorblax",
+        "qwertyuiop",
+    ],
+)
+def test_words_that_are_not_typos_are_left_alone(description: str) -> None:
+    assert suggest_category(description).confidence != 0.5
+
+
+def test_the_typo_fallback_is_cheap() -> None:
+    # One-letter deletions of the word are looked up; the lexicon is never scanned.
+    from aiexpense import suggest
+
+    assert len(suggest._TYPO_INDEX) < 20 * len(suggest._SINGLE_WORDS)
+    assert suggest._one_edit("coffe", "coffee") and suggest._one_edit("moive", "movie")
+    assert not suggest._one_edit("steak", "steam") and not suggest._one_edit("cofe", "coffee")
+
+
 def test_english_keywords_match_whole_words_only() -> None:
     # "bus" must not fire inside "business", "tea" not inside "steak", "rent" not in "parent".
     assert suggest_category("business cards").category == "other"

@@ -268,13 +268,13 @@ def test_slack_answers_the_url_verification_challenge(database):
     assert ops["webhook_slack_message"] == (1, 0)
 
 
-def test_slack_ignores_bots_edits_and_strips_mentions(database, receiver):
+def test_slack_ignores_bots_and_strips_mentions(database, receiver):
     rec, receiver_base = receiver
     ts = f"{int(time.time())}.000100"
     with service(database, receiver_base) as client:
         bot = slack_message("Recorded: taxi 300 TWD", ts=ts, bot_id="B0BOT", subtype="bot_message")
-        edited = slack_message("taxi 999", ts=ts + "1", subtype="message_changed")
-        for payload in (bot, edited):
+        joined = slack_message("<@U2147483697> has joined", ts=ts + "1", subtype="channel_join")
+        for payload in (bot, joined):
             r = post(client, "slack", payload)
             assert r.status_code == 200 and r.json()["ignored"]
         mention = slack_message("<@U0BOT> taxi 300 &amp; tip 20", ts=ts + "2")
@@ -316,6 +316,9 @@ def test_discord_ping_message_command_and_modal(database):
         first = post(client, "discord", command)
         command["id"] = snowflake()  # the same message recorded again by a new interaction
         second = post(client, "discord", command)
+        # Another member records the same message: their own expense, not "Already recorded".
+        other = {**command, "id": snowflake(), "user": {"id": "80351110224678999"}}
+        fourth = post(client, "discord", other)
         modal = {
             "type": 5,
             "id": snowflake(),
@@ -333,9 +336,11 @@ def test_discord_ping_message_command_and_modal(database):
     assert first.json()["data"]["content"] == "Recorded: taxi 300 TWD (transport)"
     assert second.json()["data"]["content"] == "Already recorded: taxi 300 TWD (transport)"
     assert third.json()["data"]["content"] == "Recorded: tea 60 TWD (food)"
-    assert [(r[3], r[7]) for r in expenses(database.url)] == [
-        (target, "taxi"),
-        (modal["id"], "tea"),
+    assert fourth.json()["data"]["content"] == "Recorded: taxi 300 TWD (transport)"
+    assert [(r[1], r[3], r[7]) for r in expenses(database.url)] == [
+        ("80351110224678912", f"{target}:80351110224678912", "taxi"),
+        ("80351110224678999", f"{target}:80351110224678999", "taxi"),
+        ("80351110224678912", modal["id"], "tea"),
     ]
 
 

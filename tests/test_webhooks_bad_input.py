@@ -150,6 +150,111 @@ def _cases() -> list[tuple]:
         ("messenger", {"object": "page", "entry": [{"messaging": [
             {"message": {"mid": "m1", "text": "tea 50"}}]}]}, "messaging.sender"),
     ]  # fmt: skip
+    # Wrong JSON types, integers past 64 bits, floats for integers, in every field a parser
+    # reads: each names its field, nothing is written, never a 503.
+    huge = 10**400
+    wa_value = {"metadata": {"phone_number_id": "1"}, "contacts": [{"wa_id": ["x"]}]}
+
+    def wa(message: dict) -> dict:
+        value = {**wa_value, "messages": [message]}
+        return {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"field": "messages", "value": value}]}],
+        }
+
+    def fb(event: dict) -> dict:
+        return {"object": "page", "entry": [{"messaging": [event]}]}
+
+    def tg(**message) -> dict:
+        base = {
+            "message_id": 1,
+            "date": 1,
+            "chat": {"id": 1, "type": "private"},
+            "from": {"id": 5},
+            "text": "tea 50",
+        }
+        return {"update_id": 1, "message": {**base, **message}}
+
+    def ln(**event) -> dict:
+        base = {
+            "type": "message",
+            "source": {"type": "user", "userId": "U1"},
+            "message": {"type": "text", "id": "1", "text": "tea 50"},
+        }
+        return {"events": [{**base, **event}]}
+
+    def dc(**interaction) -> dict:
+        return {"type": 2, "id": "1", "data": {}, "user": {"id": "5"}, **interaction}
+
+    def sl(**event) -> dict:
+        base = {
+            "type": "message",
+            "channel": "D1",
+            "user": "U1",
+            "text": "tea 50",
+            "ts": "1.1",
+            "channel_type": "im",
+        }
+        return {"type": "event_callback", "event": {**base, **event}}
+
+    text = {"type": "text", "text": {"body": "tea 50"}, "id": "wamid.1", "timestamp": huge}
+    missing += [
+        ("whatsapp", wa({**text, "from": ["16315551181"]}), "message.from"),
+        ("whatsapp", wa({**text, "from": 16315551181}), "message.from"),
+        ("whatsapp", wa({**text, "from": "", "from_user_id": {"id": 1}}), "message.from"),
+        ("whatsapp", wa({**text, "from": "1", "id": ["wamid.1"]}), "message.id"),
+        ("whatsapp", wa({**text, "from": "1", "text": {"body": 50}}), "message.text.body"),
+        ("whatsapp", wa({**text, "from": "1", "text": "tea 50"}), "message.text"),
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": {"a": 1}}, "body.entry"),
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": [{"changes": 5}]},
+         "entry.changes"),
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {"messages": "x"}}]}]}, "value.messages"),
+        ("messenger", fb({"sender": {"id": 1254459154682919}, "timestamp": huge,
+                          "message": {"mid": "m", "text": "tea 50"}}), "messaging.sender.id"),
+        ("messenger", fb({"sender": {"id": ["1"]}, "message": {"mid": "m", "text": "tea 50"}}),
+         "messaging.sender.id"),
+        ("messenger", fb({"sender": {"id": "1"}, "message": {"mid": 5, "text": "tea 50"}}),
+         "message.mid"),
+        ("messenger", fb({"sender": {"id": "1"}, "message_edit": {"text": "tea 50"}}),
+         "message.mid"),
+        ("messenger", {"object": "page", "entry": "x"}, "body.entry"),
+        ("messenger", {"object": "page", "entry": [{"messaging": [1]}]}, "entry.messaging"),
+        ("line", {"events": {"type": "message"}}, "body.events"),
+        ("line", ln(timestamp=huge, message={"type": "text", "id": 1, "text": "tea 50"}),
+         "message.id"),
+        ("line", ln(message={"type": "text", "id": "1", "text": ["tea 50"]}), "message.text"),
+        ("line", ln(type="unsend", unsend={"messageId": 7}), "unsend.messageId"),
+        ("line", ln(type="unsend", unsend="7"), "event.unsend"),
+        ("line", ln(source={"type": "group", "groupId": "G", "userId": "U1"},
+                    message={"type": "text", "id": "1", "text": "@bot tea 50",
+                             "mention": {"mentionees": [1]}}), "message.mention"),
+        ("telegram", {"update_id": huge, "message": {"text": "tea 50"}}, "update.update_id"),
+        ("telegram", {"update_id": 1.0, "message": {"text": "tea 50"}}, "update.update_id"),
+        ("telegram", {"update_id": "1"}, "update.update_id"),
+        ("telegram", tg(chat={"id": huge}), "message.chat.id"),
+        ("telegram", tg(chat={"id": 1.5}), "message.chat.id"),
+        ("telegram", tg(chat=[1]), "message.chat"),
+        ("telegram", tg(message_id=1.0, date=huge), "message.message_id"),
+        ("telegram", tg(message_id=-huge), "message.message_id"),
+        ("telegram", tg(**{"from": {"id": "5"}}), "message.from.id"),
+        ("telegram", {"update_id": 1, "edited_message": tg(chat=None)["message"]},
+         "message.chat"),
+        ("discord", dc(id=1), "interaction.id"),
+        ("discord", dc(type="2"), "interaction.type"),
+        ("discord", dc(type=huge), "interaction.type"),
+        ("discord", dc(type=2.0), "interaction.type"),
+        ("discord", dc(user={"id": 5}), "user.id"),
+        ("discord", dc(data={"type": 3, "target_id": 5}), "data.target_id"),
+        ("discord", dc(data=["x"]), "interaction.data"),
+        ("discord", dc(id=str(huge)), "interaction.id"),
+        ("slack", sl(channel=5), "event.channel"),
+        ("slack", sl(ts=1.1), "event.ts"),
+        ("slack", sl(subtype="message_changed"), "event.message"),
+        ("slack", sl(subtype="message_deleted", previous_message={"user": "U1"}),
+         "event.deleted_ts"),
+        ("slack", {"type": "event_callback", "event": ["message"]}, "body.event"),
+    ]  # fmt: skip
     for p, payload, field in missing:
         raw = json.dumps(payload).encode()
         c.append(_case(p, raw, signed(p, raw), 200 if p in lenient else 400, True, field))
@@ -178,6 +283,23 @@ def _cases() -> list[tuple]:
             "message": {"mid": "m", "text": "tea 50", "is_echo": True}}]}]}, 200),
         ("messenger", {"object": "page", "entry": [{"messaging": [{"sender": {"id": "1"},
             "read": {"watermark": 1}}]}]}, 200),
+        # Odd kinds are not errors: a list as a message type, a caption that is a number.
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {"messages": [{"type": ["text"], "from": "1"}]}},
+            {"field": ["messages"], "value": {}}]}]}, 200),
+        ("whatsapp", {"object": "whatsapp_business_account", "entry": [{"changes": [
+            {"field": "messages", "value": {"messages": [{"type": "image", "from": "1",
+             "id": "w", "image": {"caption": 120}}]}}]}]}, 200),
+        ("telegram", {"update_id": 5, "message": {"message_id": 1, "chat": {"id": 1},
+                      "from": {"id": 9}, "caption": ["tea 50"]}}, 200),
+        ("line", {"events": [{"type": ["message"], "source": {"userId": "U1"}}]}, 200),
+        ("line", {"events": [{"type": "message", "source": "U1",
+                  "message": {"type": "text", "id": "1", "text": "tea 50"}}]}, 200),
+        ("slack", {"type": "event_callback", "event": {"type": "message", "channel": "C1",
+                   "user": "U1", "text": "tea 50", "ts": "1.2", "channel_type": "channel"}},
+         200),  # a channel message not addressed to the app
+        ("slack", {"type": "event_callback", "event": {"type": "message", "channel": "D1",
+                   "subtype": "message_deleted", "deleted_ts": "1.3"}}, 200),
     ]  # fmt: skip
     for p, payload, status in unknown:
         raw = json.dumps(payload).encode()
@@ -228,7 +350,7 @@ def test_bad_input(server, platform, raw, headers, status, error, field, method,
 
 
 def test_the_table_covers_every_platform_and_left_no_trace(server):
-    assert len(CASES) >= 80
+    assert len(CASES) >= 140
     assert {case[0] for case in CASES} == set(SIGNERS)
     assert rows(server.url) == (0, 0)
     exposition = server.client.get("/metrics").text

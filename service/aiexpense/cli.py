@@ -59,6 +59,8 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def serve(args: argparse.Namespace) -> int:
+    from .http_limits import uvicorn_options
+
     settings = settings_from(args)
     logs.configure(settings.log_level, settings.log_format)  # for what logs before uvicorn
     options = {
@@ -68,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
         "log_config": logs.config_dict(settings.log_level, settings.log_format),
         "access_log": settings.access_log,
         "lifespan": "on",
+        **uvicorn_options(header_timeout=settings.header_timeout_seconds),
     }
     if settings.workers > 1:
         from .workers import APP, serve_workers
@@ -80,6 +83,7 @@ def serve(args: argparse.Namespace) -> int:
 
         clear(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from .app import create_app
+    from .http_limits import uvicorn_options
 
     _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()
     return 0

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg.conninfo
 from uvicorn.config import LOG_LEVELS
 
-from exporter import Thresholds
+from exporter import ShowDetails, Thresholds
 
 from .currencies import MINOR_UNITS
 from .settings_reader import ConfigError, Entry, Reader
@@ -61,6 +61,7 @@ class WebhookSettings:
     telegram_secret_token: str | None = _secret_field()
     telegram_bot_token: str | None = _secret_field()
     telegram_api_base: str = "https://api.telegram.org"
+    telegram_bot_username: str | None = None  # public: how group members @mention the bot
     slack_signing_secret: str | None = _secret_field()
     slack_bot_token: str | None = _secret_field()
     slack_api_base: str = "https://slack.com/api"
@@ -92,6 +93,12 @@ class WebhookSettings:
             telegram_secret_token=r.secret("TELEGRAM_SECRET_TOKEN"),
             telegram_bot_token=r.secret("TELEGRAM_BOT_TOKEN"),
             telegram_api_base=r.url("EXPORTER_TELEGRAM_API_BASE", cls.telegram_api_base),
+            telegram_bot_username=r.text(
+                "TELEGRAM_BOT_USERNAME",
+                None,
+                pattern="@?[A-Za-z][A-Za-z0-9_]{4,31}",
+                allowed="must be a Telegram bot username (5-32 letters, digits, _)",
+            ),
             slack_signing_secret=r.secret("SLACK_SIGNING_SECRET"),
             slack_bot_token=r.secret("SLACK_BOT_TOKEN"),
             slack_api_base=r.url("EXPORTER_SLACK_API_BASE", cls.slack_api_base),
@@ -131,6 +138,9 @@ class Settings:
     pool_min: int = 2
     pool_max: int = 10
     pool_timeout_seconds: float = 5.0  # a request's wait for a connection (psycopg's default: 30)
+    statement_timeout_seconds: float = 5.0  # PostgreSQL's statement_timeout, and our bound
+    header_timeout_seconds: float = 10.0  # a request's line and headers must arrive within
+    body_timeout_seconds: float = 30.0  # a request's whole body must arrive within
     shutdown_grace_seconds: float = 0.0  # ready answers 503 this long before the server stops
     metrics_cache_seconds: float = 0.0  # scrapes within this reuse one render of /metrics
     job_workers: int = 2
@@ -138,6 +148,7 @@ class Settings:
     job_drain_seconds: float = 10.0
     default_currency: str = "TWD"
     instrumentation: bool = True  # off: a NullCollector, to measure what timing costs
+    health_show_details: str = "always"  # never | when-authorized | always (the admin token)
     thresholds: Thresholds = field(default_factory=Thresholds)
     webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
@@ -167,6 +178,9 @@ class Settings:
             pool_min=r.integer("EXPORTER_DB_POOL_MIN", 2, minimum=0, maximum=1000),
             pool_max=r.integer("EXPORTER_DB_POOL_MAX", 10, minimum=1, maximum=1000),
             pool_timeout_seconds=seconds(r, "EXPORTER_DB_POOL_TIMEOUT_SECONDS", 5.0),
+            statement_timeout_seconds=seconds(r, "EXPORTER_DB_STATEMENT_TIMEOUT_SECONDS", 5.0),
+            header_timeout_seconds=seconds(r, "EXPORTER_HEADER_TIMEOUT_SECONDS", 10.0),
+            body_timeout_seconds=seconds(r, "EXPORTER_BODY_TIMEOUT_SECONDS", 30.0),
             shutdown_grace_seconds=seconds(r, "EXPORTER_SHUTDOWN_GRACE_SECONDS", 0.0, zero=True),
             metrics_cache_seconds=seconds(r, "EXPORTER_METRICS_CACHE_SECONDS", 0.0, zero=True),
             job_workers=r.integer("EXPORTER_JOB_WORKERS", 2, minimum=1, maximum=1000),
@@ -179,6 +193,9 @@ class Settings:
                 allowed="must be an ISO 4217 currency code in circulation (TWD, USD, EUR...)",
             ),
             instrumentation=r.switch("EXPORTER_INSTRUMENTATION", True),
+            health_show_details=r.choice(
+                "EXPORTER_HEALTH_SHOW_DETAILS", "always", [d.value for d in ShowDetails]
+            ),
             thresholds=read_thresholds(r),
             webhooks=WebhookSettings.read(r),
         )

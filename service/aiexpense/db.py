@@ -5,26 +5,36 @@ timing is written once. The timer covers the statement's round trip and row fetc
 the wait for a pooled connection: pool waits show separately in the pool's own figures
 (``/monitoring/health``), and keeping them apart tells "the database is slow" from "the
 pool is too small".
+
+Two guards make a database fault a quick :class:`DatabaseUnavailable` rather than a hang or
+a confusing SQL error: no statement runs before the schema is migrated (``schema_ready``),
+and a statement the server has not answered within ``answer_timeout`` seconds fails. The
+server's own ``statement_timeout`` normally fires first (the connection stays usable); the
+client-side bound is for a server that cannot answer at all (stopped, frozen host).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, LiteralString, TypeVar
 
-from psycopg import AsyncConnection, AsyncCursor
+from psycopg import AsyncConnection, AsyncCursor, OperationalError
 from psycopg_pool import AsyncConnectionPool
 
 from exporter import MetricsCollector
+
+from .errors import DatabaseUnavailable
 
 Params = Sequence[Any] | dict[str, Any] | None
 T = TypeVar("T")
 
 
 class Statements:
-    """``fetch_one``, ``fetch_all`` and ``execute`` over a subclass's ``_run``: what the
-    repository needs, from a :class:`Database` or a :class:`Transaction` alike."""
+    """``fetch_one``, ``fetch_all`` and ``execute``, over a subclass's ``_run``."""
 
     async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
@@ -52,9 +62,22 @@ class Database(Statements):
     """Runs single statements, each in its own implicit transaction (autocommit), or,
     inside :meth:`transaction`, several statements as one transaction."""
 
-    def __init__(self, pool: AsyncConnectionPool, collector: MetricsCollector) -> None:
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        collector: MetricsCollector,
+        *,
+        answer_timeout: float | None = None,
+    ) -> None:
+        """``answer_timeout``: seconds a statement may go unanswered (None: no bound)."""
         self.pool = pool
+        self.answer_timeout = answer_timeout
+        self.schema_ready = False  # set once migrations have run (ExpenseService.prepare)
         self._collector = collector
+        self._sweeping: asyncio.Task[None] | None = None
+        self._in_flight: dict[AsyncConnection, float] = {}  # statement deadlines (loop time)
+        self._severed: set[AsyncConnection] = set()
+        self._watch: asyncio.TimerHandle | None = None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -74,11 +97,17 @@ class Database(Statements):
         conn: AsyncConnection | None = None,
     ) -> T:
         """``sql`` on ``conn`` (a transaction's), or on a pooled connection of its own."""
-        if conn is not None:
-            return await self._timed(conn, op, sql, params, fetch)
-        async with self.pool.connection() as pooled:
-            await _autocommit(pooled)
-            return await self._timed(pooled, op, sql, params, fetch)
+        if not self.schema_ready:
+            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
+        try:
+            if conn is not None:
+                return await self._timed(conn, op, sql, params, fetch)
+            async with self.pool.connection() as pooled:
+                await _autocommit(pooled)
+                return await self._timed(pooled, op, sql, params, fetch)
+        except (OperationalError, DatabaseUnavailable):
+            self._sweep()
+            raise
 
     async def _timed(
         self,
@@ -89,12 +118,62 @@ class Database(Statements):
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
         with self._collector.time(op):
+            if self.answer_timeout is None:
+                return await fetch(await conn.execute(sql, params))
+            return await self._bounded(conn, fetch, sql, params)
+
+    def _sweep(self) -> None:
+        # After a database restart every idle pooled connection is dead, and each would fail
+        # one more request. One failure makes the pool test its idle connections (in the
+        # background, one at a time) and replace the dead ones.
+        if self._sweeping is None or self._sweeping.done():
+            self._sweeping = asyncio.create_task(_check(self.pool), name="db-pool-check")
+
+    async def _bounded(
+        self,
+        conn: AsyncConnection,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+        sql: LiteralString,
+        params: Params,
+    ) -> T:
+        """The statement, severed if unanswered for ``answer_timeout`` seconds.
+
+        One timer watches every statement in flight (at most the pool's size), so a
+        statement costs two dict operations, not a timer of its own (which cost ~25 us).
+        """
+        loop = asyncio.get_running_loop()
+        self._in_flight[conn] = loop.time() + self.answer_timeout  # type: ignore[operator]
+        if self._watch is None:
+            self._watch = loop.call_later(self.answer_timeout, self._expire)  # type: ignore[arg-type]
+        try:
             return await fetch(await conn.execute(sql, params))
+        except OperationalError as exc:
+            if conn in self._severed:
+                raise DatabaseUnavailable(
+                    f"the database did not answer within {self.answer_timeout:g}s"
+                ) from exc
+            raise
+        finally:
+            del self._in_flight[conn]
+            self._severed.discard(conn)
+
+    def _expire(self) -> None:
+        """Sever the statements past their deadline; watch again for the next deadline."""
+        self._watch = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for conn, deadline in self._in_flight.items():
+            if deadline <= now and conn not in self._severed:
+                self._severed.add(conn)
+                _sever(conn)
+        pending = [d for c, d in self._in_flight.items() if c not in self._severed]
+        if pending:
+            self._watch = loop.call_at(min(pending), self._expire)
 
 
 class Transaction(Statements):
-    """The statements of one transaction (see :meth:`Database.transaction`), timed as the
-    database's are."""
+    """The statements of one transaction (see :meth:`Database.transaction`), with the
+    database's timing, guards and bounds."""
 
     def __init__(self, db: Database, conn: AsyncConnection) -> None:
         self._db = db
@@ -108,6 +187,22 @@ class Transaction(Statements):
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
         return await self._db._run(op, sql, params, fetch, self._conn)
+
+
+def _sever(conn: AsyncConnection) -> None:
+    # Cancelling the awaiting coroutine would not do: psycopg then sends a cancel request
+    # and waits for the server (5 s + 5 s) before giving up, and a stopped server never
+    # answers. Shutting the socket down wakes psycopg's wait at once with an EOF; the
+    # descriptor stays open (psycopg owns it) and the pool discards the broken connection.
+    with contextlib.suppress(OSError, ValueError):
+        sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        with sock:
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+async def _check(pool: AsyncConnectionPool) -> None:
+    with contextlib.suppress(Exception):  # closed pool, or the database still down: no matter
+        await pool.check()
 
 
 async def _rowcount(cur: AsyncCursor) -> int:

@@ -33,3 +33,8 @@ class JobQueueFull(RuntimeError):
 
 class JobQueueClosed(RuntimeError):
     """The job queue is not running (not started yet, or shutting down)."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot serve this request now (not migrated yet, or it did not answer in
+    time). Like psycopg's ``OperationalError`` it is answered 503 with ``Retry-After``."""

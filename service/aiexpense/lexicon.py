@@ -9,9 +9,10 @@ Conventions for keywords:
 * English keywords are lower case and matched on word boundaries, so "bus"
   does not fire inside "business". Multi-word keywords ("gas bill") are allowed
   and beat their single-word parts because longer matches win.
-* Chinese keywords are matched as substrings (Chinese has no spaces). Where the
-  traditional and simplified spellings differ both are listed; when they are
-  the same the word appears once.
+* Chinese and Japanese keywords are matched as substrings (neither is written with
+  spaces), so a keyword must not hide inside unrelated words (ライブ is in ドライブ,
+  パン in ジャパン: they are left out). Where the traditional and simplified spellings
+  differ both are listed; when they are the same the word appears once.
 * A keyword belongs to exactly one category (a test checks this), which keeps
   suggestions deterministic.
 * The slug is the stable identifier stored in the database; the display name
@@ -134,6 +135,38 @@ FOOD = Category(
         "麥當勞",
         "麦当劳",
         "星巴克",
+        # Japanese
+        "ランチ",
+        "昼ご飯",
+        "昼食",
+        "朝ご飯",
+        "朝食",
+        "夕食",
+        "晩ご飯",
+        "ご飯",
+        "ごはん",
+        "コーヒー",
+        "カフェ",
+        "ラーメン",
+        "すし",
+        "弁当",
+        "居酒屋",
+        "焼肉",
+        "定食",
+        "うどん",
+        "蕎麦",
+        "パン屋",
+        "ケーキ",
+        "お茶",
+        "飲み会",
+        "ビール",
+        "スタバ",
+        "マクドナルド",
+        "牛丼",
+        "カレー",
+        "ディナー",
+        "食事",
+        "おにぎり",
     ),
 )
 
@@ -170,6 +203,11 @@ GROCERIES = Category(
         "生鮮",
         "生鲜",
         "咖啡豆",
+        # Japanese
+        "スーパー",
+        "食料品",
+        "野菜",
+        "果物",
     ),
 )
 
@@ -231,6 +269,18 @@ TRANSPORT = Category(
         "悠遊卡",
         "悠游卡",
         "交通",
+        # Japanese
+        "電車",
+        "地下鉄",
+        "タクシー",
+        "バス",
+        "新幹線",
+        "切符",
+        "定期券",
+        "ガソリン",
+        "駐車場",
+        "交通費",
+        "スイカ",
     ),
 )
 
@@ -275,6 +325,12 @@ SHOPPING = Category(
         "化妆品",
         "耳機",
         "耳机",
+        # Japanese
+        "買い物",
+        "ユニクロ",
+        "アマゾン",
+        "洋服",
+        "服代",
     ),
 )
 
@@ -312,6 +368,11 @@ ENTERTAINMENT = Category(
         "门票",
         "娛樂",
         "娱乐",
+        # Japanese
+        "映画",
+        "カラオケ",
+        "ゲーム",
+        "コンサート",
     ),
 )
 
@@ -356,6 +417,14 @@ BILLS = Category(
         "保险",
         "月費",
         "月费",
+        # Japanese
+        "電気代",
+        "ガス代",
+        "水道代",
+        "携帯代",
+        "電話代",
+        "ネット代",
+        "光熱費",
     ),
 )
 
@@ -389,6 +458,12 @@ HEALTH = Category(
         "健身",
         "維他命",
         "维他命",
+        # Japanese
+        "病院",
+        "薬代",
+        "薬局",
+        "歯医者",
+        "ドラッグストア",
     ),
 )
 
@@ -415,6 +490,8 @@ HOUSING = Category(
         "装修",
         "維修",
         "维修",
+        # Japanese
+        "家賃",
     ),
 )
 
@@ -449,6 +526,10 @@ EDUCATION = Category(
         "教材",
         "學校",
         "学校",
+        # Japanese
+        "教科書",
+        "授業料",
+        "参考書",
     ),
 )
 
@@ -484,6 +565,9 @@ TRAVEL = Category(
         "簽證",
         "签证",
         "行李",
+        # Japanese
+        "ホテル",
+        "航空券",
     ),
 )
 

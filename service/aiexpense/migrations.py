@@ -103,6 +103,20 @@ MIGRATIONS: tuple[Migration, ...] = (
         """,
     ),
     Migration(
+        5,
+        "expenses_source_message",
+        """
+        -- The chat message an expense came from, so an edit or an unsend of that message
+        -- finds every item it made: item 0 is stored under the platform's message id, the
+        -- others under "<id>#<n>" (aiexpense.webhooks.core.item_message_id). Generated, so
+        -- no writer can get it wrong and existing rows are filled in by this migration.
+        ALTER TABLE expenses ADD COLUMN source_message text
+            GENERATED ALWAYS AS (split_part(message_id, '#', 1)) STORED;
+        CREATE INDEX expenses_source_message_idx ON expenses (platform, source_message)
+            WHERE source_message IS NOT NULL;
+        """,
+    ),
+    Migration(
         6,
         "api_tokens",
         """
@@ -158,7 +172,14 @@ async def migrate(pool: AsyncConnectionPool) -> list[int]:
 
     Returns the versions applied by this call (empty when the schema was current).
     """
-    async with pool.connection() as conn, conn.transaction():
+    async with pool.connection() as conn:
+        return await migrate_connection(conn)
+
+
+async def migrate_connection(conn: AsyncConnection) -> list[int]:
+    """:func:`migrate` on a connection of the caller's (at start-up, one made before the
+    pool opens, without the pool's statement timeout: a migration may take its time)."""
+    async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
         await conn.execute(
             """

@@ -7,18 +7,23 @@ empty (falsy) :class:`ParseResult`.
 The pipeline, one small function per step:
 
 1. NFKC-normalise (full-width digits, ``＄``, ``，`` become ASCII), turn Chinese
-   numerals that precede a currency unit ("一百二十元") into digits and euro
-   decimal commas ("4,50€") into points.
+   numerals into digits (before a currency unit, "一百二十元", or standing alone with
+   a unit character, "計程車 兩百五", "三千二"; never inside a word: 星期三, 五十嵐),
+   euro decimal commas ("4,50€") into points, and split amounts glued to a
+   category keyword ("taxi250", "250taxi"; "mp3" and "ps5" stay words).
 2. Give up early on messages with no digit at all, and on questions.
 3. Replace every date expression with a one-character private-use marker and
    remember its date, so "11/2" or "2026-11-02" are never read as amounts but
    each item still knows which date was written next to it.
-4. Remove clock times ("3pm", "15:30", "下午3點"): they are never amounts.
+4. Remove clock times ("3pm", "7-9pm", "15:30", "下午3點", "15時30分"): they are
+   never amounts.
 5. Split into items on separators (",", ";", "、", "和", "and", "+", newline ...),
    then glue pieces without an amount back onto a neighbour, so that
    "fish and chips 200" stays one item.
 6. In each piece, find amount candidates (number + optional currency), drop
-   counts ("3 people", "2杯") and pair the rest with their words.
+   counts ("3 people", "2杯", "3 more") and numbers that name things ("room 402",
+   "flight BR 198", "gate 12", "order #12345", "402號") unless a currency is written
+   next to them, and pair the rest with their words.
 
 Decisions worth knowing (also covered by tests):
 
@@ -28,7 +33,8 @@ Decisions worth knowing (also covered by tests):
   ``RMB``/``人民幣`` or an ISO code to be explicit.
 * ``元``/``塊``/``块`` (and ``塊錢``) mean "the default currency": in Taiwan they
   are TWD, in mainland China CNY, so the caller's default decides. ``yuan``,
-  ``rmb`` and ``人民幣`` always mean CNY; ``円``/``日圓`` always JPY.
+  ``rmb`` and ``人民幣`` always mean CNY; ``円``/``日圓`` always JPY ("電車 230円" is
+  230 JPY whatever the default; "電車 230" is the default currency).
 * "11/2" is month/day (US and East-Asian order), in the current year, or the
   previous year if that date would be in the future. Explicit years are kept.
 * "friday" / "on friday" is the most recent Friday on or before today;
@@ -57,6 +63,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from aiexpense.currencies import MINOR_UNITS
+from aiexpense.lexicon import CATEGORIES
 
 __all__ = [
     "MAX_AMOUNT",
@@ -225,10 +232,27 @@ def quantize_amount(amount: Decimal, currency: str) -> Decimal:
 
 # --------------------------------------------------------------------------- regexes
 
-# Chinese numerals directly before a currency unit: "一百二十元", "兩千塊". Only there:
-# elsewhere 一/二 are far too common inside ordinary words.
-_CN_NUMERAL_AMOUNT_RE = re.compile(
-    r"([零〇一二兩两三四五六七八九十百千萬万]+)(?=\s*(?:塊錢|块钱|塊|块|元|圓))"
+# Chinese numerals as a number: before a currency unit ("一百二十元", "兩千塊", "三千円"),
+# or standing on their own ("計程車 兩百五", "三千二") when they hold a unit character
+# (十百千萬) and no other CJK character follows: inside words (星期三, 五十嵐, 十二月, 兩個)
+# they are not numbers.
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_CN_NUMERAL_CHARS = "零〇一二兩两三四五六七八九十百千萬万"
+_CN_NUMERAL_RE = re.compile(
+    rf"(?P<num>[{_CN_NUMERAL_CHARS}]+)"
+    rf"(?:(?=(?P<unit>\s*(?:塊錢|块钱|塊|块|元|圓|円)))|(?![{_CJK}]))"
+)
+_CN_UNIT_CHARS = frozenset("十百千萬万")
+
+# Amounts glued to a word ("taxi250", "250taxi", "lunch120元"): split when the word is a
+# category keyword, so "mp3", "ps5", "iphone15" or "BR198" stay words.
+_GLUED_HINT_RE = re.compile(r"[A-Za-z]\d|\d[A-Za-z]")
+_GLUED_RE = re.compile(
+    r"(?<![A-Za-z])(?P<w1>[A-Za-z]{3,})(?P<n1>\d+(?:\.\d+)?)(?![A-Za-z\d]|\.\d)"
+    r"|(?<![A-Za-z\d.])(?P<n2>\d+(?:\.\d+)?)(?P<w2>[A-Za-z]{3,})(?![A-Za-z])"
+)
+_GLUE_WORDS = frozenset(
+    word for c in CATEGORIES for word in c.keywords if word.isascii() and word.isalpha()
 )
 
 # Euro prices are often written with a decimal comma ("4,50€", "€ 3,20"). Only next to
@@ -396,11 +420,13 @@ _NON_ENGLISH_DATE_RE = re.compile(_NUMERIC_OR_CHINESE_DATES, re.IGNORECASE | re.
 _TIME_RE = re.compile(
     r"""
       (?<![\d.:/])\d{1,2}:\d{2}(?::\d{2})?(?:\s*[ap]\.?m\b\.?)?(?![\d:])
-    | (?<![\d.:/])\d{1,2}\s*(?:[ap]\.m\.|[ap]m\b)
+    | (?<![\d.:/])(?:\d{1,2}(?::\d{2})?\s*[-–~]\s*)?\d{1,2}\s*(?:[ap]\.m\.|[ap]m\b)  # 7-9pm
     | \bat\s+(?:[01]?\d|2[0-4])(?::[0-5]\d)?(?:\s*(?:[ap]\.m\.|[ap]m\b|o'?clock\b))?
         (?![\d\-./%:]|\s*(?:[k萬万千元塊块]|dollars?\b|bucks?\b|usd\b|twd\b|ntd\b))
     | (?<![\d.])\d{1,2}\s*o'?clock\b
-    | (?:早上|上午|中午|下午|晚上|凌晨|傍晚)?\d{1,2}\s*[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?
+    | (?:早上|上午|中午|下午|晚上|凌晨|傍晚|午前|午後)?\d{1,2}\s*
+        (?:[點点](?:\s*\d{1,2}\s*分|半|鐘|钟)?           # 下午3點半
+          |[時时](?:\s*\d{1,2}\s*分|半)?(?!間|间|代))      # 15時30分 (not 3時間: hours)
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -413,7 +439,7 @@ _SPLIT_RE = re.compile(
     (\s*(?:
         [\n;、。+&|]
       | (?<!\d),|,(?!\d{3}(?!\d))
-      | \.(?=\s|$)
+      | (?<!\bno)(?<!\bnr)\.(?=\s|$)                # a full stop, not "No. 5"
       | \b(?:and|plus)\b
       | 和|還有|还有|以及|跟|加上
     )\s*)
@@ -451,15 +477,89 @@ _COUNT_AFTER_RE = re.compile(
         (?:people|persons?|ppl|pax|guests?|friends|kids|children|times?|hours?|hrs?
           |minutes?|mins?|seconds?|secs?|days?|weeks?|months?|years?|yrs?|nights?
           |km|kms|miles?|kg|kgs|lbs?|g|ml|cm|mm|items?|pcs|pieces?|tickets?|stars?
-          |floors?|steps|pages|cups?|bottles?|boxes|bags|packs?|slices|rounds|percent)
+          |floors?|steps|pages|cups?|bottles?|boxes|bags|packs?|slices|rounds|percent
+          |more|extra|left|to\s+go)
         (?![A-Za-z])
       | 個|个|人(?!民)|次|杯|張|张|件|份|碗|瓶|罐|包(?!子)|本|支|隻|只|位|小時|小时|分鐘|分钟
       | 天|晚(?!餐|飯|饭)|夜(?!市)|樓|楼|折|歲|岁|顆|颗|條|条|盒|箱|輛|辆|間|间|堂|節|节
-      | 公斤|公里|斤
+      | 公斤|公里|斤|[號号](?![碼码])|番(?!号|號)?|階|枚|冊|台|匹|泊|名|部屋
     )
     """,
     re.IGNORECASE | re.VERBOSE,
 )
+# A number that names something rather than costs: "room 402", "flight BR 198", "gate 12",
+# "order #12345", "No. 5", "第3". Only without a currency: "room NT$3200" is a price. Read
+# from the words before the number with string operations (no regex scan: every
+# candidate of every message pays for this).
+_REFERENCE_WORDS = frozenset(
+    [
+        "flight",
+        "flt",
+        "gate",
+        "platform",
+        "seat",
+        "room",
+        "rm",
+        "invoice",
+        "booking",
+        "tracking",
+        "confirmation",
+        "ref",
+        "reference",
+        "pnr",
+        "apt",
+        "apartment",
+        "suite",
+        "ext",
+        "extension",
+        "terminal",
+        "pier",
+        "exit",
+        "highway",
+        "hwy",
+        "route",
+        "line",
+        "channel",
+        "ch",
+        "level",
+        "version",
+        "ver",
+        "v",
+        "chapter",
+        "page",
+        "pg",
+        "episode",
+        "ep",
+        "season",
+        "week",
+        "day",
+        "year",
+        "class",
+        "grade",
+        "no",
+        "nr",
+        "num",
+        "number",
+        "id",
+    ]
+)
+_REFERENCE_MARKS = ("#", "第", "no.", "nr.")
+
+
+def _is_reference(text: str, start: int) -> bool:
+    """Whether the number at ``start`` follows a reference word (or ``#``, ``第``)."""
+    head = text[max(0, start - 32) : start].rstrip().lower()
+    if not head:
+        return False
+    if head.endswith(_REFERENCE_MARKS):
+        return True
+    words = head.rsplit(None, 2)
+    last = words[-1]
+    if len(last) == 2 and last.isalpha() and len(words) > 1:  # an airline code: "BR 198"
+        last = words[-2]
+    return last.rstrip(".") in _REFERENCE_WORDS
+
+
 # "2 coffees": a small whole number before a plural noun is a quantity.
 _PLURAL_AFTER_RE = re.compile(r"\s+([A-Za-z]{2,}s)(?![A-Za-z'])")
 # "x2", "× 2", "2 x": multiplication signs next to a number make it a quantity.
@@ -473,7 +573,6 @@ _SMALL_QUANTITY = 20
 # Private-use characters stand in for the dates cut out of the text.
 _MARKER_BASE = 0xE000
 _MARKER_RE = re.compile("[\ue000-\uf8ff]")
-_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 # A gap left by a removed amount/date between two CJK characters closes up
 # ("花了120買午餐" -> "花了買午餐"); anywhere else it becomes a single space.
 _CJK_GAP_RE = re.compile(rf"(?<=[{_CJK}])\s*\x01[\s\x01]*(?=[{_CJK}])")
@@ -548,11 +647,29 @@ def _normalise(text: str) -> str:
     if _MARKER_RE.search(normalised):
         # Private-use characters (the Apple logo, custom emoji) would pass for our date markers.
         normalised = _MARKER_RE.sub("", normalised)
-    if _CN_NUMERAL_AMOUNT_RE.search(normalised):
-        normalised = _CN_NUMERAL_AMOUNT_RE.sub(lambda m: str(_chinese_to_int(m[1])), normalised)
+    if _CN_NUMERAL_RE.search(normalised):
+        normalised = _CN_NUMERAL_RE.sub(_chinese_number, normalised)
+    if _GLUED_HINT_RE.search(normalised):
+        normalised = _GLUED_RE.sub(_unglue, normalised)
     if "," in normalised and _EURO_DECIMAL_COMMA_RE.search(normalised):
         normalised = _EURO_DECIMAL_COMMA_RE.sub(_euro_decimal_point, normalised)
     return normalised
+
+
+def _chinese_number(match: re.Match[str]) -> str:
+    """A run of Chinese numerals as digits, when it is a number (see _CN_NUMERAL_RE)."""
+    numeral = match["num"]
+    if match["unit"] is None and (len(numeral) < 2 or _CN_UNIT_CHARS.isdisjoint(numeral)):
+        return numeral
+    return str(_chinese_to_int(numeral))
+
+
+def _unglue(match: re.Match[str]) -> str:
+    """ "taxi250" -> "taxi 250" when the word is a category keyword; else unchanged."""
+    word, number = (match["w1"], match["n1"]) if match["w1"] else (match["w2"], match["n2"])
+    if word.lower() not in _GLUE_WORDS:
+        return match[0]
+    return f"{word} {number}" if match["w1"] else f"{number} {word}"
 
 
 def _euro_decimal_point(match: re.Match[str]) -> str:
@@ -611,7 +728,10 @@ def _mask_dates(text: str, today: dt.date) -> tuple[str, list[dt.date]]:
     dates: list[dt.date] = []
 
     def replace(match: re.Match[str]) -> str:
-        found = _date_for(match, today)
+        try:
+            found = _date_for(match, today)
+        except OverflowError:  # "yesterday" of 0001-01-01, "tomorrow" of 9999-12-31
+            found = None
         if found is None:
             return match[0]
         dates.append(found)
@@ -810,8 +930,9 @@ def _candidate(text: str, match: re.Match[str]) -> _Candidate | None:
 
 
 def _is_count(text: str, num: str, start: int, end: int) -> bool:
-    """True for numbers that count things rather than cost: "3 people", "2杯", "x2"."""
-    if _COUNT_AFTER_RE.match(text, end):
+    """True for numbers that count or name things rather than cost: "3 people", "2杯",
+    "x2", "room 402"."""
+    if _COUNT_AFTER_RE.match(text, end) or _is_reference(text, start):
         return True
     if _QUANTITY_BEFORE_RE.search(text, 0, start) or _QUANTITY_AFTER_RE.match(text, end):
         return True

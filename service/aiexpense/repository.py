@@ -43,6 +43,18 @@ _INSERT_EXPENSE: LiteralString = f"""
 _EXPENSE_BY_MESSAGE: LiteralString = (
     f"SELECT {EXPENSE_COLUMNS} FROM expenses WHERE platform = %s AND message_id = %s"
 )
+# Every item recorded from one chat message (see migration 5), in item order.
+_EXPENSES_BY_SOURCE: LiteralString = f"""
+    SELECT {EXPENSE_COLUMNS} FROM expenses
+    WHERE platform = %s AND source_message = %s AND user_id = %s
+    ORDER BY length(message_id), message_id
+"""
+_DELETE_BY_SOURCE: LiteralString = f"""
+    DELETE FROM expenses
+    WHERE platform = %s AND source_message = %s
+      AND user_id = (SELECT id FROM users WHERE platform = %s AND external_id = %s)
+    RETURNING {EXPENSE_COLUMNS}
+"""
 _LATEST_EXPENSES: LiteralString = f"""
     SELECT {EXPENSE_COLUMNS} FROM expenses WHERE user_id = %s
     ORDER BY spent_on DESC, id DESC LIMIT %s
@@ -203,6 +215,24 @@ class Repository:
     async def expense_by_message(self, platform: str, message_id: str) -> Expense | None:
         row = await self.db.fetch_one(Op.DB_QUERY, _EXPENSE_BY_MESSAGE, (platform, message_id))
         return Expense(*row) if row else None
+
+    async def expenses_by_source(
+        self, platform: str, source_message: str, user_id: int
+    ) -> list[Expense]:
+        """The items ``user_id`` recorded from one chat message, in item order."""
+        rows = await self.db.fetch_all(
+            Op.DB_QUERY, _EXPENSES_BY_SOURCE, (platform, source_message, user_id)
+        )
+        return [Expense(*row) for row in rows]
+
+    async def delete_by_source(
+        self, platform: str, source_message: str, external_id: str
+    ) -> list[Expense]:
+        """Delete what the sender ``external_id`` recorded from one chat message."""
+        rows = await self.db.fetch_all(
+            Op.DB_DELETE, _DELETE_BY_SOURCE, (platform, source_message, platform, external_id)
+        )
+        return [Expense(*row) for row in rows]
 
     async def expense_by_id(self, expense_id: int, user_id: int | None = None) -> Expense | None:
         row = await self.db.fetch_one(Op.DB_QUERY, _EXPENSE_BY_ID, (expense_id, user_id, user_id))

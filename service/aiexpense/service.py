@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -35,23 +36,26 @@ from .db import Database
 from .errors import InvalidField, NotFound, ServiceError
 from .jobs import JobQueue
 from .lexicon import FALLBACK_SLUG, Category
-from .migrations import migrate
+from .migrations import migrate_connection
 from .models import Expense, Summary, User
 from .repository import Repository
 from .suggest import Suggestion, suggest_category
 
 if TYPE_CHECKING:
+    from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
     from starlette.routing import BaseRoute
 
     from aiexpense.config import Settings
 
+log = logging.getLogger(__name__)
 P = ParamSpec("P")
 R = TypeVar("R")
 
 # Rows of a person's recent expenses kept in the cache: the default page of get_expenses.
 RECENT_ROWS = v.DEFAULT_LIMIT
 SUMMARY_DAYS = 30  # get_metrics' period when none is given: the last 30 days
+ANSWER_GRACE = 0.5  # seconds past the server's statement_timeout before we give up on it
 
 
 def _fingerprint(fields: list[Any]) -> bytes:
@@ -103,7 +107,11 @@ class ExpenseService:
         self.collector = collector
         self.settings = settings
         self.default_currency = v.currency(settings.default_currency)
-        self.db = Database(pool, collector)
+        # Statements the server has not answered just after its own statement_timeout fail
+        # on our side too (a stopped server never answers); see db.py.
+        self.db = Database(
+            pool, collector, answer_timeout=settings.statement_timeout_seconds + ANSWER_GRACE
+        )
         self.repo = Repository(self.db)
         self.caches = Caches(
             collector,
@@ -127,11 +135,31 @@ class ExpenseService:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Migrate the schema, warm the category cache, start the job workers."""
-        await migrate(self.db.pool)
-        await self._category_index()
+    async def start(self, *, migrate: bool = True) -> None:
+        """Migrate the schema, warm the category cache, start the job workers.
+
+        ``migrate=False``: start the job workers only; the caller runs :meth:`prepare` once
+        the database answers (the app does, see ``db_startup``).
+        """
+        if migrate:
+            async with self.db.pool.connection() as conn:
+                await self.prepare(conn)
         await self.jobs.start()
+
+    async def prepare(self, conn: AsyncConnection) -> None:
+        """Migrate the schema on ``conn``; from then on :attr:`migrated` is True and
+        statements run. Then warm the category cache (a failure there is not fatal)."""
+        await migrate_connection(conn)
+        self.db.schema_ready = True
+        try:
+            await self._category_index()
+        except Exception as exc:  # loaded on first use instead
+            log.warning("category cache not warmed: %s", exc)
+
+    @property
+    def migrated(self) -> bool:
+        """Have the migrations run? Until then every database operation answers 503."""
+        return self.db.schema_ready
 
     async def stop(self) -> list[str]:
         """Drain the job queue (see :meth:`JobQueue.stop`); return the job ids left undone."""
@@ -432,6 +460,24 @@ class ExpenseService:
             raise NotFound("expense_id", f"no expense with id {expense_id}")
         self._recent.invalidate(expense.user_id)
         return expense
+
+    async def expenses_of_message(
+        self, user_id: int, platform: str, message_id: str
+    ) -> list[Expense]:
+        """What ``user_id`` recorded from one chat message (all its items, in order): what
+        an edit of that message updates."""
+        return await self.repo.expenses_by_source(platform, message_id, user_id)
+
+    @operation(Op.DELETE_EXPENSE)
+    async def delete_expenses_of_message(
+        self, platform: str, external_id: str, message_id: str
+    ) -> list[Expense]:
+        """Delete what the sender recorded from one chat message (an unsend); return it.
+        Signs nobody up: an unknown sender or message deletes nothing."""
+        deleted = await self.repo.delete_by_source(platform, message_id, external_id)
+        for user_id in {e.user_id for e in deleted}:
+            self._recent.invalidate(user_id)
+        return deleted
 
     @operation(Op.GET_METRICS)
     async def get_metrics(

@@ -9,7 +9,12 @@ Order of evidence, strongest first:
 3. The seeded keyword lexicon (:mod:`aiexpense.lexicon`): English on
    word boundaries, Chinese as substrings; the longest keyword wins, so
    "uber eats" (food) beats "uber" (transport) (confidence 0.7, 0.55 on a tie).
-4. ``"other"`` with confidence 0.1.
+4. A typo of a keyword ("coffe", "luch", "taxii", "moive"): one edit away (a letter
+   added, missing or two swapped; changed, from six letters on) from exactly one
+   category's English keyword, for words of four letters or more (confidence 0.5).
+   Looked up through an index of each keyword's one-letter deletions (the SymSpell
+   idea), so the cost is a few dict lookups per word, not a scan of the lexicon.
+5. ``"other"`` with confidence 0.1.
 
 Every tie is broken deterministically (more matches, then lexicon order, then slug),
 so the same input always gets the same answer.
@@ -30,6 +35,9 @@ EXACT_HISTORY_CONFIDENCE = 0.95
 FALLBACK_CONFIDENCE = 0.1
 _LEXICON_CONFIDENCE = 0.7
 _LEXICON_TIE_CONFIDENCE = 0.55
+_TYPO_CONFIDENCE = 0.5
+_TYPO_MIN_LENGTH = 4  # shorter words are one edit from too many others ("bus", "bug")
+_TYPO_SUBSTITUTION_LENGTH = 6  # below, a changed letter is usually another word (steak)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +110,11 @@ def suggest_category(description: str, history: Mapping[str, str] | None = None)
         found = _from_history(text, words, history)
         if found is not None:
             return found
-    return _from_lexicon(text, words) or Suggestion(FALLBACK_SLUG, FALLBACK_CONFIDENCE)
+    return (
+        _from_lexicon(text, words)
+        or _from_typos(words)
+        or Suggestion(FALLBACK_SLUG, FALLBACK_CONFIDENCE)
+    )
 
 
 def _words(text: str) -> frozenset[str]:
@@ -201,3 +213,54 @@ def _from_lexicon(text: str, words: frozenset[str]) -> Suggestion | None:
     (_, slug), top = ranked[0]
     tied = len(ranked) > 1 and ranked[1][1] == top
     return Suggestion(slug, _LEXICON_TIE_CONFIDENCE if tied else _LEXICON_CONFIDENCE)
+
+
+def _deletions(word: str) -> set[str]:
+    """``word`` and every string one letter shorter."""
+    return {word, *(word[:i] + word[i + 1 :] for i in range(len(word)))}
+
+
+def _build_typo_index() -> dict[str, set[tuple[str, str]]]:
+    """deletion variant -> {(keyword, slug)} for single English keywords."""
+    index: dict[str, set[tuple[str, str]]] = {}
+    for word, (_, slug) in _SINGLE_WORDS.items():
+        if len(word) >= _TYPO_MIN_LENGTH and word.isalpha():
+            for variant in _deletions(word):
+                index.setdefault(variant, set()).add((word, slug))
+    return index
+
+
+_TYPO_INDEX = _build_typo_index()
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` are at most one insertion, deletion, substitution or swap of
+    neighbours apart (optimal string alignment distance <= 1)."""
+    if abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        swapped = a[i + 2 :] == b[i + 2 :] and a[i : i + 2] == b[i : i + 2][::-1]
+        # A changed letter only in longer words: "steak" is a word, not a typo of "steam".
+        changed = len(a) >= _TYPO_SUBSTITUTION_LENGTH and a[i + 1 :] == b[i + 1 :]
+        return swapped or changed
+    return a[i:] == b[i + 1 :]
+
+
+def _from_typos(words: frozenset[str]) -> Suggestion | None:
+    """The one category whose keyword is one edit from a word of the description."""
+    slugs: set[str] = set()
+    for word in words:
+        if len(word) < _TYPO_MIN_LENGTH or not word.isalpha():
+            continue
+        for variant in _deletions(word):
+            for keyword, slug in _TYPO_INDEX.get(variant, ()):
+                if _one_edit(word, keyword):
+                    slugs.add(slug)
+    if len(slugs) != 1:
+        return None  # none, or a typo of two categories' words: no evidence either way
+    return Suggestion(slugs.pop(), _TYPO_CONFIDENCE)

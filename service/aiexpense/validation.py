@@ -175,6 +175,8 @@ def text(max_length: int, *, min_length: int = 0) -> Parser:
         return value
 
     parse.__doc__ = f"A string of {min_length} to {max_length} characters."
+    parse.min_length = min_length  # type: ignore[attr-defined]  # for the OpenAPI document
+    parse.max_length = max_length  # type: ignore[attr-defined]
     return parse
 
 

@@ -195,6 +195,11 @@ def signups(run: str) -> Callable[[int, random.Random], Request]:
     return next_request
 
 
+def categories() -> Callable[[int, random.Random], Request]:
+    """A cached read, nothing else: what extra worker processes buy on a CPU-bound path."""
+    return lambda worker, rng: Request("categories", "GET", "/api/categories")
+
+
 def telegram(run: str) -> Callable[[int, random.Random], Request]:
     """A chat message through the Telegram webhook, end to end: signature check, sign-up,
     parse, suggest, create, reply (in the HTTP answer: no bot token is configured)."""
@@ -303,6 +308,8 @@ async def prepare(
         return signups(run)
     if args.scenario == "webhook":
         return telegram(run)
+    if args.scenario == "categories":
+        return categories()
     people = await create_people(session, args.url, run, args.people, args.expenses)
     return mixed(people)
 
@@ -345,7 +352,11 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
-    p.add_argument("--scenario", choices=("signups", "mixed", "webhook", "probes"), default="mixed")
+    p.add_argument(
+        "--scenario",
+        choices=("signups", "mixed", "webhook", "probes", "categories"),
+        default="mixed",
+    )
     p.add_argument("--users", type=int, default=16, help="concurrent virtual users")
     p.add_argument("--duration", type=float, default=10.0, help="measured seconds")
     p.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")

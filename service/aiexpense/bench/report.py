@@ -1,6 +1,7 @@
 """The summary at the end of ``exporter bench``: each case, its floor, the ratio, the goal.
 
-Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load); a row
+Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load, 10: HTTP
+middleware and exemplars); a row
 without a goal is there for information (the spec's own figures, say). A goal is judged
 only when the data can decide it (:mod:`.significance`): PASS or FAIL when a 90 % interval
 of the figure lies wholly on one side of the limit, else "not judged", with the reason. A
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import asdict, dataclass, replace
+from statistics import median
 from typing import Any
 
 from . import significance as sig
@@ -19,7 +21,8 @@ from .units import megabytes, percent, ratio, seconds
 
 WIDTH = 100  # the summary fits a 100-column terminal
 
-# case -> (kind, limit, where the goal comes from); kinds: "ratio" to its floor, "max" time
+# case -> (kind, limit, where the goal comes from); kinds: "ratio" to its floor, "max" time,
+# "added" time over its floor
 MICRO_GOALS: dict[str, tuple[str, float, str]] = {
     "kit.record_operation": ("ratio", 1.2, "issue 11"),
     "kit.time_with": ("ratio", 1.3, "issue 11"),
@@ -35,6 +38,16 @@ MICRO_GOALS: dict[str, tuple[str, float, str]] = {
     "service.create_expense": ("ratio", 1.5, "issue 4"),
     "service.get_expenses_100_warm": ("max", 0.0002, "issue 4"),
     "service.parse_conversation": ("max", 50e-6, "issue 5"),
+    "kit.http_middleware": ("ratio", 1.15, "issue 10"),
+    "kit.uvicorn_middleware": ("ratio", 1.15, "issue 10"),
+    "kit.observe_exemplar": ("added", 0.5e-6, "issue 10"),
+    "kit.current_exemplar_no_trace": ("added", 0.05e-6, "issue 10"),
+}
+# case -> (reference, limit, source): the case's cost over the floor they share, as a share
+# of the reference's cost over it (ours vs starlette-exporter on the same bare endpoint)
+ADDED_COST_GOALS: dict[str, tuple[str, float, str]] = {
+    "kit.http_middleware": ("ref.http_starlette_exporter", 1 / 3, "issue 10"),
+    "kit.uvicorn_middleware": ("ref.uvicorn_starlette_exporter", 1 / 3, "issue 10"),
 }
 SPEC_FIGURES = {  # the spec's Phase 19 figures on its own hardware, for information
     "service.auto_signup_new": "spec: 0.5-1 ms",
@@ -49,6 +62,7 @@ CACHE_HIT_PERCENT = 70.0
 ERROR_RATE_PERCENT = 0.1  # the spec's Phase 19 target
 AGREEMENT_PERCENT = 1.0
 PROBE_RATIO = 2.0
+WORKERS_SPEEDUP = 1.5  # two worker processes against one, on this 2-core machine (issue 11)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +95,33 @@ def micro_rows(benchmarks: dict[str, Any]) -> list[Row]:
     for name, bench in benchmarks.items():
         if bench["kind"] == "micro" and not name.startswith("floor."):
             rows.append(_micro_row(name, bench, benchmarks.get(bench.get("floor") or "")))
+    for name, (reference, limit, source) in ADDED_COST_GOALS.items():
+        row = _added_cost_row(name, reference, limit, source, benchmarks)
+        if row is not None:
+            rows.append(row)
     return rows
+
+
+def _added_cost_row(
+    name: str, reference: str, limit: float, source: str, benchmarks: dict[str, Any]
+) -> Row | None:
+    ours, theirs = benchmarks.get(name), benchmarks.get(reference)
+    if ours is None or theirs is None or ours.get("floor") != theirs.get("floor"):
+        return None
+    floor = benchmarks.get(ours.get("floor") or "")
+    if floor is None:
+        return None
+    added, ref_added = ours["median"] - floor["median"], theirs["median"] - floor["median"]
+    r = added / ref_added if ref_added > 0 else None
+    row = Row(
+        f"{name} added cost",
+        f"+{seconds(added)}",
+        f"{reference} +{seconds(ref_added)}",
+        r,
+        f"<= {limit:.2g}x reference's added cost ({source})",
+    )
+    verdict = sig.added_share_at_most(ours["values"], theirs["values"], floor["values"], limit)
+    return _judged(row, verdict)
 
 
 def _micro_row(name: str, bench: dict[str, Any], floor: dict[str, Any] | None) -> Row:
@@ -102,6 +142,16 @@ def _micro_row(name: str, bench: dict[str, Any], floor: dict[str, Any] | None) -
     if kind == "max":
         row = Row(name, shown, floor_text, r, f"<= {seconds(limit)} ({source})")
         return _judged(row, sig.median_at_most(bench["values"], limit))
+    if kind == "added" and floor is not None:
+        added = value - floor["median"]
+        row = Row(
+            name,
+            f"{shown} (+{seconds(added)})",
+            floor_text,
+            r,
+            f"<= +{seconds(limit)} over floor ({source})",
+        )
+        return _judged(row, sig.added_at_most(bench["values"], floor["values"], limit))
     return Row(name, shown, floor_text, r, SPEC_FIGURES.get(name, ""))
 
 
@@ -123,6 +173,8 @@ def load_rows(load: dict[str, Any]) -> list[Row]:
         rows += _scenario_rows("webhook", load["webhook"], "telegram, end to end (issue 5)")
     if "probes" in load:
         rows += _probe_rows(load["probes"])
+    if "workers" in load:
+        rows += _workers_rows(load["workers"])
     return rows
 
 
@@ -188,6 +240,22 @@ def _instrumentation_row(info: dict[str, Any]) -> Row:
     )
     limit = 1 - INSTRUMENTATION_COST_PERCENT / 100  # on/off throughput at least this
     return _judged(row, sig.paired_ratio_at_least(on, off, limit))
+
+
+def _workers_rows(info: dict[str, Any]) -> list[Row]:
+    two, one = info["rounds"]
+    rounds = " / ".join(f"{a:,.0f}:{b:,.0f}" for a, b in zip(two, one, strict=True))
+    row = Row(
+        "workers: 2 vs 1 process, GET /api/categories",
+        f"2:1 per round {rounds} req/s",
+        "one worker",
+        median(two) / median(one),
+        f">= {WORKERS_SPEEDUP:g}x (issue 11)",
+    )
+    rows = [_judged(row, sig.paired_ratio_at_least(two, one, WORKERS_SPEEDUP))]
+    for name in ("one", "two"):
+        rows.extend(r for r in _scenario_rows(f"workers.{name}", info[name], "") if r.exact)
+    return rows
 
 
 def _paced_row(run: dict[str, Any]) -> Row:

@@ -1,11 +1,12 @@
 """``exporter bench``: every phase in order, one result file, a summary at the end.
 
-    [1/5] database      an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/5] micro         pyperf: python -m aiexpense.bench.suite, in worker processes
-    [3/5] memory        tracemalloc: python -m aiexpense.bench.memory, a process of its own
-    [4/5] load          exporter serve (instrumentation on, and off) + the load generator:
+    [1/6] database      an embedded PostgreSQL of this run's own (or $DATABASE_URL)
+    [2/6] micro         pyperf: python -m aiexpense.bench.suite, in worker processes
+    [3/6] memory        tracemalloc: python -m aiexpense.bench.memory, a process of its own
+    [4/6] load          exporter serve (instrumentation on, and off) + the load generator:
                         Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
-    [5/5] probes        health and ready against live
+    [5/6] probes        health and ready against live
+    [6/6] workers       exporter serve with 1 and 2 worker processes, alternating rounds
 
 Every process is a child of this one; the service and the load generator never share one.
 """
@@ -34,7 +35,7 @@ from . import report, results
 from .compare import mann_whitney_p
 from .server import ServiceProcess, bench_database
 
-PHASES = ("micro", "memory", "load", "probes")
+PHASES = ("micro", "memory", "load", "probes", "workers")
 # The cases of aiexpense.bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
@@ -95,7 +96,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def step(n: int, title: str) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n[{n}/5] {title}  (load average {load})", file=sys.stderr, flush=True)
+    print(f"\n[{n}/6] {title}  (load average {load})", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
             result["memory"] = _memory(args, plan, env, Path(tmp))
         if phases & {"load", "probes"}:
             result["load"] = _load(args, plan, phases, url, Path(tmp))
+        if "workers" in phases and not args.url:
+            step(6, "workers: GET /api/categories at 16 users, one worker process against two")
+            result.setdefault("load", {})["workers"] = _workers(args, plan, url, Path(tmp))
     _finish(result, started)
     path = results.save(result, output)
     _print_summary(result, path)
@@ -296,6 +300,26 @@ def _load(args, plan: Plan, phases: set[str], database_url: str, tmp: Path) -> d
             step(5, "probes: /monitoring/health and /monitoring/ready against /monitoring/live")
             load["probes"] = _load_run(urls[main], "probes", args, plan, tmp)
     return load
+
+
+def _workers(args, plan: Plan, database_url: str, tmp: Path) -> dict[str, Any]:
+    """Throughput of one and two worker processes in alternating rounds, each with the
+    service's own count checked against the client's (exact across workers)."""
+    from .load import merge_runs
+
+    rounds: dict[int, list] = {1: [], 2: []}
+    for n in range(args.rounds or plan.rounds):
+        for workers in (1, 2) if n % 2 == 0 else (2, 1):
+            with ServiceProcess(database_url, workers=workers) as service:
+                rounds[workers].append(_load_run(service.url, "categories", args, plan, tmp))
+    return {
+        "one": merge_runs(rounds[1]),
+        "two": merge_runs(rounds[2]),
+        "rounds": [
+            [r["throughput_rps"] for r in rounds[2]],
+            [r["throughput_rps"] for r in rounds[1]],
+        ],
+    }
 
 
 def _modes(urls: dict[bool, str]) -> list[str]:

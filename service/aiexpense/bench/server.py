@@ -57,7 +57,9 @@ def free_port() -> int:
 class ServiceProcess:
     """``exporter serve`` in a child process; ``start()`` returns once it is ready."""
 
-    def __init__(self, database_url: str, *, instrumentation: bool = True) -> None:
+    def __init__(
+        self, database_url: str, *, instrumentation: bool = True, workers: int = 1
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.instrumentation = instrumentation
@@ -65,6 +67,7 @@ class ServiceProcess:
             **os.environ,
             "DATABASE_URL": database_url,
             "EXPORTER_INSTRUMENTATION": "on" if instrumentation else "off",
+            "EXPORTER_WORKERS": str(workers),
             # fresh memory figures in /monitoring/health while the load runs
             "EXPORTER_HEALTH_INTERVAL_SECONDS": "1",
             # the webhook scenario signs its messages with it (see load.TELEGRAM_SECRET)

@@ -104,6 +104,35 @@ def ratio_at_most(values: Sequence[float], floor: Sequence[float], limit: float)
     return against(low, high, limit, at_most=True, what="ratio")
 
 
+def added_at_most(values: Sequence[float], floor: Sequence[float], limit: float) -> Verdict:
+    """Is median(values) - median(floor) <= ``limit`` seconds? Independent samples."""
+    n = min(len(values), len(floor))
+    if n < MIN_VALUES:
+        return not_judged(f"{n} values a side, fewer than {MIN_VALUES}")
+    low, high = _bootstrap((values, floor), _median_difference)
+    return against(low * 1e6, high * 1e6, limit * 1e6, at_most=True, what="added us")
+
+
+def added_share_at_most(
+    ours: Sequence[float], theirs: Sequence[float], floor: Sequence[float], limit: float
+) -> Verdict:
+    """Is what ``ours`` adds over ``floor`` at most ``limit`` times what ``theirs`` adds?"""
+    n = min(len(ours), len(theirs), len(floor))
+    if n < MIN_VALUES:
+        return not_judged(f"{n} values a side, fewer than {MIN_VALUES}")
+    low, high = _bootstrap((ours, theirs, floor), _added_share)
+    return against(low, high, limit, at_most=True, what="share of the reference's added cost")
+
+
+def _median_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(a, axis=axis) - np.median(b, axis=axis)
+
+
+def _added_share(a: np.ndarray, b: np.ndarray, f: np.ndarray, axis: int = -1) -> np.ndarray:
+    floor = np.median(f, axis=axis)
+    return (np.median(a, axis=axis) - floor) / (np.median(b, axis=axis) - floor)
+
+
 def proportion(successes: int, trials: int, limit: float, *, at_most: bool) -> Verdict:
     """Is the rate ``successes / trials`` (a fraction) <= (or >=) ``limit``?"""
     if trials <= 0:

@@ -48,7 +48,7 @@ class Webhooks:
             ),
             TelegramWebhook(
                 p, r, secret=s.telegram_secret_token, bot_token=s.telegram_bot_token,
-                api_base=s.telegram_api_base,
+                api_base=s.telegram_api_base, bot_username=s.telegram_bot_username,
             ),
             SlackWebhook(
                 p, r, secret=s.slack_signing_secret, bot_token=s.slack_bot_token,

@@ -7,7 +7,10 @@ A platform module only knows its payload: it verifies the signature, turns the p
   answers 503 when the platform is not configured, reads at most :data:`MAX_BODY` bytes,
   verifies the signature on those raw bytes (401), parses JSON, and turns every refusal into
   a JSON answer. Nothing but these answers leaves: never a 500.
-* :class:`Pipeline` is "message -> user -> parse -> suggest -> create -> answer text".
+* :class:`Pipeline` is "message -> user -> parse -> suggest -> create -> answer text"; its
+  ``edit`` and ``unsend`` follow a message that was changed or taken back.
+* :class:`Batch` runs the items of a batched notification one by one, so one malformed
+  item never costs the others their expense.
 * :class:`Replies` sends an answer as a ``send_reply`` job on the service's job queue, for
   platforms where the answer cannot ride in the HTTP response.
 
@@ -22,22 +25,23 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 from cachetools import TTLCache
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from aiexpense.operations import Op, webhook_operation
 
-from ..errors import JobQueueClosed, JobQueueFull, ServiceError
-from ..models import Expense
-from ..parsing import parse_conversation
+from ..errors import JobQueueClosed, JobQueueFull, NotFound, ServiceError
+from ..faults import DATABASE_FAULTS
+from ..models import Expense, User
+from ..parsing import ParsedExpense, ParseResult, parse_conversation
 from ..suggest import suggest_category
 from .signatures import BadSignature
 
@@ -131,10 +135,21 @@ def parse_json(body: bytes) -> dict[str, Any]:
     return data
 
 
+# Platforms' integers (ids, dates) are 64-bit; JSON allows any size (10^400).
+_INT64 = 2**63
+
+
+def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
+    if isinstance(value, bool) or not isinstance(value, kind):
+        return False
+    return not isinstance(value, int) or -_INT64 <= value < _INT64
+
+
 def need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    """``obj[key]``, which the platform always sends, of JSON type ``kind``."""
+    """``obj[key]``, which the platform always sends, of JSON type ``kind`` (an integer
+    only within 64 bits, never a boolean)."""
     value = obj.get(key)
-    if value is None or not isinstance(value, kind) or isinstance(value, bool):
+    if value is None or not _typed(value, kind):
         raise Malformed(f"{where}.{key}", f"{where}.{key} is missing or of the wrong type")
     return value
 
@@ -144,7 +159,7 @@ def maybe(obj: Any, key: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(obj, dict):
         return None
     value = obj.get(key)
-    return value if isinstance(value, kind) and not isinstance(value, bool) else None
+    return value if _typed(value, kind) else None
 
 
 def objects(value: Any, where: str) -> list[dict[str, Any]]:
@@ -154,12 +169,77 @@ def objects(value: Any, where: str) -> list[dict[str, Any]]:
     return value
 
 
-def epoch(seconds: Any) -> datetime | None:
-    """A platform's Unix time (number or numeric string) as local time, None if unusable."""
-    try:
-        return datetime.fromtimestamp(float(seconds))
-    except (TypeError, ValueError, OverflowError, OSError):
+# How far back a message's own date is believed (an edit of an old message keeps its
+# date) and how far ahead of our clock. A message dated outside (a forged or broken
+# timestamp: 10^400, year 1, year 9999) is dated now: its "yesterday" must not land in
+# another century, nor overflow the date arithmetic.
+OLDEST_MESSAGE = timedelta(days=10 * 366)
+CLOCK_AHEAD = timedelta(days=1)
+
+
+def epoch(value: Any, per_second: int = 1) -> datetime | None:
+    """A platform's Unix time (a number or numeric string, ``per_second`` units a second:
+    1000 for milliseconds) as local time; None if unusable or implausible."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
         return None
+    try:
+        when = datetime.fromtimestamp(float(value) / per_second)
+    except (ValueError, OverflowError, OSError):  # "x", 10**400, nan, out of range
+        return None
+    now = datetime.now()
+    return when if now - OLDEST_MESSAGE <= when <= now + CLOCK_AHEAD else None
+
+
+class Batch:
+    """Runs the items of a batched notification (LINE events, Meta entries and messages)
+    one by one, so a malformed item never costs the others their expense.
+
+    A service failure still propagates (503: the platform redelivers the whole batch, and
+    the items already recorded are idempotent). :meth:`answer` is ``{"ok": true}`` when
+    every item was usable; when some were not, 200 naming the first fault (the others
+    were handled) and counted as an error; when none was usable, the fault itself.
+    """
+
+    def __init__(self, platform: str) -> None:
+        self.platform = platform
+        self.handled = 0
+        self.faults: list[Malformed] = []
+
+    def items(self, value: Any, where: str) -> Iterator[dict[str, Any]]:
+        """The objects of the array ``value`` (entries, changes, events...). An array that
+        is not one, or an item that is not an object, is a fault of its own: the others
+        are still yielded. None or absent (a level the platform may omit) yields nothing."""
+        if value is None:
+            return
+        if not isinstance(value, list):
+            self._fault(Malformed(where, f"{where} must be an array of objects"))
+            return
+        for item in value:
+            if isinstance(item, dict):
+                yield item
+            else:
+                self._fault(Malformed(where, f"{where} must be an array of objects"))
+
+    async def run(self, step: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            await step(*args)
+        except Malformed as exc:
+            self._fault(exc)
+        else:
+            self.handled += 1
+
+    def _fault(self, exc: Malformed) -> None:
+        log.warning("%s webhook: skipped a malformed item: %s", self.platform, exc.message)
+        self.faults.append(exc)
+
+    def answer(self) -> Response:
+        if not self.faults:
+            return ok()
+        first = self.faults[0]
+        if not self.handled:
+            raise first
+        message = f"{len(self.faults)} item(s) skipped, the rest handled: {first.message}"
+        raise Refusal(200, first.field, message)
 
 
 # -- the pipeline -------------------------------------------------------------------------
@@ -218,7 +298,12 @@ def _clean_name(name: str | None) -> str | None:
 
 
 class Pipeline:
-    """message -> user -> parse_conversation -> suggest_category -> create_expense -> text."""
+    """message -> user -> parse_conversation -> suggest_category -> create_expense -> text.
+
+    :meth:`handle` records a new message, :meth:`edit` brings what a message recorded in
+    line with its new text, :meth:`unsend` deletes it. Each expense is stored under its
+    message's id (item ``n`` under ``<id>#n``), which is how an edit or an unsend finds it.
+    """
 
     def __init__(self, service: ExpenseService) -> None:
         self.service = service
@@ -226,54 +311,148 @@ class Pipeline:
         self._answered: TTLCache = TTLCache(maxsize=ANSWERED_MAX, ttl=ANSWERED_TTL)
 
     async def handle(self, message: Message) -> Outcome:
-        try:
-            user = await self.service.auto_signup(
-                message.platform, message.sender_id, display_name=_clean_name(message.display_name)
-            )
-        except ServiceError as exc:
-            raise Malformed("sender", f"sender id refused: {exc.message}") from None
+        user = await self._user(message)
         now = message.sent_at or datetime.now()
-        text = _storable(message.text[:MAX_TEXT])
-        with self.collector.time(Op.PARSE_CONVERSATION):
-            parsed = parse_conversation(text, now, user.currency)
+        parsed = self._parse(message, now, user.currency)
         if not parsed:
             key = (message.platform, message.message_id)
             fresh = key not in self._answered  # no await since the check: no race
             self._answered[key] = True
             return Outcome(NO_EXPENSE, fresh)
-
         history = await self.service.category_history(user.id)
         recorded: list[Expense] = []
         refused: list[str] = []
         for index, item in enumerate(parsed.expenses):
-            with self.collector.time(Op.SUGGEST_CATEGORY):
-                suggestion = suggest_category(item.description, history)
-            try:
-                expense = await self.service.create_expense(
-                    user.id,
-                    item.amount,
-                    currency=item.currency,
-                    category=suggestion.category,
-                    description=item.description[:MAX_DESCRIPTION],
-                    spent_on=item.date,
-                    platform=message.platform,
-                    message_id=item_message_id(message.message_id, index),
-                )
-            except ServiceError as exc:
-                what = item.description or format_amount(item.amount)
-                refused.append(f"{what}: {exc.message}")
-                continue
-            recorded.append(expense)
-
+            expense = await self._create(user.id, message, index, item, history, refused)
+            if expense is not None:
+                recorded.append(expense)
         fresh = bool(refused) or any(e.created for e in recorded)
-        today = now.date()
         lines = []
         if recorded:
             label = "Recorded" if fresh else "Already recorded"
-            lines.append(f"{label}: " + ", ".join(describe(e, today) for e in recorded))
+            lines.append(f"{label}: " + ", ".join(describe(e, now.date()) for e in recorded))
         if refused:
             lines.append("Not recorded: " + "; ".join(refused))
         return Outcome("\n".join(lines), fresh, tuple(recorded))
+
+    async def edit(self, message: Message, *, create: bool = True) -> Outcome:
+        """The message's text changed: update its expenses item by item, record new items,
+        delete items the text no longer has. ``create`` False (a group message that was
+        not addressed to the bot) only touches what the message recorded before.
+        ``fresh`` is False when nothing changed (a redelivered edit, an unfurled link)."""
+        if not create and not await self.service.user_exists(message.platform, message.sender_id):
+            return Outcome("", False)
+        user = await self._user(message)
+        before = await self.service.expenses_of_message(
+            user.id, message.platform, message.message_id
+        )
+        if not before and not create:
+            return Outcome("", False)
+        if not before:
+            return await self.handle(message)
+        now = message.sent_at or datetime.now()
+        items = self._parse(message, now, user.currency).expenses
+        history = await self.service.category_history(user.id)
+        refused: list[str] = []
+        results = []
+        for index, item in enumerate(items):
+            if index < len(before):
+                results.append(await self._update(before[index], item, history, refused))
+            else:
+                results.append(await self._create(user.id, message, index, item, history, refused))
+        changed = [e for e in results if e is not None and e not in before]
+        removed = [e for e in [await self._delete(e) for e in before[len(items) :]] if e]
+        lines = []
+        if changed:
+            lines.append("Updated: " + ", ".join(describe(e, now.date()) for e in changed))
+        if removed:
+            lines.append("Deleted: " + ", ".join(describe(e, now.date()) for e in removed))
+        if refused:
+            lines.append("Not recorded: " + "; ".join(refused))
+        return Outcome("\n".join(lines), bool(lines), tuple(changed))
+
+    async def unsend(self, platform: str, sender_id: str, message_id: str) -> Outcome:
+        """The person took the message back: delete what it recorded. ``fresh`` is False
+        when it had recorded nothing (or a redelivery found it gone)."""
+        deleted = await self.service.delete_expenses_of_message(platform, sender_id, message_id)
+        if not deleted:
+            return Outcome("", False)
+        today = datetime.now().date()
+        return Outcome("Deleted: " + ", ".join(describe(e, today) for e in deleted), True)
+
+    async def _user(self, message: Message) -> User:
+        try:
+            return await self.service.auto_signup(
+                message.platform, message.sender_id, display_name=_clean_name(message.display_name)
+            )
+        except ServiceError as exc:
+            raise Malformed("sender", f"sender id refused: {exc.message}") from None
+
+    def _parse(self, message: Message, now: datetime, currency: str) -> ParseResult:
+        text = _storable(message.text[:MAX_TEXT])
+        with self.collector.time(Op.PARSE_CONVERSATION):
+            return parse_conversation(text, now, currency)
+
+    def _category(self, description: str, history: Mapping[str, str]) -> str:
+        with self.collector.time(Op.SUGGEST_CATEGORY):
+            return suggest_category(description, history).category
+
+    async def _create(
+        self,
+        user_id: int,
+        message: Message,
+        index: int,
+        item: ParsedExpense,
+        history: Mapping[str, str],
+        refused: list[str],
+    ) -> Expense | None:
+        try:
+            return await self.service.create_expense(
+                user_id,
+                item.amount,
+                currency=item.currency,
+                category=self._category(item.description, history),
+                description=item.description[:MAX_DESCRIPTION],
+                spent_on=item.date,
+                platform=message.platform,
+                message_id=item_message_id(message.message_id, index),
+            )
+        except ServiceError as exc:
+            refused.append(f"{item.description or format_amount(item.amount)}: {exc.message}")
+            return None
+
+    async def _update(
+        self, old: Expense, item: ParsedExpense, history: Mapping[str, str], refused: list[str]
+    ) -> Expense | None:
+        """``old`` with the item's values. The category is only suggested again when the
+        words changed: one the person corrected survives an edit of the amount."""
+        description = item.description[:MAX_DESCRIPTION]
+        if (old.amount, old.currency, old.description, old.spent_on) == (
+            item.amount, item.currency, description, item.date,
+        ):  # fmt: skip
+            return old
+        category = None if description == old.description else self._category(description, history)
+        try:
+            return await self.service.update_expense(
+                old.id,
+                user_id=old.user_id,
+                amount=item.amount,
+                currency=item.currency,
+                category=category,
+                description=description,
+                spent_on=item.date,
+            )
+        except NotFound:  # deleted meanwhile (through the API)
+            return None
+        except ServiceError as exc:
+            refused.append(f"{item.description or format_amount(item.amount)}: {exc.message}")
+            return None
+
+    async def _delete(self, expense: Expense) -> Expense | None:
+        try:
+            return await self.service.delete_expense(expense.id, user_id=expense.user_id)
+        except NotFound:
+            return None
 
 
 # -- replies by job -----------------------------------------------------------------------
@@ -408,8 +587,14 @@ async def serve(hook: Webhook, request: Request) -> Response:
     except Refusal as exc:
         timer.end(exc if exc.error else None)
         return exc.response()
+    except ClientDisconnect:  # the client left mid-body: nobody to answer, not our failure
+        timer.end(None)
+        raise
     except Exception as exc:  # the service failed (database down...): let the platform retry
-        log.exception("%s webhook failed", hook.platform)
+        if isinstance(exc, DATABASE_FAULTS):  # an outage: one line, no traceback
+            log.warning("%s webhook: database unavailable: %s", hook.platform, exc)
+        else:
+            log.exception("%s webhook failed", hook.platform)
         timer.end(exc)
         return Refusal(503, "service", "the service could not record this now; retry").response()
     except BaseException as exc:  # cancelled (client gone, shutdown)

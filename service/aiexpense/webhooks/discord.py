@@ -10,10 +10,14 @@ CHANNEL_MESSAGE_WITH_SOURCE, ephemeral: only the person sees their expenses):
 * type 1 PING -> type 1 PONG.
 * type 2 APPLICATION_COMMAND: a slash command's string options ("/expense text: lunch
   120"); or a message command (right-click a message > Apps), whose target message's
-  content is read, stored under the target message's id so recording one message twice
-  is idempotent.
+  content is read, stored under ``"{target message id}:{member id}"``: each member who runs
+  it on a message gets their own expense, and running it twice records it once.
 * type 3 MESSAGE_COMPONENT: a select menu's chosen ``values``.
 * type 5 MODAL_SUBMIT: the text inputs' values.
+
+Interactions are always addressed to the app (someone ran its command), in a guild channel
+as in a DM, so there is no group filter. Discord sends interactions only, never message
+edits or deletions (those need a Gateway connection), so an edited message is not followed.
 
 Other interaction types (autocomplete) and malformed signed bodies are answered 400:
 Discord does not retry interactions, and the person sees "interaction failed".
@@ -63,11 +67,17 @@ class DiscordWebhook(Webhook):
             return JSONResponse({"type": PONG})
         interaction_id = need(data, "id", str, "interaction")
         body = need(data, "data", dict, "interaction")
+        user = maybe(data.get("member"), "user", dict) or maybe(data, "user", dict)
+        if user is None:
+            raise Malformed("interaction.user", "interaction has neither member.user nor user")
+        sender_id = need(user, "id", str, "user")
         message_id = interaction_id
         if kind == APPLICATION_COMMAND and body.get("type") == MESSAGE_COMMAND:
-            message_id = need(body, "target_id", str, "data")
-            target = maybe(maybe(body.get("resolved"), "messages", dict), message_id, dict)
+            target_id = need(body, "target_id", str, "data")
+            target = maybe(maybe(body.get("resolved"), "messages", dict), target_id, dict)
             text = maybe(target, "content", str) or ""
+            # Each member who records the message gets their own expense, once.
+            message_id = f"{target_id}:{sender_id}"
         elif kind == APPLICATION_COMMAND:
             text = " ".join(_string_options(body.get("options")))
         elif kind == MESSAGE_COMPONENT:
@@ -78,13 +88,10 @@ class DiscordWebhook(Webhook):
         else:  # authentic but not ours to answer (autocomplete): refused, not an error
             message = f"interaction type {kind} is not handled"
             raise Refusal(400, "interaction.type", message, error=False)
-        user = maybe(data.get("member"), "user", dict) or maybe(data, "user", dict)
-        if user is None:
-            raise Malformed("interaction.user", "interaction has neither member.user nor user")
         outcome = await self.pipeline.handle(
             Message(
                 platform=self.platform,
-                sender_id=need(user, "id", str, "user"),
+                sender_id=sender_id,
                 message_id=message_id,
                 text=text,
                 sent_at=_snowflake_time(interaction_id),
@@ -131,4 +138,4 @@ def _snowflake_time(snowflake: str) -> datetime | None:
     """When Discord made the id: its top 42 bits are milliseconds since 2015."""
     if not (snowflake.isascii() and snowflake.isdigit() and len(snowflake) <= 20):
         raise Malformed("interaction.id", "interaction.id is not a snowflake")
-    return epoch(((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000)
+    return epoch((int(snowflake) >> 22) + DISCORD_EPOCH_MS, 1000)

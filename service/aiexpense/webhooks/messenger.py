@@ -2,8 +2,11 @@
 
 Payload: ``{"object": "page", "entry": [{"messaging": [{"sender": {"id": PSID},
 "recipient": {"id": PAGE_ID}, "timestamp": ms, "message": {"mid": ..., "text": ...}}]}]}``.
-Echoes of the page's own messages (``message.is_echo``), attachments without text,
-postbacks, deliveries and reads are acknowledged and ignored.
+An edit (the ``message_edits`` field: ``"message_edit": {"mid", "text", "num_edit"}``)
+updates what the message recorded. Echoes of the page's own messages (``message.is_echo``),
+attachments without text, postbacks, deliveries and reads are acknowledged and ignored.
+A Page's conversations are one person and the Page: there are no group chats to filter.
+Each event is handled on its own (:class:`~.core.Batch`).
 
 Answers go to the Send API (``POST /me/messages``, ``messaging_type: RESPONSE``) as a job,
 with the page access token in the ``Authorization`` header rather than the URL.
@@ -16,7 +19,7 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from .core import Message, epoch, ignored, maybe, need, objects, ok
+from .core import Batch, Message, epoch, ignored, maybe, need
 from .meta import MetaWebhook
 
 MAX_REPLY = 2000  # characters in a Messenger text message
@@ -37,26 +40,29 @@ class MessengerWebhook(MetaWebhook):
     async def receive(self, data: dict[str, Any], headers: Headers) -> Response:
         if data.get("object") != "page":
             return ignored(f"object {str(data.get('object'))[:40]!r} is not handled")
-        for entry in objects(need(data, "entry", list, "body"), "entry"):
-            for event in objects(entry.get("messaging") or [], "entry.messaging"):
-                await self._event(event)
-        return ok()
+        batch = Batch(self.platform)
+        for entry in batch.items(need(data, "entry", list, "body"), "entry"):
+            for event in batch.items(entry.get("messaging"), "entry.messaging"):
+                await batch.run(self._event, event)
+        return batch.answer()
 
     async def _event(self, event: dict[str, Any]) -> None:
-        body = maybe(event, "message", dict)
+        edit = maybe(event, "message_edit", dict)
+        body = edit or maybe(event, "message", dict)
         if body is None or body.get("is_echo") or maybe(body, "text", str) is None:
             return
         sender = need(need(event, "sender", dict, "messaging"), "id", str, "messaging.sender")
-        timestamp = event.get("timestamp")
-        outcome = await self.pipeline.handle(
-            Message(
-                platform=self.platform,
-                sender_id=sender,
-                message_id=need(body, "mid", str, "message"),
-                text=body["text"],
-                sent_at=epoch(timestamp / 1000) if isinstance(timestamp, int | float) else None,
-            )
+        message = Message(
+            platform=self.platform,
+            sender_id=sender,
+            message_id=need(body, "mid", str, "message"),
+            text=body["text"],
+            sent_at=epoch(event.get("timestamp"), 1000),
         )
+        if edit is not None:
+            outcome = await self.pipeline.edit(message)
+        else:
+            outcome = await self.pipeline.handle(message)
         if outcome.fresh and self.replies.enabled(
             self.platform, self.page_access_token, "MESSENGER_PAGE_ACCESS_TOKEN"
         ):

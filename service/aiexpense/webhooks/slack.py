@@ -9,10 +9,17 @@ once and answered once. Signed with ``X-Slack-Signature`` over
 ``v0:{X-Slack-Request-Timestamp}:{body}``; a timestamp more than five minutes away is
 refused as a replay.
 
+In a channel (``channel_type`` other than ``im``) only messages for the app are read: an
+``app_mention``, a message naming the app's bot user (``<@U...>``, the bot user id being
+the ``authorizations`` entry with ``is_bot``), or a reply in a thread the bot started
+(``parent_user_id``). A file shared with words (subtype ``file_share``) is read by its
+text; an edit (``message_changed``) updates what the message recorded, a deletion
+(``message_deleted``) deletes it, each answered in the same place.
+
 Answers go to ``chat.postMessage`` as a job (in the message's thread when it had one).
 Everything else is acknowledged 200 and ignored, malformed signed bodies included: Slack
 retries a non-2xx three times and disables event subscriptions that keep failing. Bot
-messages (our own replies among them) and edits/deletions (any ``subtype``) are ignored.
+messages (our own replies among them) and other subtypes are ignored.
 """
 
 from __future__ import annotations
@@ -24,11 +31,12 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from .core import Malformed, Message, Webhook, epoch, ignored, maybe, need, ok
+from .core import Malformed, Message, Outcome, Webhook, epoch, ignored, maybe, need, ok
 from .signatures import verify_slack
 
 # <@U024BE7LH> or <@U024BE7LH|amy>: a mention, never part of an expense.
 _MENTION = re.compile(r"<[@#!][^>]*>")
+READ = (None, "file_share")  # subtypes read as new messages
 
 
 class SlackWebhook(Webhook):
@@ -57,36 +65,76 @@ class SlackWebhook(Webhook):
         if kind != "event_callback":
             return ignored(f"payload type {str(kind)[:40]!r} is not handled")
         event = need(data, "event", dict, "body")
-        if event.get("type") not in ("message", "app_mention"):
+        kind, subtype = maybe(event, "type", str), event.get("subtype")
+        if kind not in ("message", "app_mention"):
             return ignored("not a message event")
-        if event.get("subtype") is not None or event.get("bot_id") is not None:
+        channel = need(event, "channel", str, "event")
+        if subtype == "message_deleted":
+            return await self._deleted(event, channel)
+        edited = subtype == "message_changed"
+        body = need(event, "message", dict, "event") if edited else event
+        if (subtype not in READ and not edited) or body.get("bot_id") is not None:
             return ignored("not a message from a person")
-        user = maybe(event, "user", str)
-        text = maybe(event, "text", str)
+        user, text = maybe(body, "user", str), maybe(body, "text", str)
         if not user or text is None:
             return ignored("not a message from a person")
-        channel = need(event, "channel", str, "event")
-        ts = need(event, "ts", str, "event")
-        if not ts:
-            raise Malformed("event.ts", "event.ts is empty")
-        outcome = await self.pipeline.handle(
-            Message(
-                platform=self.platform,
-                sender_id=user,
-                message_id=f"{channel}:{ts}",
-                text=html.unescape(_MENTION.sub(" ", text)),  # Slack escapes & < > as entities
-                sent_at=epoch(ts),
-            )
+        ts = _ts(body, "ts")
+        addressed = kind == "app_mention" or self._for_us(data, event, body, text)
+        if not addressed and not edited:
+            return ignored("a channel message not addressed to the app")
+        message = Message(
+            platform=self.platform,
+            sender_id=user,
+            message_id=f"{channel}:{ts}",
+            text=html.unescape(_MENTION.sub(" ", text)),  # Slack escapes & < > as entities
+            sent_at=epoch(ts),
         )
-        if outcome.fresh and self.replies.enabled(self.platform, self.bot_token, "SLACK_BOT_TOKEN"):
-            reply: dict[str, Any] = {"channel": channel, "text": outcome.text}
-            thread = maybe(event, "thread_ts", str)
-            if thread:
-                reply["thread_ts"] = thread
-            await self.replies.send(
-                self.platform,
-                self.post_url,
-                reply,
-                {"Authorization": f"Bearer {self.bot_token}"},
-            )
+        if edited:
+            outcome = await self.pipeline.edit(message, create=addressed)
+        else:
+            outcome = await self.pipeline.handle(message)
+        await self._answer(outcome, channel, maybe(body, "thread_ts", str))
         return ok()
+
+    async def _deleted(self, event: dict[str, Any], channel: str) -> Response:
+        ts = _ts(event, "deleted_ts")
+        user = maybe(maybe(event, "previous_message", dict), "user", str)
+        if not user:
+            return ignored("a deleted message we never read")
+        outcome = await self.pipeline.unsend(self.platform, user, f"{channel}:{ts}")
+        thread = maybe(maybe(event, "previous_message", dict), "thread_ts", str)
+        await self._answer(outcome, channel, thread)
+        return ok()
+
+    def _for_us(
+        self, data: dict[str, Any], event: dict[str, Any], body: dict[str, Any], text: str
+    ) -> bool:
+        if event.get("channel_type", body.get("channel_type")) == "im":
+            return True
+        bots = {
+            a["user_id"]
+            for a in maybe(data, "authorizations", list) or []
+            if isinstance(a, dict) and a.get("is_bot") is True and maybe(a, "user_id", str)
+        }
+        if maybe(body, "parent_user_id", str) in bots:
+            return True
+        return any(f"<@{bot}>" in text or f"<@{bot}|" in text for bot in bots)
+
+    async def _answer(self, outcome: Outcome, channel: str, thread: str | None) -> None:
+        if not outcome.fresh or not self.replies.enabled(
+            self.platform, self.bot_token, "SLACK_BOT_TOKEN"
+        ):
+            return
+        reply: dict[str, Any] = {"channel": channel, "text": outcome.text}
+        if thread:
+            reply["thread_ts"] = thread
+        await self.replies.send(
+            self.platform, self.post_url, reply, {"Authorization": f"Bearer {self.bot_token}"}
+        )
+
+
+def _ts(body: dict[str, Any], key: str) -> str:
+    ts = need(body, key, str, "event")
+    if not ts:
+        raise Malformed(f"event.{key}", f"event.{key} is empty")
+    return ts

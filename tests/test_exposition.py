@@ -1,0 +1,98 @@
+"""``/metrics`` renders once however many scrape at once, and reuses a render briefly."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from exporter.exposition import SPACING, MetricsEndpoint
+
+
+class SlowCollector(Collector):
+    """Counts its renders; each takes ``seconds`` (in the render thread)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.renders = 0
+        self._lock = threading.Lock()
+
+    def collect(self):
+        with self._lock:
+            self.renders += 1
+            n = self.renders
+        time.sleep(self.seconds)
+        family = GaugeMetricFamily("renders", "renders so far")
+        family.add_metric([], n)
+        yield family
+
+
+async def scrape(endpoint: MetricsEndpoint, accept: str = "") -> bytes:
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "query_string": b"",
+             "headers": [(b"accept", accept.encode())]}  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await endpoint(scope, receive, send)
+    assert sent[0]["status"] == 200
+    return b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def registry_with(collector: Collector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def test_concurrent_scrapes_share_one_render() -> None:
+    slow = SlowCollector(0.2)
+    endpoint = MetricsEndpoint(registry_with(slow))
+
+    async def storm() -> list[bytes]:
+        return await asyncio.gather(*(scrape(endpoint) for _ in range(8)))
+
+    bodies = asyncio.run(storm())
+    assert slow.renders == 1
+    assert len(set(bodies)) == 1 and b"renders 1.0" in bodies[0]
+
+
+def test_a_render_is_reused_only_briefly_and_per_format() -> None:
+    now = [100.0]
+    slow = SlowCollector(0.0)
+    endpoint = MetricsEndpoint(registry_with(slow), cache_seconds=1.0, clock=lambda: now[0])
+
+    async def run() -> None:
+        await scrape(endpoint)
+        await scrape(endpoint)
+        assert slow.renders == 1  # within cache_seconds: the same render
+        await scrape(endpoint, "application/openmetrics-text; version=1.0.0")
+        assert slow.renders == 2  # another format is another render
+        now[0] += 1.01
+        assert b"renders 3.0" in await scrape(endpoint)
+
+    asyncio.run(run())
+
+
+def test_back_to_back_scrapes_leave_the_process_time_between_renders() -> None:
+    slow = SlowCollector(0.05)
+    endpoint = MetricsEndpoint(registry_with(slow))
+
+    async def run() -> float:
+        start = time.monotonic()
+        while time.monotonic() - start < 1.0:
+            await scrape(endpoint)
+        return time.monotonic() - start
+
+    elapsed = asyncio.run(run())
+    # each render is reused for SPACING times its duration: at most 1 / (1 + SPACING) of
+    # the time renders (plus one render in progress at the end)
+    assert slow.renders <= elapsed / (0.05 * (1 + SPACING)) + 2
