@@ -27,10 +27,22 @@ def pg_server(tmp_path_factory) -> Iterator[str]:
 @pytest.fixture
 def database(pg_server: str) -> Iterator[Database]:
     """A fresh, empty database of its own for one test, dropped afterwards."""
+    yield from _fresh_database(pg_server)
+
+
+@pytest.fixture(scope="module")
+def module_database(pg_server: str) -> Iterator[Database]:
+    """A fresh, empty database shared by one test module (one server for many cases)."""
+    yield from _fresh_database(pg_server)
+
+
+def _fresh_database(pg_server: str) -> Iterator[Database]:
     name = f"t_{uuid.uuid4().hex[:12]}"
     _admin(pg_server, f'CREATE DATABASE "{name}"')
-    yield Database(pg_server, name)
-    _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield Database(pg_server, name)
+    finally:
+        _admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _admin(url: str, sql: str) -> None:

@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
@@ -39,3 +40,22 @@ def scalar(url: str, sql: str, params: tuple = ()) -> int:
 def op_count(service: ExpenseService, name: str) -> int:
     stats = service.collector.get(name)
     return stats.count if stats else 0
+
+
+# The admin token the API tests' services are given (Settings(admin_token=ADMIN_TOKEN)).
+ADMIN_TOKEN = "test-admin-token-0123456789"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+ADMIN = bearer(ADMIN_TOKEN)
+
+
+def sign_up(client: httpx.Client, external_id: str, **fields: Any) -> tuple[dict, dict[str, str]]:
+    """Sign a person up with the admin token: (their user record, their token's headers)."""
+    r = client.post("/api/users", json={"external_id": external_id, **fields}, headers=ADMIN)
+    assert r.status_code == 201, r.text
+    user = r.json()
+    return user, bearer(user["token"])

@@ -19,6 +19,7 @@ from aiexpense.app import create_app
 from aiexpense.config import Settings
 from aiexpense.http_limits import MAX_HEADER_BYTES, MAX_HEADERS, uvicorn_options
 from tests import webhook_samples as ws
+from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running, wait_until
 
 TIMEOUT = 1.0  # header and body timeouts of the server under test
@@ -28,7 +29,10 @@ TIMEOUT = 1.0  # header and body timeouts of the server under test
 def server(pg_server) -> Iterator[tuple[str, int]]:
     """(base URL, port) of the app on the session's database, with 1 s read timeouts."""
     settings = Settings(
-        database_url=pg_server, body_timeout_seconds=TIMEOUT, webhooks=ws.webhook_settings()
+        database_url=pg_server,
+        body_timeout_seconds=TIMEOUT,
+        admin_token=ADMIN_TOKEN,  # sign-up reads its body only for the admin
+        webhooks=ws.webhook_settings(),
     )
     app = create_app(settings)
     with running(app, **uvicorn_options(header_timeout=TIMEOUT)) as base:
@@ -110,7 +114,8 @@ def test_a_slow_body_is_cut_off_with_408(server):
     _, port = server
     head = (
         b"POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        b"Content-Length: 100\r\n\r\n{"
+        + f"Authorization: {ADMIN['Authorization']}\r\n".encode()
+        + b"Content-Length: 100\r\n\r\n{"
     )
     started = time.monotonic()
     raw = exchange(port, head)
@@ -129,7 +134,7 @@ def test_a_client_still_uploading_50_mb_gets_the_413(server, client):
     20 runs here): the server must read the body to its end first."""
     base, port = server
     body = b'{"external_id": "' + b"x" * (50 * 2**20) + b'"}'
-    headers = {"content-type": "application/json"}
+    headers = {"content-type": "application/json", **ADMIN}
     if client.endswith("close"):
         headers["connection"] = "close"
     for _ in range(3):
@@ -149,7 +154,8 @@ def test_a_client_still_uploading_50_mb_gets_the_413(server, client):
 def test_a_client_leaving_mid_body_is_not_a_server_error(server, caplog, path):
     base, port = server
     caplog.set_level(logging.DEBUG)
-    secret = ws.telegram_headers(b"")  # the secret token: the webhook then reads the body
+    # the webhook's secret token and the admin token: both routes then read the body
+    secret = {**ws.telegram_headers(b""), **ADMIN}
     head = (
         f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
         + "".join(f"{k}: {v}\r\n" for k, v in secret.items())

@@ -11,6 +11,7 @@ from aiexpense.app import create_app
 from aiexpense.config import Settings
 from aiexpense.operations import Op
 from exporter import MetricsCollector, NullCollector
+from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running
 
 
@@ -76,9 +77,10 @@ def test_settings_refuse_a_switch_that_is_neither_on_nor_off() -> None:
 
 
 def test_the_service_runs_with_instrumentation_off(database) -> None:
-    app = create_app(Settings(database_url=database.url, instrumentation=False))
+    settings = Settings(database_url=database.url, instrumentation=False, admin_token=ADMIN_TOKEN)
+    app = create_app(settings)
     assert isinstance(app.state.collector, NullCollector)
-    with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with running(app) as base, httpx.Client(base_url=base, timeout=10, headers=ADMIN) as client:
         user = client.post("/api/users", json={"external_id": "off-1", "currency": "USD"})
         assert user.status_code == 201
         expense = {"user_id": user.json()["id"], "amount": "3.50", "category": "food"}

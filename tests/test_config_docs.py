@@ -4,6 +4,7 @@ one base; the README walk-through answers what it says, on any date."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -125,6 +126,9 @@ def test_prometheus_renders_the_runbook_link_absolute(tmp_path: Path) -> None:
 # -- the README walk-through, run as written -----------------------------------------------
 
 
+ASSIGNMENT = re.compile(r"([A-Z_]+)=(.*)")  # NAME=value or NAME=$(curl ... | jq -r .field)
+
+
 def walk_through() -> list[tuple[str, str | None]]:
     """(command, expected output or None) for each command of the README's walk-through."""
     text = (ROOT / "README.md").read_text()
@@ -134,7 +138,7 @@ def walk_through() -> list[tuple[str, str | None]]:
     for line in block.splitlines():
         if pending:  # a command continued with a backslash
             pending = pending[:-1] + " " + line.strip()
-        elif line.startswith("curl"):
+        elif line.startswith("curl") or ASSIGNMENT.match(line):
             pending = line
         elif line.startswith("#") and steps and steps[-1][2]:  # right under a command
             steps[-1][1] += line[1:].strip()
@@ -144,7 +148,7 @@ def walk_through() -> list[tuple[str, str | None]]:
                 steps[-1][2] = False
             continue
         if not pending.endswith("\\"):
-            steps.append([pending, "", True])
+            steps.append([pending, "", not ASSIGNMENT.match(pending)])  # assignments print nothing
             pending = ""
     return [(command, expected or None) for command, expected, _ in steps]
 
@@ -174,18 +178,38 @@ def curl(client: httpx.Client, command: str) -> str:
     if pipe.startswith("grep"):
         pattern = shlex.split(pipe)[1]
         out = "\n".join(line for line in out.splitlines() if re.search(pattern, line))
+    elif pipe.startswith("jq -r ."):  # one field, raw
+        out = str(json.loads(out)[pipe.removeprefix("jq -r .").rstrip(")").strip()])
     return out
+
+
+def run_step(client: httpx.Client, command: str, variables: dict[str, str]) -> str:
+    """One step with ``$NAME`` expanded; an assignment stores its value and prints nothing."""
+    for name, value in variables.items():
+        command = command.replace(f"${name}", value)
+    assigned = ASSIGNMENT.fullmatch(command)
+    if assigned is None:
+        return curl(client, command)
+    name, value = assigned.groups()
+    if value.startswith("$(") and value.endswith(")"):
+        value = curl(client, value[2:-1])
+    variables[name] = value
+    return ""
 
 
 def test_the_walk_through_answers_what_the_readme_says_on_any_date(database) -> None:
     steps = walk_through()
     assert len(steps) >= 8 and sum(1 for _, expected in steps if expected) >= 5
+    # the admin token the walk-through uses is the one it tells `make run` to start with
+    admin = ASSIGNMENT.fullmatch(steps[0][0]).group(2)
+    assert f"EXPORTER_ADMIN_TOKEN={admin} make run" in (ROOT / "README.md").read_text()
+    variables: dict[str, str] = {}
     with (
-        running(create_app(Settings(database_url=database.url))) as url,
+        running(create_app(Settings(database_url=database.url, admin_token=admin))) as url,
         httpx.Client(base_url=url) as client,
     ):
         for command, expected in steps:
-            out = curl(client, command)
+            out = run_step(client, command, variables)
             if expected is not None:
                 pattern = ".*?".join(re.escape(part) for part in expected.split("..."))
                 assert re.fullmatch(pattern, out, re.DOTALL), f"{command}\n{out}\n!= {expected}"

@@ -35,6 +35,7 @@ from aiexpense.app import create_app
 from aiexpense.config import Settings, WebhookSettings
 from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
 from tests.support import (
     JOB,
     SCRAPE,
@@ -68,6 +69,7 @@ def serve(database_url: str, sink: Sink) -> Iterator[str]:
     """The real service on a loopback port; Telegram replies go to the sink."""
     settings = Settings(
         database_url=database_url,
+        admin_token=ADMIN_TOKEN,  # signs the load's people up
         thresholds=Thresholds(interval_seconds=0.5),  # the health sampler: db_up within ~1s
         webhooks=WebhookSettings(
             telegram_secret_token=TELEGRAM_SECRET,
@@ -130,6 +132,7 @@ EXPECTED = {
     "get category": 200,
     "telegram message": 200,
     # bad requests
+    "no token": 401,
     "unknown user": 404,
     "expense for unknown user": 404,
     "negative amount": 422,
@@ -159,17 +162,19 @@ async def drive_load(base: str, seconds: float, workers: int, first: int = 0) ->
                 return None
 
         async def person(n: int) -> None:
-            user = await call("create user", "POST", "/api/users", json={"external_id": f"p{n}"})
-            uid = user["id"]
+            signup = {"json": {"external_id": f"p{n}"}, "headers": ADMIN}
+            user = await call("create user", "POST", "/api/users", **signup)
+            uid, me = user["id"], bearer(user["token"])
             for i in range(max_rounds):
                 if time.monotonic() > deadline:
                     return
-                await call("sign up again", "POST", "/api/users", json={"external_id": f"p{n}"})
-                await call("get user", "GET", f"/api/users/{uid}")
+                await call("sign up again", "POST", "/api/users", **signup)
+                await call("get user", "GET", f"/api/users/{uid}", headers=me)
                 made = await call(
                     "create expense",
                     "POST",
                     "/api/expenses",
+                    headers=me,
                     json={
                         "user_id": uid,
                         "amount": f"{10 + i % 90}.50",
@@ -178,19 +183,31 @@ async def drive_load(base: str, seconds: float, workers: int, first: int = 0) ->
                         "spent_on": "2024-05-01",
                     },
                 )
-                await call("list expenses", "GET", f"/api/expenses?user_id={uid}&limit=20")
+                await call(
+                    "list expenses", "GET", f"/api/expenses?user_id={uid}&limit=20", headers=me
+                )
                 await call(
                     "list expenses by date",
                     "GET",
                     f"/api/expenses?user_id={uid}&from=2024-05-01&to=2024-05-31",
+                    headers=me,
                 )
                 await call(
-                    "update expense", "PATCH", f"/api/expenses/{made['id']}", json={"amount": "9"}
+                    "update expense",
+                    "PATCH",
+                    f"/api/expenses/{made['id']}",
+                    json={"amount": "9"},
+                    headers=me,
                 )
                 if i % 3 == 0:
-                    await call("delete expense", "DELETE", f"/api/expenses/{made['id']}")
+                    await call(
+                        "delete expense", "DELETE", f"/api/expenses/{made['id']}", headers=me
+                    )
                 await call(
-                    "summary", "GET", f"/api/users/{uid}/summary?from=2024-05-01&to=2024-05-31"
+                    "summary",
+                    "GET",
+                    f"/api/users/{uid}/summary?from=2024-05-01&to=2024-05-31",
+                    headers=me,
                 )
                 await call("list categories", "GET", "/api/categories")
                 await call("get category", "GET", "/api/categories/food")
@@ -209,22 +226,28 @@ async def drive_load(base: str, seconds: float, workers: int, first: int = 0) ->
                 await call("telegram message", "POST", "/webhook/telegram", json=update,
                            headers=secret)  # fmt: skip
                 if i % 4 == n % 4:  # a few bad requests, spread over the run
-                    await bad_requests(i)
+                    await bad_requests(i, me)
 
-        async def bad_requests(i: int) -> None:
-            await call("unknown user", "GET", "/api/users/987654321")
+        async def bad_requests(i: int, me: dict[str, str]) -> None:
+            await call("no token", "GET", "/api/expenses?user_id=1")
+            await call("unknown user", "GET", "/api/users/987654321", headers=me)
             await call(
                 "expense for unknown user",
                 "POST",
                 "/api/expenses",
                 json={"user_id": 987654321, "amount": "1"},
+                headers=me,
             )
             await call(
-                "negative amount", "POST", "/api/expenses", json={"user_id": 1, "amount": "-1"}
+                "negative amount",
+                "POST",
+                "/api/expenses",
+                json={"user_id": 1, "amount": "-1"},
+                headers=me,
             )
-            json_header = {"content-type": "application/json"}
+            json_header = {"content-type": "application/json", **ADMIN}
             await call("malformed json", "POST", "/api/users", data=b"{", headers=json_header)
-            await call("not json", "POST", "/api/users", data=b"x=1")
+            await call("not json", "POST", "/api/users", data=b"x=1", headers=ADMIN)
             await call("unknown category", "GET", "/api/categories/no-such-category")
             wrong = {"X-Telegram-Bot-Api-Secret-Token": "wrong"}
             await call("telegram wrong secret", "POST", "/webhook/telegram",

@@ -180,8 +180,10 @@ def test_the_whole_apps_metrics_pass_promtool(database):
     from aiexpense.config import Settings
 
     promtool = require_tool("promtool")
-    app = create_app(Settings(database_url=database.url))
-    with running(app) as url, httpx.Client(base_url=url, timeout=10) as client:
+    from tests.service_helpers import ADMIN, ADMIN_TOKEN
+
+    app = create_app(Settings(database_url=database.url, admin_token=ADMIN_TOKEN))
+    with running(app) as url, httpx.Client(base_url=url, timeout=10, headers=ADMIN) as client:
         user = client.post("/api/users", json={"external_id": "lint"}).json()
         client.post("/api/expenses", json={"user_id": user["id"], "amount": "12.5"})
         client.get("/api/expenses", params={"user_id": user["id"]})

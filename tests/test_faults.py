@@ -26,6 +26,7 @@ from aiexpense.db_startup import describe, pool_conninfo
 from aiexpense.errors import DatabaseUnavailable
 from exporter import MetricsCollector, Thresholds
 from tests import webhook_samples as ws
+from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running, wait_until
 
 # Sample often; leave the error-rate rule out: the outage's own 503s would hold readiness
@@ -41,6 +42,7 @@ def settings(url: str, **overrides) -> Settings:
         statement_timeout_seconds=1.0,
         thresholds=FAST,
         webhooks=ws.webhook_settings(),
+        admin_token=ADMIN_TOKEN,  # the requests act as the admin: no token to look up
     )
     return Settings(**{**values, **overrides})
 
@@ -60,7 +62,7 @@ class KeepAlive:
 
     def request(self, method: str, path: str, body: dict | None = None):
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"content-type": "application/json"} if data is not None else {}
+        headers = {"content-type": "application/json", **ADMIN} if data is not None else ADMIN
         self.conn.request(method, path, body=data, headers=headers)
         response = self.conn.getresponse()
         payload = response.read()
@@ -90,7 +92,7 @@ def test_serves_at_once_without_a_database_and_is_ready_when_it_appears(own_post
     own_postgres.stop()
     app = create_app(settings(own_postgres.url))
     started = time.monotonic()
-    with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with running(app) as base, httpx.Client(base_url=base, timeout=10, headers=ADMIN) as client:
         assert time.monotonic() - started < 5  # the pool's own wait used to be 30 s
         assert client.get("/monitoring/live").status_code == 200
         r = client.get("/monitoring/ready")
@@ -130,7 +132,7 @@ def test_a_permanent_error_is_one_line_naming_the_cause_never_the_password(own_p
 @pytest.mark.slow
 def test_every_route_answers_503_with_retry_after_and_keeps_the_connection(own_postgres):
     app = create_app(settings(own_postgres.url))
-    with running(app) as base, httpx.Client(base_url=base, timeout=10) as client:
+    with running(app) as base, httpx.Client(base_url=base, timeout=10, headers=ADMIN) as client:
         user = client.post("/api/users", json={"external_id": "amy"}).json()
         uid = user["id"]
         expense = client.post("/api/expenses", json={"user_id": uid, "amount": "12"}).json()
@@ -171,7 +173,7 @@ def test_every_route_answers_503_with_retry_after_and_keeps_the_connection(own_p
 @pytest.mark.slow
 def test_a_frozen_database_answers_503_within_the_statement_timeout(own_postgres):
     app = create_app(settings(own_postgres.url, statement_timeout_seconds=1.0))
-    with running(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+    with running(app) as base, httpx.Client(base_url=base, timeout=30, headers=ADMIN) as client:
         uid = client.post("/api/users", json={"external_id": "cy"}).json()["id"]
         with frozen(own_postgres):
             started = time.monotonic()

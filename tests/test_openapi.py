@@ -19,6 +19,7 @@ from aiexpense.config import Settings
 from aiexpense.http_limits import uvicorn_options
 from aiexpense.openapi import parser_schema
 from tests import webhook_samples as ws
+from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running
 
 MONITORING = ("/monitoring", "/metrics")  # the kit's: not part of this document
@@ -73,8 +74,14 @@ def test_the_document_is_served_as_openapi_3_1(database):
 @pytest.mark.slow
 def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(database, tmp_path):
     st = Path(sys.executable).with_name("st")
-    app = create_app(Settings(database_url=database.url, webhooks=ws.webhook_settings()))
-    with running(app, **uvicorn_options()) as base, httpx.Client(base_url=base) as client:
+    settings = Settings(
+        database_url=database.url, admin_token=ADMIN_TOKEN, webhooks=ws.webhook_settings()
+    )
+    app = create_app(settings)
+    with (
+        running(app, **uvicorn_options()) as base,
+        httpx.Client(base_url=base, headers=ADMIN) as client,
+    ):
         user = client.post("/api/users", json={"external_id": "fuzz"}).json()
         client.post("/api/expenses", json={"user_id": user["id"], "amount": "12"})
         run = subprocess.run(
@@ -85,6 +92,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(datab
              "--max-examples", "40", "--seed", "20261201", "--workers", "2",
              "--phases", "examples,coverage,fuzzing", "--request-timeout", "10",
              "--generation-database", "none", "--no-color",
+             "--header", f"Authorization: {ADMIN['Authorization']}",  # the admin reaches all
              "--report", "ndjson", "--report-dir", str(tmp_path)],
             capture_output=True, text=True, timeout=240, cwd=tmp_path,  # its cache goes there
         )  # fmt: skip

@@ -13,19 +13,25 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
 from tests.support import Database, running
 
 JSON = {"content-type": "application/json"}
 
 
 def test_crud_over_http(database):
-    app = create_app(Settings(database_url=database.url, default_currency="TWD"))
-    with running(app) as base, httpx.Client(base_url=base) as client:
-        r = client.post("/api/users", json={"external_id": "amy", "display_name": "Amy"})
+    settings = Settings(database_url=database.url, default_currency="TWD", admin_token=ADMIN_TOKEN)
+    with running(create_app(settings)) as base, httpx.Client(base_url=base) as client:
+        r = client.post(
+            "/api/users", json={"external_id": "amy", "display_name": "Amy"}, headers=ADMIN
+        )
         assert r.status_code == 201
         user = r.json()
         assert (user["platform"], user["currency"], user["display_name"]) == ("api", "TWD", "Amy")
-        assert client.post("/api/users", json={"external_id": "amy"}).status_code == 200
+        assert (
+            client.post("/api/users", json={"external_id": "amy"}, headers=ADMIN).status_code == 200
+        )
+        client.headers.update(bearer(user.pop("token")))  # from here on, as Amy
         assert client.get(f"/api/users/{user['id']}").json() == user
 
         # amounts as JSON numbers and as strings, both exact (0.1 + 0.2 == 0.3 here)
@@ -82,12 +88,13 @@ def test_crud_over_http(database):
 
 
 def test_a_scripted_session_shows_in_monitoring_metrics_with_exact_counts(database):
-    app = create_app(Settings(database_url=database.url))
+    app = create_app(Settings(database_url=database.url, admin_token=ADMIN_TOKEN))
     n = 7
-    with running(app) as base, httpx.Client(base_url=base) as client:
+    with running(app) as base, httpx.Client(base_url=base, headers=ADMIN) as client:
         amy = client.post("/api/users", json={"external_id": "amy"}).json()
         client.post("/api/users", json={"external_id": "amy"})  # already there: cache hit
         client.post("/api/users", json={"external_id": "bob"})
+        client.headers.update(bearer(amy["token"]))  # the rest as Amy
         client.get(f"/api/users/{amy['id']}")
         ids = [
             client.post("/api/expenses", json={"user_id": amy["id"], "amount": i + 1}).json()["id"]
@@ -118,7 +125,7 @@ def test_a_scripted_session_shows_in_monitoring_metrics_with_exact_counts(databa
         "get_metrics": 1,
         "list_categories": 1,
         "category_lookup": 1,
-        "db_insert": 2 + n,  # two new users, n expenses
+        "db_insert": 2 + 2 + n,  # two new users, their two tokens, n expenses
         "db_update": 2,
         "db_delete": 1,
         "cache_invalidate": n + 2 + 1,  # every write to expenses
@@ -147,9 +154,11 @@ def api(pg_server: str) -> Iterator[Api]:
     with psycopg.connect(pg_server, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{db.name}"')
     try:
-        app = create_app(Settings(database_url=db.url, default_currency="USD"))
-        with running(app) as base, httpx.Client(base_url=base) as client:
-            uid = client.post("/api/users", json={"external_id": "amy"}).json()["id"]
+        settings = Settings(database_url=db.url, default_currency="USD", admin_token=ADMIN_TOKEN)
+        with running(create_app(settings)) as base, httpx.Client(base_url=base) as client:
+            amy = client.post("/api/users", json={"external_id": "amy"}, headers=ADMIN).json()
+            uid = amy["id"]
+            client.headers.update(bearer(amy["token"]))  # the table runs as Amy
             usd = client.post("/api/expenses", json={"user_id": uid, "amount": "12.50"}).json()
             jpy = client.post(
                 "/api/expenses", json={"user_id": uid, "amount": 300, "currency": "JPY"}
@@ -164,16 +173,17 @@ def expense(**fields) -> str:
     return json.dumps({"user_id": "{uid}", "amount": "1", **fields})
 
 
+SIGN_UP = {**JSON, **ADMIN}
 NESTED = "[" * 30000 + "]" * 30000
 BAD_REQUESTS = [
     # (method, path, body, headers, status, field)
-    ("POST", "/api/users", "{}", JSON, 422, "external_id"),
-    ("POST", "/api/users", '{"external_id": 5}', JSON, 422, "external_id"),
-    ("POST", "/api/users", '{"external_id": "   "}', JSON, 422, "external_id"),
-    ("POST", "/api/users", json.dumps({"external_id": "x" * 300}), JSON, 422, "external_id"),
-    ("POST", "/api/users", '{"external_id": "a", "currency": "XYZ"}', JSON, 422, "currency"),
-    ("POST", "/api/users", '{"external_id": "a", "nickname": "b"}', JSON, 422, "nickname"),
-    ("POST", "/api/users", '{"external_id": "a\\u0000b"}', JSON, 422, "external_id"),
+    ("POST", "/api/users", "{}", SIGN_UP, 422, "external_id"),
+    ("POST", "/api/users", '{"external_id": 5}', SIGN_UP, 422, "external_id"),
+    ("POST", "/api/users", '{"external_id": "   "}', SIGN_UP, 422, "external_id"),
+    ("POST", "/api/users", json.dumps({"external_id": "x" * 300}), SIGN_UP, 422, "external_id"),
+    ("POST", "/api/users", '{"external_id": "a", "currency": "XYZ"}', SIGN_UP, 422, "currency"),
+    ("POST", "/api/users", '{"external_id": "a", "nickname": "b"}', SIGN_UP, 422, "nickname"),
+    ("POST", "/api/users", '{"external_id": "a\\u0000b"}', SIGN_UP, 422, "external_id"),
     ("GET", "/api/users/abc", None, {}, 422, "user_id"),
     ("GET", "/api/users/0", None, {}, 422, "user_id"),
     ("GET", "/api/users/99999999999999999999", None, {}, 422, "user_id"),

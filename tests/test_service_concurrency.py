@@ -9,7 +9,7 @@ import httpx
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from tests.service_helpers import open_service, scalar
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer, open_service, scalar
 from tests.support import running
 
 
@@ -32,11 +32,13 @@ async def test_fifty_parallel_signups_of_one_person_make_one_row(database):
 
 
 async def test_two_hundred_parallel_creates_over_http_are_all_persisted(database):
-    app = create_app(Settings(database_url=database.url, pool_max=10))
+    app = create_app(Settings(database_url=database.url, pool_max=10, admin_token=ADMIN_TOKEN))
     with running(app) as base:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-            user = (await client.post("/api/users", json={"external_id": "busy"})).json()
+            signup = {"external_id": "busy"}
+            user = (await client.post("/api/users", json=signup, headers=ADMIN)).json()
+            client.headers.update(bearer(user["token"]))  # the creates carry the person's token
 
             async def create(i: int) -> httpx.Response:
                 body = {"user_id": user["id"], "amount": f"{i}.01", "description": f"#{i}"}

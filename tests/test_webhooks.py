@@ -16,6 +16,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
 from tests.support import running, wait_until
 from tests.webhook_samples import (
     LINE_TOKEN,
@@ -66,6 +67,7 @@ def service(database, receiver_base: str | None = None, **overrides: Any) -> Ite
     settings = Settings(
         database_url=database.url,
         default_currency="TWD",
+        admin_token=ADMIN_TOKEN,
         webhooks=webhook_settings(receiver_base, **overrides),
     )
     with running(create_app(settings)) as base, httpx.Client(base_url=base, timeout=10) as client:
@@ -212,8 +214,14 @@ def test_the_persons_own_history_decides_the_category(database, receiver):
         r = post(client, "discord", first)
         assert r.json()["data"]["content"] == "Recorded: zorblax 50 TWD (other)"
         [(expense_id,)] = _ids(database.url)
-        # The person files it under shopping (through the API); the next one follows suit.
-        assert client.patch(f"/api/expenses/{expense_id}", json={"category": "shopping"}).is_success
+        # The person files it under shopping (through the API, with a token the admin
+        # issued them: chat users have none of their own); the next one follows suit.
+        with psycopg.connect(database.url) as conn:
+            (user_id,) = conn.execute("SELECT user_id FROM expenses").fetchone()
+        token = client.post(f"/api/users/{user_id}/tokens", headers=ADMIN).json()["token"]
+        change = {"category": "shopping"}
+        r = client.patch(f"/api/expenses/{expense_id}", json=change, headers=bearer(token))
+        assert r.is_success, r.text
         second, _, _ = sample("discord", "zorblax 70")
         r = post(client, "discord", second)
         assert r.json()["data"]["content"] == "Recorded: zorblax 70 TWD (shopping)"

@@ -12,6 +12,7 @@ import time
 import psycopg
 import pytest
 
+from tests.service_helpers import ADMIN, bearer
 from tests.support import wait_until
 from tests.test_webhooks import expenses, receiver, service  # noqa: F401 (receiver: fixture)
 from tests.webhook_samples import (
@@ -386,7 +387,14 @@ def test_an_edit_keeps_a_corrected_category_and_reshapes_items(database, receive
     with service(database, base) as client:
         post(client, "slack", original)
         first_id = _ids(database.url)[0][0]
-        assert client.patch(f"/api/expenses/{first_id}", json={"category": "shopping"}).is_success
+        with psycopg.connect(database.url) as conn:
+            (uid,) = conn.execute(
+                "SELECT user_id FROM expenses WHERE id = %s", (first_id,)
+            ).fetchone()
+        token = client.post(f"/api/users/{uid}/tokens", headers=ADMIN).json()["token"]
+        change = {"category": "shopping"}
+        r = client.patch(f"/api/expenses/{first_id}", json=change, headers=bearer(token))
+        assert r.is_success, r.text
         changed = slack_message("", ts=f"{int(time.time())}.000999", subtype="message_changed")
         changed["event"].pop("user"), changed["event"].pop("text")
         changed["event"]["message"] = {

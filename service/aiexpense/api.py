@@ -5,8 +5,12 @@ operation and writes the result. Amounts are exact end to end: JSON numbers are 
 ``Decimal`` (never float) and amounts are written as strings (``"12.50"``). Every refusal
 is a JSON ``{"error": ..., "field": ...}`` with a 4xx status:
 
-    400 malformed JSON          404 unknown user, expense or category
+    400 malformed JSON          401 no valid credential        403 credential not allowed
+    404 unknown user, expense or category (also: someone else's)
     413 body over 64 KiB        415 not application/json       422 invalid field
+
+Every route but the categories (the same for everyone) needs a bearer credential: see
+:mod:`.auth`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import validation as v
+from .auth import Guard
 from .errors import InvalidField, NotFound, ServiceError
 from .lexicon import Category
 from .models import Expense, Summary, User
@@ -32,6 +37,7 @@ if TYPE_CHECKING:
 
 MAX_BODY = 64 * 1024
 STATUS = {InvalidField: 422, NotFound: 404}
+NO_STORE = {"Cache-Control": "no-store"}  # an answer carrying a token (as RFC 6749 5.1 asks)
 
 
 class BadRequest(ServiceError):
@@ -43,8 +49,9 @@ class BadRequest(ServiceError):
 
 
 def refusal(exc: ServiceError) -> JSONResponse:
-    status = exc.status if isinstance(exc, BadRequest) else STATUS.get(type(exc), 422)
-    return JSONResponse({"error": exc.message, "field": exc.field}, status_code=status)
+    status = getattr(exc, "status", None) or STATUS.get(type(exc), 422)
+    headers = getattr(exc, "headers", None)  # auth: WWW-Authenticate on a 401
+    return JSONResponse({"error": exc.message, "field": exc.field}, status, headers)
 
 
 Endpoint = Callable[[Any, Request], Awaitable[Response]]
@@ -102,6 +109,14 @@ def query(request: Request) -> dict[str, str]:
 
 def path_id(request: Request, name: str) -> int:
     return v.check(name, v.positive_id, request.path_params[name])
+
+
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, if sent (once: two would be ambiguous)."""
+    keys = request.headers.getlist("idempotency-key")
+    if len(keys) > 1:
+        raise InvalidField("Idempotency-Key", "given more than once")
+    return keys[0] if keys else None
 
 
 # -- writing responses --------------------------------------------------------------------
@@ -164,12 +179,14 @@ def _timestamp(moment) -> str:
 class ExpenseApi:
     def __init__(self, service: ExpenseService) -> None:
         self.service = service
+        self.auth = Guard(service.token_digest, service.settings.admin_token)
 
     def routes(self) -> list[BaseRoute]:
         return [
             Route("/api/users", self.create_user, methods=["POST"]),
             Route("/api/users/{user_id}", self.get_user, methods=["GET"]),
             Route("/api/users/{user_id}/summary", self.summary, methods=["GET"]),
+            Route("/api/users/{user_id}/tokens", self.issue_token, methods=["POST"]),
             Route("/api/expenses", self.create_expense, methods=["POST"]),
             Route("/api/expenses", self.list_expenses, methods=["GET"]),
             Route("/api/expenses/{expense_id}", self.update_expense, methods=["PATCH"]),
@@ -180,7 +197,10 @@ class ExpenseApi:
 
     @endpoint
     async def create_user(self, request: Request) -> Response:
-        """Sign up a person on the "api" platform; 201 when new, 200 when they existed."""
+        """Sign up a person on the "api" platform (admin token); 201 when new, 200 when
+        they existed. The answer carries the person's API token (``token``) when they had
+        none yet: once, on the first sign-up."""
+        await self.auth.admin(request, "sign-up")
         data = v.NEW_USER.parse(await read_json(request))
         user = await self.service.auto_signup(
             "api",
@@ -188,11 +208,25 @@ class ExpenseApi:
             display_name=data.get("display_name"),
             currency=data.get("currency"),
         )
-        return JSONResponse(user_json(user), status_code=201 if user.created else 200)
+        body, headers = user_json(user), None
+        token = await self.service.issue_token(user.id, replace=False)
+        if token is not None:
+            body["token"], headers = token, NO_STORE
+        return JSONResponse(body, status_code=201 if user.created else 200, headers=headers)
+
+    @endpoint
+    async def issue_token(self, request: Request) -> Response:
+        """A new API token for the person (their current token or the admin's); the old
+        one stops working."""
+        who = await self.auth.principal(request)
+        user_id = who.allowed(path_id(request, "user_id"))
+        token = await self.service.issue_token(user_id)
+        return JSONResponse({"user_id": user_id, "token": token}, 201, NO_STORE)
 
     @endpoint
     async def get_user(self, request: Request) -> Response:
-        user_id = path_id(request, "user_id")
+        who = await self.auth.principal(request)
+        user_id = who.allowed(path_id(request, "user_id"))
         user = await self.service.get_user(user_id)
         if user is None:
             raise NotFound("user_id", f"no user with id {user_id}")
@@ -200,25 +234,31 @@ class ExpenseApi:
 
     @endpoint
     async def create_expense(self, request: Request) -> Response:
+        """201 with the expense; with an ``Idempotency-Key``, a retry gets the first 201
+        again (marked ``Idempotent-Replayed: true``) and records nothing."""
+        who = await self.auth.principal(request)
+        key = idempotency_key(request)
         data = v.NEW_EXPENSE.parse(await read_json(request))
         expense = await self.service.create_expense(
-            data["user_id"],
+            who.allowed(data["user_id"]),
             data["amount"],
             currency=data.get("currency"),
             category=data.get("category"),
             description=data.get("description", ""),
             spent_on=data.get("spent_on"),
+            idempotency_key=key,
         )
-        return JSONResponse(
-            expense_json(expense),
-            status_code=201,
-            headers={"Location": f"/api/expenses/{expense.id}"},
-        )
+        headers = {"Location": f"/api/expenses/{expense.id}"}
+        if key is not None and not expense.created:
+            headers["Idempotent-Replayed"] = "true"
+        return JSONResponse(expense_json(expense), status_code=201, headers=headers)
 
     @endpoint
     async def list_expenses(self, request: Request) -> Response:
         """``?user_id=&limit=`` the latest; ``?user_id=&from=&to=`` a date range."""
+        who = await self.auth.principal(request)
         q = v.EXPENSE_LIST_QUERY.parse(query(request))
+        who.allowed(q["user_id"])
         body: dict[str, Any] = {"user_id": q["user_id"]}
         if "from" in q:
             limit = q.get("limit", v.MAX_LIMIT)
@@ -240,19 +280,24 @@ class ExpenseApi:
 
     @endpoint
     async def update_expense(self, request: Request) -> Response:
+        who = await self.auth.principal(request)
         expense_id = path_id(request, "expense_id")
         changes = v.EXPENSE_CHANGES.parse(await read_json(request))
-        expense = await self.service.update_expense(expense_id, **changes)
+        # A person's token reaches only their own expenses: anyone else's is "no expense".
+        expense = await self.service.update_expense(expense_id, user_id=who.user_id, **changes)
         return JSONResponse(expense_json(expense))
 
     @endpoint
     async def delete_expense(self, request: Request) -> Response:
-        expense = await self.service.delete_expense(path_id(request, "expense_id"))
+        who = await self.auth.principal(request)
+        expense_id = path_id(request, "expense_id")
+        expense = await self.service.delete_expense(expense_id, user_id=who.user_id)
         return JSONResponse({"deleted": expense_json(expense)})
 
     @endpoint
     async def summary(self, request: Request) -> Response:
-        user_id = path_id(request, "user_id")
+        who = await self.auth.principal(request)
+        user_id = who.allowed(path_id(request, "user_id"))
         q = v.PERIOD_QUERY.parse(query(request))
         summary = await self.service.get_metrics(user_id, q.get("from"), q.get("to"))
         return JSONResponse(summary_json(summary))

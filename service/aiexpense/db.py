@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, LiteralString, TypeVar
 
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
@@ -33,25 +33,8 @@ Params = Sequence[Any] | dict[str, Any] | None
 T = TypeVar("T")
 
 
-class Database:
-    """Runs single statements, each in its own implicit transaction (autocommit)."""
-
-    def __init__(
-        self,
-        pool: AsyncConnectionPool,
-        collector: MetricsCollector,
-        *,
-        answer_timeout: float | None = None,
-    ) -> None:
-        """``answer_timeout``: seconds a statement may go unanswered (None: no bound)."""
-        self.pool = pool
-        self.answer_timeout = answer_timeout
-        self.schema_ready = False  # set once migrations have run (ExpenseService.prepare)
-        self._collector = collector
-        self._sweeping: asyncio.Task[None] | None = None
-        self._in_flight: dict[AsyncConnection, float] = {}  # statement deadlines (loop time)
-        self._severed: set[AsyncConnection] = set()
-        self._watch: asyncio.TimerHandle | None = None
+class Statements:
+    """``fetch_one``, ``fetch_all`` and ``execute``, over a subclass's ``_run``."""
 
     async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
         """The first row of ``sql``'s result, or None."""
@@ -72,18 +55,72 @@ class Database:
         params: Params,
         fetch: Callable[[AsyncCursor], Awaitable[T]],
     ) -> T:
+        raise NotImplementedError
+
+
+class Database(Statements):
+    """Runs single statements, each in its own implicit transaction (autocommit), or,
+    inside :meth:`transaction`, several statements as one transaction."""
+
+    def __init__(
+        self,
+        pool: AsyncConnectionPool,
+        collector: MetricsCollector,
+        *,
+        answer_timeout: float | None = None,
+    ) -> None:
+        """``answer_timeout``: seconds a statement may go unanswered (None: no bound)."""
+        self.pool = pool
+        self.answer_timeout = answer_timeout
+        self.schema_ready = False  # set once migrations have run (ExpenseService.prepare)
+        self._collector = collector
+        self._sweeping: asyncio.Task[None] | None = None
+        self._in_flight: dict[AsyncConnection, float] = {}  # statement deadlines (loop time)
+        self._severed: set[AsyncConnection] = set()
+        self._watch: asyncio.TimerHandle | None = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        """Statements that run as one transaction on one connection: committed when the
+        block ends, rolled back if it raises."""
+        async with self.pool.connection() as conn:
+            await _autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
+            async with conn.transaction():
+                yield Transaction(self, conn)
+
+    async def _run(
+        self,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+        conn: AsyncConnection | None = None,
+    ) -> T:
+        """``sql`` on ``conn`` (a transaction's), or on a pooled connection of its own."""
         if not self.schema_ready:
             raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
         try:
-            async with self.pool.connection() as conn:
-                await _autocommit(conn)
-                with self._collector.time(op):
-                    if self.answer_timeout is None:
-                        return await fetch(await conn.execute(sql, params))
-                    return await self._bounded(conn, fetch, sql, params)
+            if conn is not None:
+                return await self._timed(conn, op, sql, params, fetch)
+            async with self.pool.connection() as pooled:
+                await _autocommit(pooled)
+                return await self._timed(pooled, op, sql, params, fetch)
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
             raise
+
+    async def _timed(
+        self,
+        conn: AsyncConnection,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+    ) -> T:
+        with self._collector.time(op):
+            if self.answer_timeout is None:
+                return await fetch(await conn.execute(sql, params))
+            return await self._bounded(conn, fetch, sql, params)
 
     def _sweep(self) -> None:
         # After a database restart every idle pooled connection is dead, and each would fail
@@ -132,6 +169,24 @@ class Database:
         pending = [d for c, d in self._in_flight.items() if c not in self._severed]
         if pending:
             self._watch = loop.call_at(min(pending), self._expire)
+
+
+class Transaction(Statements):
+    """The statements of one transaction (see :meth:`Database.transaction`), with the
+    database's timing, guards and bounds."""
+
+    def __init__(self, db: Database, conn: AsyncConnection) -> None:
+        self._db = db
+        self._conn = conn
+
+    async def _run(
+        self,
+        op: str,
+        sql: LiteralString,
+        params: Params,
+        fetch: Callable[[AsyncCursor], Awaitable[T]],
+    ) -> T:
+        return await self._db._run(op, sql, params, fetch, self._conn)
 
 
 def _sever(conn: AsyncConnection) -> None:

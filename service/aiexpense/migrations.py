@@ -181,6 +181,39 @@ MIGRATIONS: tuple[Migration, ...] = (
             WHERE state <> 'queued';
         """,
     ),
+    Migration(
+        7,
+        "api_tokens",
+        """
+        -- One live API token a person (rotation replaces it). Only its SHA-256 is kept:
+        -- a copy of this table gives no one a usable token.
+        CREATE TABLE api_tokens (
+            user_id    bigint PRIMARY KEY REFERENCES users (id) ON DELETE CASCADE,
+            sha256     bytea NOT NULL CHECK (octet_length(sha256) = 32),
+            created_at timestamptz NOT NULL DEFAULT now()
+        );
+        """,
+    ),
+    Migration(
+        8,
+        "idempotency_keys",
+        """
+        -- Idempotency-Key of POST /api/expenses: the first response, replayed to retries.
+        -- The primary key is what makes concurrent retries wait for the first one.
+        CREATE TABLE idempotency_keys (
+            user_id     bigint NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+            key         text NOT NULL CHECK (char_length(key) BETWEEN 1 AND 255),
+            fingerprint bytea NOT NULL CHECK (octet_length(fingerprint) = 32),
+            -- the expense as first created (the response is rendered from it); NULL only
+            -- inside the transaction that creates it
+            expense     jsonb,
+            created_at  timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (user_id, key)
+        );
+        -- the sweep of expired keys reads the oldest first
+        CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
+        """,
+    ),
 )
 
 _SYNC_CURRENCIES: LiteralString = """

@@ -111,22 +111,24 @@ _TOTALS = _object(
     }
 )
 
+_USER: JSONSchema = {
+    "id": _INT,
+    "platform": _TEXT,
+    "external_id": _TEXT,
+    "display_name": _NULLABLE_TEXT,
+    "currency": _TEXT,
+    "created_at": _TIMESTAMP,
+}
+
 COMPONENTS: dict[str, JSONSchema] = {
     "Error": _object({"error": _TEXT, "field": _NULLABLE_TEXT}, optional=("field",)),
     "Unavailable": _object(
         {"error": _TEXT, "detail": _TEXT, "field": _TEXT, "retry_after": _INT},
         optional=("detail", "field", "retry_after"),
     ),
-    "User": _object(
-        {
-            "id": _INT,
-            "platform": _TEXT,
-            "external_id": _TEXT,
-            "display_name": _NULLABLE_TEXT,
-            "currency": _TEXT,
-            "created_at": _TIMESTAMP,
-        }
-    ),
+    "User": _object(_USER),
+    # sign-up's answer: the user, and their API token the first time (only then)
+    "SignedUp": _object({**_USER, "token": _TEXT}, optional=("token",)),
     "Expense": _object(
         {
             "id": _INT,
@@ -165,6 +167,7 @@ COMPONENTS: dict[str, JSONSchema] = {
         {"slug": _TEXT, "name": _TEXT, "keywords": {"type": "array", "items": _TEXT}}
     ),
     "CategoryList": _object({"categories": _list_of("Category")}),
+    "Token": _object({"user_id": _INT, "token": _TEXT}),
     "WebhookAnswer": {
         "type": "object",
         "description": "{ok: true}, {ok: true, ignored: reason}, or the platform's own answer"
@@ -172,11 +175,23 @@ COMPONENTS: dict[str, JSONSchema] = {
     },
 }
 
+SECURITY_SCHEMES: JSONSchema = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "a person's API token (aiex_<user id>_<secret>, from sign-up or"
+        " POST /api/users/{user_id}/tokens): that person's data only; or the admin token"
+        " (EXPORTER_ADMIN_TOKEN): sign-up, and anyone's data",
+    }
+}
+
 ERRORS = {
     400: "Malformed JSON (or, on a webhook, a signed body that is not the platform's payload)",
-    401: "The platform signature is missing or wrong",
-    403: "The verification token does not match",
-    404: "No such user, expense or category",
+    401: "No valid credential: on /api a bearer token (WWW-Authenticate: Bearer), on a"
+    " webhook the platform's signature",
+    403: "The credential may not do this (sign-up needs the admin token), or a webhook's"
+    " verification token does not match",
+    404: "No such user, expense or category (someone else's answers the same)",
     413: "The body is larger than the limit",
     415: "The body is not application/json",
     422: "A field is invalid: `field` names it",
@@ -205,10 +220,12 @@ class Operation:
     query: v.Schema | list[JSONSchema] | None = None  # a validation schema, or parameters
     params: tuple[tuple[str, Any], ...] = ()  # path parameters: (name, parser)
     errors: tuple[int, ...] = ()
+    secured: bool = True  # needs a bearer token (see auth.py); False: public or signed
+    headers: tuple[JSONSchema, ...] = ()  # header parameters
 
     def document(self) -> JSONSchema:
         op: JSONSchema = {"summary": self.summary, "operationId": _operation_id(self)}
-        parameters = [path_parameter(n, p) for n, p in self.params]
+        parameters = [path_parameter(n, p) for n, p in self.params] + list(self.headers)
         if isinstance(self.query, v.Schema):
             parameters += query_parameters(self.query)
         elif self.query:
@@ -228,6 +245,9 @@ class Operation:
         }
         for status in self.errors:
             responses[str(status)] = {"description": ERRORS[status], "content": _json("Error")}
+        op["security"] = [{"bearer": []}] if self.secured else []
+        if self.secured:
+            responses["401"] = {"description": ERRORS[401], "content": _json("Error")}
         responses["503"] = _unavailable("Unavailable (database down, or not configured): retry")
         op["responses"] = responses
         return op
@@ -238,18 +258,44 @@ def _operation_id(op: Operation) -> str:
 
 
 _BODY_ERRORS = (400, 413, 415, 422)
+_IDEMPOTENCY_KEY: JSONSchema = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "per person, kept 24 h: the same key and body replay the first answer;"
+    " the same key with another body is a 422",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 257, "pattern": "^[\\x20-\\x7e]+$"},
+}
+
+
+def _created_expense() -> JSONSchema:
+    return {
+        "description": "Created (or, for a retry with its Idempotency-Key, created before)",
+        "headers": {
+            "Location": {"schema": {"type": "string"}, "required": True},
+            "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}},
+        },
+        "content": _json("Expense"),
+    }
+
+
 _USER_ID = (("user_id", v.positive_id),)
 _EXPENSE_ID = (("expense_id", v.positive_id),)
 
 API: tuple[Operation, ...] = (
-    Operation("POST", "/api/users", "Sign up a person (200 when they existed)",
-              {201: "User", 200: "User"}, body=v.NEW_USER, errors=_BODY_ERRORS),
+    Operation("POST", "/api/users", "Sign up a person, with the admin token (200 when they"
+              " existed); `token`, the person's API token, comes once",
+              {201: "SignedUp", 200: "SignedUp"}, body=v.NEW_USER, errors=(*_BODY_ERRORS, 403)),
     Operation("GET", "/api/users/{user_id}", "A person", {200: "User"},
               params=_USER_ID, errors=(404, 422)),
+    Operation("POST", "/api/users/{user_id}/tokens", "A new API token for the person (the"
+              " previous one stops working)", {201: "Token"}, params=_USER_ID,
+              errors=(404, 422)),
     Operation("GET", "/api/users/{user_id}/summary", "Totals by currency, category and day",
               {200: "Summary"}, params=_USER_ID, query=v.PERIOD_QUERY, errors=(404, 422)),
-    Operation("POST", "/api/expenses", "Record an expense", {201: "Expense"},
-              body=v.NEW_EXPENSE, errors=(*_BODY_ERRORS, 404)),
+    Operation("POST", "/api/expenses", "Record an expense; with an Idempotency-Key a retry"
+              " gets the first answer again", {201: _created_expense()},
+              body=v.NEW_EXPENSE, errors=(*_BODY_ERRORS, 404), headers=(_IDEMPOTENCY_KEY,)),
     Operation("GET", "/api/expenses", "A person's latest expenses, or those in a date range",
               {200: "ExpenseList"}, query=v.EXPENSE_LIST_QUERY, errors=(404, 422)),
     Operation("PATCH", "/api/expenses/{expense_id}", "Change an expense", {200: "Expense"},
@@ -257,9 +303,9 @@ API: tuple[Operation, ...] = (
     Operation("DELETE", "/api/expenses/{expense_id}", "Delete an expense", {200: "Deleted"},
               params=_EXPENSE_ID, errors=(404, 422)),
     Operation("GET", "/api/categories", "Every category, in display order",
-              {200: "CategoryList"}),
+              {200: "CategoryList"}, secured=False),
     Operation("GET", "/api/categories/{slug}", "One category", {200: "Category"},
-              params=(("slug", v.slug),), errors=(404, 422)),
+              params=(("slug", v.slug),), errors=(404, 422), secured=False),
 )  # fmt: skip
 
 _HUB_QUERY = [
@@ -290,6 +336,7 @@ def webhook_operations(platforms: list[tuple[str, bool]]) -> list[Operation]:
                 {200: "WebhookAnswer"},
                 body=body,
                 errors=(400, 401, 413),
+                secured=False,
             )
         )
         if handshake:
@@ -301,6 +348,7 @@ def webhook_operations(platforms: list[tuple[str, bool]]) -> list[Operation]:
                     {200: challenge},
                     query=_HUB_QUERY,
                     errors=(400, 403),
+                    secured=False,
                 )
             )
     return ops  # fmt: skip
@@ -333,7 +381,7 @@ def build(platforms: list[tuple[str, bool]]) -> JSONSchema:
             f" Retry-After ({RETRY_AFTER_SECONDS} s).",
         },
         "paths": paths,
-        "components": {"schemas": COMPONENTS},
+        "components": {"schemas": COMPONENTS, "securitySchemes": SECURITY_SCHEMES},
     }
 
 

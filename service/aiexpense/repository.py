@@ -7,13 +7,13 @@ static strings, so psycopg prepares each one server-side after a few uses per co
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import LiteralString
+from typing import Any, LiteralString
 
 from aiexpense.operations import Op
 
-from .db import Database
+from .db import Statements
 from .lexicon import Category
 from .models import CurrencyTotals, Expense, Summary, User
 
@@ -105,9 +105,71 @@ _SUMMARY: LiteralString = """
 """
 _CATEGORIES: LiteralString = "SELECT slug, name, keywords FROM categories ORDER BY position, slug"
 
+# API tokens: one a person; "first" stores one only if the person has none yet (sign-up),
+# "replace" swaps it (rotation: the old token stops working at once).
+_FIRST_TOKEN: LiteralString = """
+    INSERT INTO api_tokens (user_id, sha256) VALUES (%s, %s)
+    ON CONFLICT (user_id) DO NOTHING
+    RETURNING created_at
+"""
+_REPLACE_TOKEN: LiteralString = """
+    INSERT INTO api_tokens (user_id, sha256) VALUES (%s, %s)
+    ON CONFLICT (user_id) DO UPDATE SET sha256 = EXCLUDED.sha256, created_at = now()
+    RETURNING created_at
+"""
+_TOKEN_DIGEST: LiteralString = "SELECT sha256 FROM api_tokens WHERE user_id = %s"
+
+# Idempotency keys (inside the transaction that creates the expense): two statements
+# besides BEGIN and COMMIT. Claiming a key a concurrent transaction has claimed but not
+# committed waits on the primary key until that one ends; then it either finds the key
+# taken (and reads the first expense) or, if the other rolled back, claims it. An expired
+# key (over a day old) is claimed afresh. The claim also deletes up to ten other expired
+# keys, so the table holds about a day of keys with no background job (SKIP LOCKED: two
+# sweeps never wait for each other).
+KEY_LIFETIME: LiteralString = "24 hours"
+_CLAIM_KEY: LiteralString = f"""
+    WITH swept AS (
+        DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+            SELECT user_id, key FROM idempotency_keys
+            WHERE created_at < now() - interval '{KEY_LIFETIME}'
+              AND (user_id, key) <> (%(user_id)s, %(key)s)
+            ORDER BY created_at LIMIT 10 FOR UPDATE SKIP LOCKED
+        )
+    )
+    INSERT INTO idempotency_keys (user_id, key, fingerprint)
+    VALUES (%(user_id)s, %(key)s, %(fingerprint)s)
+    ON CONFLICT (user_id, key) DO UPDATE
+    SET fingerprint = EXCLUDED.fingerprint, expense = NULL, created_at = now()
+    WHERE idempotency_keys.created_at < now() - interval '{KEY_LIFETIME}'
+    RETURNING true
+"""
+_CLAIMED_KEY: LiteralString = """
+    SELECT fingerprint, expense FROM idempotency_keys WHERE user_id = %s AND key = %s
+"""
+_NEW_EXPENSE_FIELDS = (
+    "user_id", "amount", "currency", "category", "description", "spent_on", "platform",
+    "message_id",
+)  # fmt: skip
+# The expense and its snapshot in the claimed key in one statement. The snapshot is the
+# row as JSON with the amount as text (a JSON number would come back a float).
+_INSERT_EXPENSE_WITH_KEY: LiteralString = f"""
+    WITH new AS (
+        INSERT INTO expenses
+            (user_id, amount, currency, category, description, spent_on, platform, message_id)
+        VALUES (%(user_id)s, %(amount)s, %(currency)s, %(category)s, %(description)s,
+                %(spent_on)s, %(platform)s, %(message_id)s)
+        RETURNING {EXPENSE_COLUMNS}
+    ), saved AS (
+        UPDATE idempotency_keys k
+        SET expense = to_jsonb(new) || jsonb_build_object('amount', new.amount::text)
+        FROM new WHERE k.user_id = new.user_id AND k.key = %(key)s
+    )
+    SELECT {EXPENSE_COLUMNS} FROM new
+"""
+
 
 class Repository:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Statements) -> None:
         self.db = db
 
     # -- users -----------------------------------------------------------------------------
@@ -247,3 +309,52 @@ class Repository:
     async def categories(self) -> list[Category]:
         rows = await self.db.fetch_all(Op.DB_QUERY, _CATEGORIES)
         return [Category(slug, name, tuple(keywords)) for slug, name, keywords in rows]
+
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def store_token(self, user_id: int, sha256: bytes, *, replace: bool) -> bool:
+        """Store a token digest; False when ``replace`` is off and the person has one."""
+        sql = _REPLACE_TOKEN if replace else _FIRST_TOKEN
+        return await self.db.fetch_one(Op.DB_INSERT, sql, (user_id, sha256)) is not None
+
+    async def token_digest(self, user_id: int) -> bytes | None:
+        row = await self.db.fetch_one(Op.DB_QUERY, _TOKEN_DIGEST, (user_id,))
+        return bytes(row[0]) if row else None
+
+    # -- idempotency keys (call inside Database.transaction) -------------------------------
+
+    async def claim_key(self, user_id: int, key: str, fingerprint: bytes) -> bool:
+        """True when this transaction now owns ``key`` (new, or expired and reclaimed)."""
+        params = {"user_id": user_id, "key": key, "fingerprint": fingerprint}
+        return await self.db.fetch_one(Op.DB_INSERT, _CLAIM_KEY, params) is not None
+
+    async def claimed_key(self, user_id: int, key: str) -> tuple[bytes, Expense]:
+        """(fingerprint, expense as first created) of a key another request used."""
+        row = await self.db.fetch_one(Op.DB_QUERY, _CLAIMED_KEY, (user_id, key))
+        if row is None or row[1] is None:  # the primary key wait makes this impossible
+            raise RuntimeError(f"idempotency key {key!r} of user {user_id} vanished")
+        return bytes(row[0]), expense_from_snapshot(row[1])
+
+    async def insert_expense_with_key(self, key: str, row: tuple[Any, ...]) -> Expense:
+        """Insert the expense ``row`` (the columns of :meth:`insert_expense`, with no
+        message id) and keep it in the claimed ``key`` of its user."""
+        params = {**dict(zip(_NEW_EXPENSE_FIELDS, row, strict=True)), "key": key}
+        found = await self.db.fetch_one(Op.DB_INSERT, _INSERT_EXPENSE_WITH_KEY, params)
+        assert found is not None  # no ON CONFLICT: the INSERT returns its row or raises
+        return Expense(*found, created=True)
+
+
+def expense_from_snapshot(s: dict[str, Any]) -> Expense:
+    """An expense from the JSON snapshot ``_INSERT_EXPENSE_WITH_KEY`` keeps."""
+    return Expense(
+        s["id"],
+        s["user_id"],
+        Decimal(s["amount"]),
+        s["currency"],
+        s["category"],
+        s["description"],
+        date.fromisoformat(s["spent_on"]),
+        s["platform"],
+        s["message_id"],
+        datetime.fromisoformat(s["created_at"]),
+    )

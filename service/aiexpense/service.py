@@ -19,6 +19,8 @@ that name the field; they are recorded as successful operations (see ``errors.py
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 from aiexpense.operations import Op
 from exporter import MetricsCollector
 
+from . import auth
 from . import validation as v
 from .api import ExpenseApi
 from .cache import MISSING, Caches
@@ -60,6 +63,11 @@ SUMMARY_DAYS = 30  # get_metrics' period when none is given: the last 30 days
 ANSWER_GRACE = 0.5  # seconds past the server's statement_timeout before we give up on it
 
 
+def _fingerprint(fields: list[Any]) -> bytes:
+    """The SHA-256 of a request's fields, what an idempotent retry must repeat."""
+    return hashlib.sha256(json.dumps(fields, default=str).encode()).digest()
+
+
 @dataclass(frozen=True, slots=True)
 class CacheConfig:
     """(max entries, seconds to live) of each cache."""
@@ -68,6 +76,10 @@ class CacheConfig:
     categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
     # Writes anywhere invalidate it (LISTEN/NOTIFY); the TTL only bounds memory use.
     expenses: tuple[int, float] = (2_000, 30.0)
+    # user id -> digest of their API token. A rotated-out token stops working at once in
+    # the process that rotates, in other worker processes and replicas within this TTL
+    # (the new one works everywhere at once: auth.Guard re-reads on a mismatch).
+    tokens: tuple[int, float] = (10_000, 10.0)
 
 
 def operation(name: str):
@@ -112,11 +124,13 @@ class ExpenseService:
                 "users": cache_config.users,
                 "categories": cache_config.categories,
                 "expenses": cache_config.expenses,
+                "tokens": cache_config.tokens,
             },
         )
         self._users = self.caches["users"]
         self._categories = self.caches["categories"]
         self._recent = self.caches["expenses"]
+        self._tokens = self.caches["tokens"]
         self.jobs = JobQueue(
             collector,
             workers=settings.job_workers,
@@ -256,6 +270,31 @@ class ExpenseService:
             raise NotFound("user_id", f"no user with id {user_id}")
         return user
 
+    # -- API tokens ------------------------------------------------------------------------
+
+    async def issue_token(self, user_id: int, *, replace: bool = True) -> str | None:
+        """A new API token for the person, shown to the caller once; only its SHA-256 is
+        stored. ``replace``: the previous token stops working (see ``CacheConfig.tokens``
+        for other processes). Without ``replace`` a token is issued only if the person has
+        none yet (sign-up: concurrent sign-ups of one person hand out one token): else None.
+        """
+        user = await self._require_user(v.check("user_id", v.positive_id, user_id))
+        if not replace and await self.token_digest(user.id) is not None:
+            return None  # the common case of a repeated sign-up: no write
+        token = auth.new_token(user.id)
+        sha256 = auth.digest(token)
+        if not await self.repo.store_token(user.id, sha256, replace=replace):
+            return None
+        self._tokens.store(user.id, sha256)
+        return token
+
+    async def token_digest(self, user_id: int, *, fresh: bool = False) -> bytes | None:
+        """The stored digest of the person's API token (None: they have none); ``fresh``:
+        read past the cache (a rotation in another process has not reached it yet)."""
+        if fresh:
+            self._tokens.invalidate(user_id)
+        return await self._tokens.get_or_load(user_id, lambda: self.repo.token_digest(user_id))
+
     # -- expenses --------------------------------------------------------------------------
 
     @operation(Op.CREATE_EXPENSE)
@@ -270,6 +309,7 @@ class ExpenseService:
         spent_on: date | str | None = None,
         platform: str = "api",
         message_id: str | None = None,
+        idempotency_key: str | None = None,
     ) -> Expense:
         """Record an expense; ``currency`` defaults to the user's, ``category`` to the one
         :meth:`suggest_category` finds for the description ("other" without one),
@@ -277,12 +317,21 @@ class ExpenseService:
 
         With ``message_id`` the call is idempotent per (platform, message_id): a repeat
         returns the first call's expense with ``created=False`` and inserts nothing.
+        With ``idempotency_key`` (per user, kept a day) likewise: a repeat with the same
+        fields returns the expense as it was first created, ``created=False``; the same key
+        with different fields is refused (field ``Idempotency-Key``).
         """
         user = await self._require_user(v.check("user_id", v.positive_id, user_id))
+        key = None
+        if idempotency_key is not None:
+            key = v.check("Idempotency-Key", v.idempotency_key, idempotency_key)
         code = v.check("currency", v.currency, currency) if currency is not None else user.currency
         value = v.check("amount", v.amount, amount)
         value = v.check("amount", lambda x: v.in_currency(x, code), value)
         text = v.check("description", v.description, description)
+        # What the caller asked for, before any default (today, a suggestion) is filled in:
+        # a retry after midnight, or after the person's history changed, is the same request.
+        asked = [user.id, str(value), currency and code, category, text, spent_on]
         if category is None and text:
             category = (await self.suggest_category(user.id, text)).category
         slug = await self._known_category(FALLBACK_SLUG if category is None else category)
@@ -291,6 +340,11 @@ class ExpenseService:
         if message_id is not None:
             message_id = v.check("message_id", v.message_id, message_id)
         row = (user.id, value, code, slug, text, day, source, message_id)
+        if key is not None:
+            expense = await self._create_once(user.id, key, _fingerprint(asked), row)
+            if expense.created:
+                self._recent.invalidate(user.id)
+            return expense
         expense = await self.repo.insert_expense(*row)
         if expense is None:  # (platform, message_id) seen before: hand back that expense
             assert message_id is not None
@@ -302,6 +356,25 @@ class ExpenseService:
         if expense.created:
             self._recent.invalidate(user.id)
         return expense
+
+    async def _create_once(
+        self, user_id: int, key: str, fingerprint: bytes, row: tuple[Any, ...]
+    ) -> Expense:
+        """Insert ``row`` and record ``key`` in one transaction, or replay the key's first
+        expense. A concurrent request with the same key waits on the key's primary key
+        until this transaction ends, so two retries can never both insert."""
+        async with self.db.transaction() as tx:
+            repo = Repository(tx)
+            if not await repo.claim_key(user_id, key, fingerprint):
+                first_fingerprint, first = await repo.claimed_key(user_id, key)
+                if first_fingerprint != fingerprint:
+                    raise InvalidField(
+                        "Idempotency-Key",
+                        "this key was already used with a different request body; a retry"
+                        " must repeat the request exactly, a new request needs a new key",
+                    )
+                return first
+            return await repo.insert_expense_with_key(key, row)
 
     @operation(Op.GET_EXPENSES)
     async def get_expenses(self, user_id: int, limit: int = v.DEFAULT_LIMIT) -> list[Expense]:

@@ -32,6 +32,7 @@ _DECIMAL = re.compile(r"-?[0-9]{1,20}(\.[0-9]{1,20})?")
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _SLUG = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _PLATFORM = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_HEADER_KEY = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}")
 _ABSENT: Final = object()
 
 Parser = Callable[[Any], Any]
@@ -177,6 +178,18 @@ def text(max_length: int, *, min_length: int = 0) -> Parser:
     parse.min_length = min_length  # type: ignore[attr-defined]  # for the OpenAPI document
     parse.max_length = max_length  # type: ignore[attr-defined]
     return parse
+
+
+def idempotency_key(value: Any) -> str:
+    """An ``Idempotency-Key`` header: 1 to 255 printable ASCII characters. The IETF draft
+    sends it as a structured-field string (``"8e03978e-..."``); the quotes are optional."""
+    if not isinstance(value, str):
+        raise ValueError(f"must be a string, got {_kind(value)}")
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        value = value[1:-1]
+    if not _HEADER_KEY.fullmatch(value):
+        raise ValueError("must be 1 to 255 printable ASCII characters, such as a UUID")
+    return value
 
 
 external_id = text(256, min_length=1)

@@ -13,6 +13,10 @@ operation (``POST /api/users`` one ``auto_signup``, ``GET /api/expenses`` one
 ``/monitoring/metrics`` must match the client's answered requests within 1%. (The
 service's ``total_operations`` grows more: each request also performs cache and database
 operations, reported as ``operations_per_request``.)
+
+Requests authenticate as a client of the API would: sign-ups with the admin token
+(``$EXPORTER_ADMIN_TOKEN``, else the one the bench's own service is given), everything a
+person does with the token their sign-up returned.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from . import probes
 from .loadgen import Request, drive, merge_summaries, summarize
-from .server import BENCH_SECRET
+from .server import BENCH_ADMIN_TOKEN, BENCH_SECRET
 
 AGREEMENT_PERCENT = 1.0
 MEMORY_READINGS = 3  # /monitoring/health reads while measuring (each costs the service ~5 ms)
@@ -50,6 +54,8 @@ TOP_LEVEL = {
 }
 # The bench's own service is started with this secret when none is set (server.py).
 TELEGRAM_SECRET = os.environ.get("TELEGRAM_SECRET_TOKEN", BENCH_SECRET)
+ADMIN_TOKEN = os.environ.get("EXPORTER_ADMIN_TOKEN", BENCH_ADMIN_TOKEN)
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # The mix of "Mixed Operations" (weights): mostly reads of a person's latest expenses.
 MIX = {"get_expenses": 50, "create_expense": 25, "signup": 10, "categories": 10, "summary": 5}
 
@@ -184,7 +190,7 @@ def signups(run: str) -> Callable[[int, random.Random], Request]:
 
     def next_request(worker: int, rng: random.Random) -> Request:
         body = {"external_id": f"load-{run}-{next(numbers)}", "currency": "USD"}
-        return Request("signup", "POST", "/api/users", body)
+        return Request("signup", "POST", "/api/users", body, ADMIN)
 
     return next_request
 
@@ -216,19 +222,23 @@ def telegram(run: str) -> Callable[[int, random.Random], Request]:
     return next_request
 
 
+Person = tuple[str, int, dict[str, str]]  # external id, user id, their token's headers
+
+
 async def create_people(
     session: aiohttp.ClientSession, base_url: str, run: str, people: int, expenses: int
-) -> list[tuple[str, int]]:
-    """``people`` persons with ``expenses`` expenses each: (external id, user id)."""
+) -> list[Person]:
+    """``people`` persons with ``expenses`` expenses each."""
     limit = asyncio.Semaphore(16)
 
-    async def one(n: int) -> tuple[str, int]:
+    async def one(n: int) -> Person:
         external_id = f"mix-{run}-{n}"
         async with limit:
-            async with session.post(
-                base_url + "/api/users", json={"external_id": external_id, "currency": "USD"}
-            ) as r:
-                user_id = (await r.json())["id"]
+            body = {"external_id": external_id, "currency": "USD"}
+            async with session.post(base_url + "/api/users", json=body, headers=ADMIN) as r:
+                r.raise_for_status()
+                user = await r.json()
+            user_id, headers = user["id"], {"Authorization": f"Bearer {user['token']}"}
             for i in range(expenses):
                 body = {
                     "user_id": user_id,
@@ -236,22 +246,23 @@ async def create_people(
                     "category": "food",
                     "description": f"setup {i}",
                 }
-                async with session.post(base_url + "/api/expenses", json=body) as r:
+                url = base_url + "/api/expenses"
+                async with session.post(url, json=body, headers=headers) as r:
                     r.raise_for_status()
-        return external_id, user_id
+        return external_id, user_id, headers
 
     return list(await asyncio.gather(*(one(n) for n in range(people))))
 
 
-def mixed(people: list[tuple[str, int]]) -> Callable[[int, random.Random], Request]:
+def mixed(people: list[Person]) -> Callable[[int, random.Random], Request]:
     """Mixed Operations: reads, writes, returning sign-ups, categories and summaries."""
     labels, weights = list(MIX), list(MIX.values())
 
     def next_request(worker: int, rng: random.Random) -> Request:
-        external_id, user_id = rng.choice(people)
+        external_id, user_id, me = rng.choice(people)
         label = rng.choices(labels, weights)[0]
         if label == "get_expenses":
-            return Request(label, "GET", f"/api/expenses?user_id={user_id}&limit=100")
+            return Request(label, "GET", f"/api/expenses?user_id={user_id}&limit=100", None, me)
         if label == "create_expense":
             body = {
                 "user_id": user_id,
@@ -259,11 +270,11 @@ def mixed(people: list[tuple[str, int]]) -> Callable[[int, random.Random], Reque
                 "category": rng.choice(("food", "transport", "shopping")),
                 "description": "load",
             }
-            return Request(label, "POST", "/api/expenses", body)
+            return Request(label, "POST", "/api/expenses", body, me)
         if label == "signup":
-            return Request(label, "POST", "/api/users", {"external_id": external_id})
+            return Request(label, "POST", "/api/users", {"external_id": external_id}, ADMIN)
         if label == "summary":
-            return Request(label, "GET", f"/api/users/{user_id}/summary")
+            return Request(label, "GET", f"/api/users/{user_id}/summary", None, me)
         return Request(label, "GET", "/api/categories")
 
     return next_request

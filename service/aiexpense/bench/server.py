@@ -25,6 +25,7 @@ from collections.abc import Iterator
 
 START_TIMEOUT = 60.0
 BENCH_SECRET = "bench-telegram-secret"
+BENCH_ADMIN_TOKEN = "bench-admin-token"  # signs the load's people up (see load.ADMIN_TOKEN)
 STOP_TIMEOUT = 20.0
 
 
@@ -71,6 +72,8 @@ class ServiceProcess:
             "EXPORTER_HEALTH_INTERVAL_SECONDS": "1",
             # the webhook scenario signs its messages with it (see load.TELEGRAM_SECRET)
             "TELEGRAM_SECRET_TOKEN": os.environ.get("TELEGRAM_SECRET_TOKEN", BENCH_SECRET),
+            # the load generator signs people up with it, then each acts with their own token
+            "EXPORTER_ADMIN_TOKEN": os.environ.get("EXPORTER_ADMIN_TOKEN", BENCH_ADMIN_TOKEN),
         }
         self._process: subprocess.Popen | None = None
 
