@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from grafana.queries import dashboard_queries
-from tests.service_helpers import scalar
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, scalar
 from tests.support import (
     JOB,
     SCRAPE,
@@ -108,6 +108,7 @@ def replicas(database, sink, tmp_path) -> Iterator[Callable[[str], Replica]]:
         "TELEGRAM_BOT_TOKEN": TELEGRAM_BOT_TOKEN,
         "EXPORTER_TELEGRAM_API_BASE": f"{sink.url}/telegram",
         "EXPORTER_CACHE_HEARTBEAT_SECONDS": str(HEARTBEAT),
+        "EXPORTER_ADMIN_TOKEN": ADMIN_TOKEN,  # sign-up is the admin's
         "EXPORTER_REPLY_WORKERS": str(REPLY_WORKERS),
         "EXPORTER_REPLY_TIMEOUT_SECONDS": "5",
         "EXPORTER_REPLY_LEASE_SECONDS": "6",
@@ -252,7 +253,11 @@ def test_dashboards_aggregate_both_replicas_and_a_killed_one_pages(replicas, sin
 
 def test_a_write_on_a_is_read_on_b_whose_cache_was_warm_within_the_bound(replicas):
     a, b = replicas("a"), replicas("b")
-    with httpx.Client(base_url=a.url) as on_a, httpx.Client(base_url=b.url) as on_b:
+    # the admin token may act for anyone: one credential for both replicas' clients
+    with (
+        httpx.Client(base_url=a.url, headers=ADMIN) as on_a,
+        httpx.Client(base_url=b.url, headers=ADMIN) as on_b,
+    ):
         user = on_a.post("/api/users", json={"external_id": "amy"}).json()["id"]
         on_a.post("/api/expenses", json={"user_id": user, "amount": "10", "description": "tea"})
 
