@@ -132,4 +132,8 @@ def test_a_killed_worker_is_replaced_and_no_count_goes_backwards(server) -> None
                    and len(workers_of(process)) == 4, timeout=30)  # fmt: skip
         before = scraped(client)
         hit(url, 200)
-        assert scraped(client) == before + 200  # the replacement counts on from the total
+        # The replacement counts on from the total. (Not exactly +200: a connection the
+        # dead worker never accepted waits in the shared listen queue, and is served, and
+        # counted, by a live worker even after its client gave up. The exact totals in a
+        # steady state are the test above.)
+        assert scraped(client) >= before + 200

@@ -326,11 +326,12 @@ class Pipeline:
         # Claimed once the expenses are in, just before the answer is queued: a failure
         # before this point leaves the message unclaimed, so the platform's retry answers.
         kind = "recorded" if recorded else "refused"
-        claimed = await self.deliveries.claim(message.platform, message.message_id, kind)
-        fresh = claimed or any(e.created for e in recorded)
+        # Whoever claims answers, even if another replica created the rows: two replicas
+        # taking the same update at once answer it once.
+        fresh = await self.deliveries.claim(message.platform, message.message_id, kind)
         lines = []
         if recorded:
-            label = "Recorded" if fresh else "Already recorded"
+            label = "Recorded" if fresh or any(e.created for e in recorded) else "Already recorded"
             lines.append(f"{label}: " + ", ".join(describe(e, now.date()) for e in recorded))
         if refused:
             lines.append("Not recorded: " + "; ".join(refused))
