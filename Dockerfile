@@ -28,9 +28,12 @@ RUN /opt/venv/bin/pip install --no-deps --no-build-isolation /src /src/service \
 # --- runtime: the virtual environment and an unprivileged, numeric user ----------------
 FROM ${PYTHON_IMAGE}
 
+# Listen on every interface inside the container; EXPORTER_PORT (or --port) still chooses
+# the port, as everywhere else.
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PATH=/opt/venv/bin:$PATH
+    PATH=/opt/venv/bin:$PATH \
+    EXPORTER_HOST=0.0.0.0
 
 COPY --from=build /opt/venv /opt/venv
 RUN groupadd --gid 10001 aiexpense \
@@ -52,4 +55,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
 
 # Exec form: the server is PID 1 and receives SIGTERM itself, so it can flip readiness to
 # 503, finish in-flight requests, drain the job queue and close the pool before it exits.
-CMD ["exporter", "serve", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["exporter", "serve"]

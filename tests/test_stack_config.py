@@ -399,7 +399,8 @@ def test_dockerfile_checks_liveness_only_and_runs_the_server_as_pid_1():
     assert "/monitoring/live" in healthcheck
     assert "/monitoring/ready" not in healthcheck  # a DB outage must not kill it
     (cmd,) = dockerfile_instructions("CMD")
-    assert json.loads(cmd) == ["exporter", "serve", "--host", "0.0.0.0", "--port", "8080"]
+    assert json.loads(cmd) == ["exporter", "serve"]  # exec form; EXPORTER_PORT picks the port
+    assert any("EXPORTER_HOST=0.0.0.0" in env for env in dockerfile_instructions("ENV"))
 
 
 def test_dockerfile_base_image_is_a_pinned_python_version():
