@@ -80,6 +80,7 @@ DEBIAN_PACKAGES = {
     "docker-compose": "docker-compose",
     "chromium": "chromium",
     "chromedriver": "chromium-driver",
+    "wrk": "wrk",
 }
 
 

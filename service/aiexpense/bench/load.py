@@ -195,11 +195,6 @@ def signups(run: str) -> Callable[[int, random.Random], Request]:
     return next_request
 
 
-def categories() -> Callable[[int, random.Random], Request]:
-    """A cached read, nothing else: what extra worker processes buy on a CPU-bound path."""
-    return lambda worker, rng: Request("categories", "GET", "/api/categories")
-
-
 def telegram(run: str) -> Callable[[int, random.Random], Request]:
     """A chat message through the Telegram webhook, end to end: signature check, sign-up,
     parse, suggest, create, reply (in the HTTP answer: no bot token is configured)."""
@@ -308,8 +303,6 @@ async def prepare(
         return signups(run)
     if args.scenario == "webhook":
         return telegram(run)
-    if args.scenario == "categories":
-        return categories()
     people = await create_people(session, args.url, run, args.people, args.expenses)
     return mixed(people)
 

@@ -19,11 +19,13 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -131,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         if phases & {"load", "probes"}:
             result["load"] = _load(args, plan, phases, url, Path(tmp))
         if "workers" in phases and not args.url:
-            step(6, "workers: GET /api/categories at 16 users, one worker process against two")
+            step(6, "workers: wrk on GET /api/categories, one worker process against two")
             result.setdefault("load", {})["workers"] = _workers(args, plan, url, Path(tmp))
     _finish(result, started)
     path = results.save(result, output)
@@ -303,23 +305,48 @@ def _load(args, plan: Plan, phases: set[str], database_url: str, tmp: Path) -> d
 
 
 def _workers(args, plan: Plan, database_url: str, tmp: Path) -> dict[str, Any]:
-    """Throughput of one and two worker processes in alternating rounds, each with the
-    service's own count checked against the client's (exact across workers)."""
-    from .load import merge_runs
+    """Throughput of one and two worker processes on a cached read, in alternating rounds.
 
-    rounds: dict[int, list] = {1: [], 2: []}
+    The load comes from wrk (Debian's, in C): on 2 cores a Python load generator needs a
+    core of its own and caps what a second worker can show. Each round also checks the
+    service's count against wrk's: equal but for requests in flight when the warm-up or the
+    measured run stopped (at most one per connection each)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return {"skipped": "wrk is not installed (Debian: apt-get install wrk)"}
+    rounds: dict[int, list[dict[str, float]]] = {1: [], 2: []}
     for n in range(args.rounds or plan.rounds):
         for workers in (1, 2) if n % 2 == 0 else (2, 1):
             with ServiceProcess(database_url, workers=workers) as service:
-                rounds[workers].append(_load_run(service.url, "categories", args, plan, tmp))
+                rounds[workers].append(_wrk_round(wrk, service.url, plan))
     return {
-        "one": merge_runs(rounds[1]),
-        "two": merge_runs(rounds[2]),
-        "rounds": [
-            [r["throughput_rps"] for r in rounds[2]],
-            [r["throughput_rps"] for r in rounds[1]],
-        ],
+        "rounds": [[r["rps"] for r in rounds[n]] for n in (2, 1)],
+        "counts": [(r["served"], r["answered"]) for n in (1, 2) for r in rounds[n]],
+        "connections": WRK_CONNECTIONS,
     }
+
+
+# Enough connections that the kernel spreads them over the workers (keep-alive connections
+# stay with the worker that accepted them: with few, one worker may hold them all).
+WRK_CONNECTIONS = 64
+
+
+def _wrk_round(wrk: str, url: str, plan: Plan) -> dict[str, float]:
+    target = f"{url}/api/categories"
+    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}"]
+    subprocess.run([*command, f"-d{plan.warmup:g}s", target], capture_output=True, check=True)
+    before = _served(url)
+    out = subprocess.run(
+        [*command, f"-d{plan.duration:g}s", target], capture_output=True, text=True, check=True
+    ).stdout
+    answered = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    return {"rps": rps, "answered": answered, "served": _served(url) - before}
+
+
+def _served(url: str) -> int:
+    with urllib.request.urlopen(f"{url}/monitoring/operation?name=list_categories") as r:
+        return int(json.load(r)["count"])
 
 
 def _modes(urls: dict[bool, str]) -> list[str]:
