@@ -127,6 +127,7 @@ async def async_wait_until(predicate, timeout: float = 10.0, interval: float = 0
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
 ALERTING_RULES = ROOT / "alerts" / "alerts.rules.yml"
+CANARY_RULES = ROOT / "alerts" / "canary.rules.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 JOB = "aiexpense"  # the scrape job the rules and dashboards expect
 SCRAPE = 1  # seconds: scrape and rule evaluation interval
@@ -224,10 +225,13 @@ def sink_app(sink: Sink) -> Starlette:
     )
 
 
-def render_alerting_rules(directory: Path, fors: dict[str, str]) -> Path:
-    """alerts.rules.yml with the ``for`` of the alerts named in ``fors`` shortened (a test
-    cannot wait minutes per transition); every other rule is the production file's."""
-    rules = yaml.safe_load(ALERTING_RULES.read_text())
+def render_alerting_rules(
+    directory: Path, fors: dict[str, str], source: Path = ALERTING_RULES
+) -> Path:
+    """The rule file ``source`` (alerts.rules.yml unless told) with the ``for`` of the alerts
+    named in ``fors`` shortened (a test cannot wait minutes per transition), written under
+    its own name into ``directory``; every other rule is the production file's."""
+    rules = yaml.safe_load(source.read_text())
     found = set()
     for group in rules["groups"]:
         for rule in group["rules"]:
@@ -235,7 +239,7 @@ def render_alerting_rules(directory: Path, fors: dict[str, str]) -> Path:
                 rule["for"] = fors[rule["alert"]]
                 found.add(rule["alert"])
     assert found == set(fors), set(fors) - found
-    path = directory / "alerts.rules.yml"
+    path = directory / source.name
     path.write_text(yaml.safe_dump(rules, sort_keys=False, width=1000))
     return path
 
@@ -293,9 +297,18 @@ def prometheus_process(
     targets: Sequence[str],
     alerting_rules: Sequence[Path],
     alertmanager: str | None = None,
+    target_labels: Sequence[dict[str, str]] | None = None,
 ) -> Iterator[Prometheus]:
     """A Prometheus in ``directory`` scraping ``targets`` (base URLs) as job ``JOB`` every
-    ``SCRAPE`` s with the recording rules and ``alerting_rules``; up once every target is."""
+    ``SCRAPE`` s with the recording rules and ``alerting_rules``; up once every target is.
+    ``target_labels``, one mapping per target: labels put on every series of that target,
+    as a ServiceMonitor's relabelling puts a pod's ``track`` on its series."""
+    labels = list(target_labels) if target_labels is not None else [{} for _ in targets]
+    assert len(labels) == len(targets), (targets, labels)
+    static_configs = [
+        {"targets": [urlsplit(t).netloc], **({"labels": dict(ls)} if ls else {})}
+        for t, ls in zip(targets, labels, strict=True)
+    ]
     config: dict[str, Any] = {
         "global": {
             "scrape_interval": f"{SCRAPE}s",
@@ -307,7 +320,7 @@ def prometheus_process(
             {
                 "job_name": JOB,
                 "metrics_path": "/metrics",
-                "static_configs": [{"targets": [urlsplit(t).netloc for t in targets]}],
+                "static_configs": static_configs,
             }
         ],
     }

@@ -100,7 +100,8 @@ class Replica:
 
 @pytest.fixture
 def replicas(database, sink, tmp_path) -> Iterator[Callable[[str], Replica]]:
-    """``start(name)``: a replica, ready; all stopped at the end."""
+    """``start(name, **env)``: a replica, ready, with ``env`` over the shared environment
+    (another ``DATABASE_URL``, say); all stopped at the end."""
     env = {
         **os.environ,
         "DATABASE_URL": database.url,
@@ -117,8 +118,8 @@ def replicas(database, sink, tmp_path) -> Iterator[Callable[[str], Replica]]:
     }
     started: list[Replica] = []
 
-    def start(name: str) -> Replica:
-        replica = Replica(name, env, tmp_path / f"replica-{name}.log")
+    def start(name: str, **overrides: str) -> Replica:
+        replica = Replica(name, {**env, **overrides}, tmp_path / f"replica-{name}.log")
         started.append(replica)
         wait_until(replica.up, timeout=60)
         return replica
