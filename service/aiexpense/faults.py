@@ -31,6 +31,7 @@ CLIENT_CLOSED_REQUEST = 499
 DATABASE_FAULTS: tuple[type[Exception], ...] = (
     psycopg.OperationalError,  # also psycopg_pool's PoolTimeout, PoolClosed, TooManyRequests
     psycopg.errors.ReadOnlySqlTransaction,
+    psycopg.errors.InsufficientPrivilege,  # a role without a grant: the deployment's fault
     DatabaseUnavailable,
 )
 
