@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from exporter import HealthChecker, MetricsCollector, MonitoringHandler, Thresholds
 from exporter.errors import JSON_ERRORS
+from tests.support import thresholds as roomy
 
 
 async def _maybe_await(value) -> None:
@@ -30,7 +31,7 @@ def kit_app(
     checks through ``app.state.health.add_check`` before serving."""
     collector = collector or MetricsCollector(namespace="shop")
     health = HealthChecker(
-        pool, collector, thresholds or Thresholds(), database_in_readiness=database_in_readiness
+        pool, collector, thresholds or roomy(), database_in_readiness=database_in_readiness
     )
     handler = MonitoringHandler(
         health, collector, admin_token=admin_token or "", show_details=show_details

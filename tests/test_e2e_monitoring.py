@@ -33,7 +33,6 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings, WebhookSettings
-from exporter import Thresholds
 from grafana.queries import SERVICE_METRICS, dashboard_queries
 from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
 from tests.support import (
@@ -47,6 +46,7 @@ from tests.support import (
     prometheus_process,
     render_alerting_rules,
     running,
+    thresholds,
     wait_until,
 )
 
@@ -70,7 +70,7 @@ def serve(database_url: str, sink: Sink) -> Iterator[str]:
     settings = Settings(
         database_url=database_url,
         admin_token=ADMIN_TOKEN,  # signs the load's people up
-        thresholds=Thresholds(interval_seconds=0.5),  # the health sampler: db_up within ~1s
+        thresholds=thresholds(interval_seconds=0.5),  # the health sampler: db_up within ~1s
         webhooks=WebhookSettings(
             telegram_secret_token=TELEGRAM_SECRET,
             telegram_bot_token=TELEGRAM_BOT_TOKEN,  # replies as send_reply jobs

@@ -24,14 +24,14 @@ from aiexpense.config import Settings
 from aiexpense.db import Database
 from aiexpense.db_startup import describe, pool_conninfo
 from aiexpense.errors import DatabaseUnavailable
-from exporter import MetricsCollector, Thresholds
+from exporter import MetricsCollector
 from tests import webhook_samples as ws
 from tests.service_helpers import ADMIN, ADMIN_TOKEN
-from tests.support import running, wait_until
+from tests.support import running, thresholds, wait_until
 
 # Sample often; leave the error-rate rule out: the outage's own 503s would hold readiness
 # down for the whole error window (5 minutes) after the database is back.
-FAST = Thresholds(interval_seconds=0.5, error_min_operations=1_000_000)
+FAST = thresholds(interval_seconds=0.5, error_min_operations=1_000_000)
 
 
 def settings(url: str, **overrides) -> Settings:

@@ -12,13 +12,13 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from aiexpense.config import thresholds_from_env
 from aiexpense.operations import Op
-from exporter import HealthChecker, HealthStatus, MetricsCollector, Thresholds
+from exporter import HealthChecker, HealthStatus, MetricsCollector
 from tests.kit_app import kit_app
-from tests.support import async_wait_until, running, wait_until
+from tests.support import async_wait_until, running, thresholds, wait_until
 
 CATALOG = Op.all()  # a real catalog of names to bind up front
 
-FAST = Thresholds(interval_seconds=0.3, ping_timeout_seconds=0.5, checkout_timeout_seconds=0.5)
+FAST = thresholds(interval_seconds=0.3, ping_timeout_seconds=0.5, checkout_timeout_seconds=0.5)
 
 
 def status_of(client: httpx.Client, path: str) -> int:
@@ -60,7 +60,7 @@ def test_database_outage_turns_unhealthy_and_recovers_without_restart(own_postgr
 
 def test_probe_storm_never_reaches_the_database(database):
     pool = AsyncConnectionPool(database.url, min_size=1, max_size=2, open=False)
-    slow = Thresholds(interval_seconds=60)  # no sampler round during the storm
+    slow = thresholds(interval_seconds=60)  # no sampler round during the storm
     app = kit_app(pool, thresholds=slow)
 
     async def storm(url: str) -> list[int]:
@@ -85,7 +85,7 @@ def test_probe_storm_never_reaches_the_database(database):
 
 def test_error_burst_makes_unhealthy_then_ages_out():
     collector = MetricsCollector(namespace="shop", operations=CATALOG, window_resolution=0.25)
-    th = Thresholds(interval_seconds=0.2, error_window_seconds=2.0, error_min_operations=20)
+    th = thresholds(interval_seconds=0.2, error_window_seconds=2.0, error_min_operations=20)
     app = kit_app(collector=collector, thresholds=th)
     with running(app) as url, httpx.Client(base_url=url, timeout=5) as client:
         for _ in range(19):
@@ -113,7 +113,7 @@ def test_degraded_band_of_the_error_rate():
     collector = MetricsCollector(namespace="shop", operations=CATALOG)
     for i in range(100):
         collector.record_operation("get_expenses", 0.001, error=i < 4)
-    checker = HealthChecker(None, collector, Thresholds())
+    checker = HealthChecker(None, collector, thresholds())
     report = asyncio.run(checker.sample())
     assert report.checks["error_rate"].status is HealthStatus.DEGRADED
     assert report.status is HealthStatus.DEGRADED
@@ -129,7 +129,14 @@ def test_degraded_band_of_the_error_rate():
             "unhealthy",
             503,
         ),
-        ({}, "healthy", 200),
+        (
+            {
+                "EXPORTER_HEALTH_MEMORY_DEGRADED_MB": "100000",
+                "EXPORTER_HEALTH_MEMORY_UNHEALTHY_MB": "200000",
+            },
+            "healthy",
+            200,
+        ),
     ],
 )
 def test_memory_thresholds_from_the_environment(env, expected, code):
@@ -150,7 +157,7 @@ def test_stalled_sampler_is_unhealthy():
     checker = HealthChecker(
         None,
         MetricsCollector(namespace="shop", operations=CATALOG),
-        Thresholds(interval_seconds=0.1),
+        thresholds(interval_seconds=0.1),
     )
     asyncio.run(checker.sample())
     assert checker.report().status is HealthStatus.HEALTHY
@@ -167,7 +174,7 @@ def test_sync_pool_is_supported(database):
     pool = ConnectionPool(database.url, min_size=1, max_size=1, open=True)
     try:
         checker = HealthChecker(
-            pool, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+            pool, MetricsCollector(namespace="shop", operations=CATALOG), thresholds()
         )
         report = asyncio.run(checker.sample())
         assert report.checks["database"].details["ping"] is True
@@ -255,7 +262,7 @@ async def test_shutdown_flips_ready_before_the_pool_closes(database):
     pool = AsyncConnectionPool(database.url, min_size=1, max_size=2, open=False)
     await pool.open(wait=True)
     checker = HealthChecker(
-        pool, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+        pool, MetricsCollector(namespace="shop", operations=CATALOG), thresholds()
     )
     await checker.start()
     assert checker.readiness()[0] is True
@@ -271,7 +278,7 @@ def test_liveness_goes_stale_when_the_heartbeat_stops():
     checker = HealthChecker(
         None,
         MetricsCollector(namespace="shop", operations=CATALOG),
-        Thresholds(liveness_stale_seconds=2),  # the least allowed: twice the 1 s heartbeat
+        thresholds(liveness_stale_seconds=2),  # the least allowed: twice the 1 s heartbeat
     )
 
     async def scenario():
@@ -289,6 +296,6 @@ def test_liveness_goes_stale_when_the_heartbeat_stops():
 
 def test_ready_is_503_before_the_first_sample():
     checker = HealthChecker(
-        None, MetricsCollector(namespace="shop", operations=CATALOG), Thresholds()
+        None, MetricsCollector(namespace="shop", operations=CATALOG), thresholds()
     )
     assert checker.readiness() == (False, "no health sample yet")

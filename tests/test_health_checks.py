@@ -17,12 +17,11 @@ from exporter import (
     Measurement,
     MetricsCollector,
     MonitoringHandler,
-    Thresholds,
 )
 from tests.kit_app import kit_app
-from tests.support import running, wait_until
+from tests.support import running, thresholds, wait_until
 
-FAST = Thresholds(interval_seconds=0.2)
+FAST = thresholds(interval_seconds=0.2)
 
 
 def checker(**kwargs) -> HealthChecker:

@@ -13,12 +13,12 @@ import psutil
 import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from exporter import HealthChecker, HealthStatus, MetricsCollector, Thresholds
+from exporter import HealthChecker, HealthStatus, MetricsCollector
 from tests.kit_app import kit_app
-from tests.support import running, wait_until
+from tests.support import running, thresholds, wait_until
 
 INTERVAL = 0.5
-FAST = Thresholds(interval_seconds=INTERVAL)
+FAST = thresholds(interval_seconds=INTERVAL)
 
 
 def database_status(app) -> tuple[float, str] | None:
@@ -105,7 +105,7 @@ def test_a_restart_that_leaves_broken_connections_is_degraded_not_down(own_postg
     try:
         with_retry = HealthChecker(retrying, MetricsCollector(namespace="a"), FAST)
         no_retry = HealthChecker(
-            single, MetricsCollector(namespace="b"), Thresholds(ping_failures=1)
+            single, MetricsCollector(namespace="b"), thresholds(ping_failures=1)
         )
         for checker in (with_retry, no_retry):
             assert asyncio.run(checker.sample()).status is HealthStatus.HEALTHY
@@ -145,7 +145,7 @@ def hold_connections(pool: ConnectionPool, count: int, seconds: float) -> None:
 
 def test_a_pool_growing_for_a_burst_is_not_degraded_afterwards(database):
     pool = ConnectionPool(database.url, min_size=1, max_size=10, open=False)
-    app = kit_app(pool, thresholds=Thresholds(interval_seconds=0.2))
+    app = kit_app(pool, thresholds=thresholds(interval_seconds=0.2))
     with running(app) as url, httpx.Client(base_url=url) as client:
         wait_until(lambda: client.get("/monitoring/health").json()["status"] == "healthy")
         hold_connections(pool, 8, 0.3)
@@ -162,7 +162,7 @@ def test_a_pool_growing_for_a_burst_is_not_degraded_afterwards(database):
 
 def test_an_exhausted_pool_is_degraded_not_unhealthy(database):
     pool = ConnectionPool(database.url, min_size=2, max_size=2, open=False)
-    app = kit_app(pool, thresholds=Thresholds(interval_seconds=0.2))
+    app = kit_app(pool, thresholds=thresholds(interval_seconds=0.2))
     with running(app) as url, httpx.Client(base_url=url) as client:
         wait_until(lambda: client.get("/monitoring/health").json()["status"] == "healthy")
         release = threading.Event()

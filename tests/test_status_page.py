@@ -16,13 +16,13 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 
 from aiexpense.operations import Op
-from exporter import HealthChecker, MetricsCollector, MonitoringHandler, Thresholds
+from exporter import HealthChecker, MetricsCollector, MonitoringHandler
 from exporter.snapshot import Snapshot
 from exporter.status_page import FALLBACK_RUNBOOK, RUNBOOKS, StatusPage, prefers_html
 from exporter.status_render import Sort
 from tests.kit_app import kit_app
 from tests.status_dom import Node, parse
-from tests.support import running
+from tests.support import running, thresholds
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -139,7 +139,7 @@ def assert_page_matches(
 @pytest.fixture
 def sampled() -> MonitoringHandler:
     collector = frozen_collector()
-    checker = HealthChecker(None, collector, Thresholds())
+    checker = HealthChecker(None, collector, thresholds())
     asyncio.run(checker.sample())
     return MonitoringHandler(checker, collector, system_extras=[lambda: {"queue_depth": 7}])
 
@@ -189,7 +189,7 @@ def test_html_is_served_only_when_preferred(accept, html):
 
 def test_health_answers_a_browser_with_the_page_and_keeps_its_status_code():
     # Memory over a 1 MB threshold: unhealthy, so /monitoring/health must stay a 503.
-    tiny = Thresholds(memory_degraded_mb=0.5, memory_unhealthy_mb=1.0)
+    tiny = thresholds(memory_degraded_mb=0.5, memory_unhealthy_mb=1.0)
     app = kit_app(collector=frozen_collector(), thresholds=tiny)
     with running(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         page = client.get("/monitoring/health", headers={"Accept": BROWSER_ACCEPT})
@@ -211,7 +211,7 @@ def test_health_answers_a_browser_with_the_page_and_keeps_its_status_code():
 
 def test_failing_check_links_its_runbook_under_the_configured_url():
     collector = frozen_collector()
-    checker = HealthChecker(None, collector, Thresholds(memory_degraded_mb=0.5,
+    checker = HealthChecker(None, collector, thresholds(memory_degraded_mb=0.5,
                                                         memory_unhealthy_mb=1.0))  # fmt: skip
     asyncio.run(checker.sample())
     handler = MonitoringHandler(checker, collector, runbook_url="https://docs.example/rb.md",
@@ -394,7 +394,7 @@ def test_page_without_health_or_traffic_still_renders():
 
 def test_page_requests_never_reach_the_database(database):
     pool = AsyncConnectionPool(database.url, min_size=1, max_size=2, open=False)
-    app = kit_app(pool, collector=frozen_collector(), thresholds=Thresholds(interval_seconds=60))
+    app = kit_app(pool, collector=frozen_collector(), thresholds=thresholds(interval_seconds=60))
     with running(app) as url, httpx.Client(base_url=url, timeout=10) as client:
         before = pool.get_stats().get("requests_num", 0)
         for _ in range(30):

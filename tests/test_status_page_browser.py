@@ -23,9 +23,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from aiexpense.operations import Op
-from exporter import MetricsCollector, Thresholds
+from exporter import MetricsCollector
 from tests.kit_app import kit_app
-from tests.support import require_tool, running, wait_until
+from tests.support import require_tool, running, thresholds, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,7 @@ WATCH_CSP = (
     "document.addEventListener('securitypolicyviolation',"
     " e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
 )
-FAST = Thresholds(interval_seconds=0.3, ping_timeout_seconds=0.5, checkout_timeout_seconds=0.5)
+FAST = thresholds(interval_seconds=0.3, ping_timeout_seconds=0.5, checkout_timeout_seconds=0.5)
 OPERATIONS = Op.all()[:10]
 # Set to a folder (docs/images) to keep the screenshots there as well, for the README.
 KEEP_SCREENSHOTS = os.environ.get("STATUS_PAGE_SCREENSHOTS")
