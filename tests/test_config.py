@@ -219,10 +219,13 @@ def test_check_config_prints_every_setting_its_source_and_masks_secrets() -> Non
 
 
 def _make_run(*args: str, env: dict[str, str]) -> str:
+    # Under `make test` the outer make's MAKEFLAGS/MAKELEVEL would make this one print
+    # "Entering directory" lines: run it as a make of its own.
+    outer = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     done = subprocess.run(
-        ["make", "-n", "run", *args],
+        ["make", "--no-print-directory", "-n", "run", *args],
         cwd=REPO,
-        env={**os.environ, **env},
+        env={**outer, **env},
         capture_output=True,
         text=True,
         check=True,
