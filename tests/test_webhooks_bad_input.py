@@ -326,7 +326,7 @@ def signed_now(platform: str, raw: bytes, headers: dict[str, str]) -> dict[str, 
     if platform != "slack" or not stamp.isdigit() or abs(int(stamp) - NOW) > 60:
         return headers
     if headers != {**headers, **slack_headers(raw, timestamp=int(stamp))}:
-        return headers  # a wrong signature: keep it wrong
+        return {**headers, **slack_headers(raw, "wrong-secret")}  # wrong, and fresh
     return {**headers, **slack_headers(raw)}
 
 
