@@ -171,8 +171,8 @@ def floor_inline_timed(loops: int) -> float:
     return perf_counter() - start
 
 
-def kit_time_with(loops: int) -> float:
-    time = MetricsCollector().time
+def kit_time_with(loops: int, collector: MetricsCollector | None = None) -> float:
+    time = (collector or MetricsCollector()).time
     start = perf_counter()
     for _ in range(loops):
         with time(Op.CREATE_EXPENSE):

@@ -24,6 +24,8 @@ from aiexpense.operations import Op
 from exporter import DEFAULT_BUCKETS, MetricsCollector
 from exporter.multiprocess import ServerCollector, mark_process_dead
 
+from . import kit_cases
+
 LIVE = 4
 RESTARTS = 60
 
@@ -62,20 +64,11 @@ def _collector() -> MetricsCollector:
 
 
 def kit_record(loops: int) -> float:
-    record = _collector().record_operation
-    start = perf_counter()
-    for _ in range(loops):
-        record(Op.CREATE_EXPENSE, 0.0021)
-    return perf_counter() - start
+    return kit_cases.kit_record(loops, _collector())
 
 
 def kit_time_with(loops: int) -> float:
-    time = _collector().time
-    start = perf_counter()
-    for _ in range(loops):
-        with time(Op.CREATE_EXPENSE):
-            pass
-    return perf_counter() - start
+    return kit_cases.kit_time_with(loops, _collector())
 
 
 @functools.cache
