@@ -9,15 +9,25 @@ requests being served). A render is then reused until three times its own durati
 passed (however many scrape back to back, rendering takes at most a quarter of the process's
 time, and a scrape is at most that stale: 20 ms at 28 operations), or for ``cache_seconds``
 when that is longer.
+
+With several worker processes (``shared_dir``, prometheus-client's multiprocess directory) the
+render is shared by the whole server through a file per variant: renders take turns under a
+``flock``, and every scrape is answered with the newest render there is, read after the scrape
+arrived. Per-process caches would let two scrapes in a row, answered by two workers with
+renders of different ages, see a counter go backwards; a shared one cannot, and a scrape storm
+spread over N workers still renders once per window, not N times.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import hashlib
+import os
+import struct
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 from prometheus_client.exposition import choose_encoder
@@ -26,12 +36,80 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from .multiprocess import RENDER_SUFFIX, locked
+
 _Key = tuple[str, tuple[str, ...], bool]
+_Render = tuple[float, bytes]  # until when it may be reused (on ``clock``), and the body
 SPACING = 3.0  # a render is reused until this many times its own duration has passed
+_DEADLINE = struct.Struct("d")
+
+
+class RenderStore(Protocol):
+    """Where finished renders are kept for reuse."""
+
+    def get(self, key: _Key) -> _Render | None:
+        """The newest render of ``key``, if any."""
+
+    def render(self, key: _Key, produce: Callable[[], _Render]) -> _Render:
+        """A fresh render of ``key``: ``produce()``'s, kept for the next ``get``."""
+
+
+class MemoryRenders:
+    """One process's renders."""
+
+    def __init__(self) -> None:
+        self._done: dict[_Key, _Render] = {}
+
+    def get(self, key: _Key) -> _Render | None:
+        return self._done.get(key)
+
+    def render(self, key: _Key, produce: Callable[[], _Render]) -> _Render:
+        self._done[key] = done = produce()
+        return done
+
+
+class SharedRenders:
+    """Every process's renders, a file per variant in ``directory``; ``clock`` must be the
+    same in every process (``time.monotonic`` is, on one host).
+
+    Renders take turns under the variant's ``flock`` and one still fresh when its turn
+    comes is taken instead of rendering again, so the file only ever moves forward.
+    """
+
+    def __init__(self, directory: str, clock: Callable[[], float]) -> None:
+        self._directory = directory
+        self._clock = clock
+
+    def _path(self, key: _Key) -> str:
+        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+        return os.path.join(self._directory, f"exposition_{digest}{RENDER_SUFFIX}")
+
+    def get(self, key: _Key) -> _Render | None:
+        try:
+            with open(self._path(key), "rb") as f:  # the page cache: microseconds
+                data = f.read()
+        except FileNotFoundError:
+            return None
+        return _DEADLINE.unpack_from(data)[0], data[_DEADLINE.size :]
+
+    def render(self, key: _Key, produce: Callable[[], _Render]) -> _Render:
+        path = self._path(key)
+        with locked(self._directory, name=f".{os.path.basename(path)}.lock", exclusive=True):
+            done = self.get(key)
+            if done is not None and self._clock() < done[0]:
+                return done  # another worker's, finished while this one waited
+            done = produce()
+            temporary = f"{path}.{os.getpid()}.tmp"
+            with open(temporary, "wb") as f:
+                f.write(_DEADLINE.pack(done[0]) + done[1])
+            os.replace(temporary, path)
+            return done
 
 
 class MetricsEndpoint:
-    """An ASGI endpoint serving ``registry`` in the Prometheus exposition formats."""
+    """An ASGI endpoint serving ``registry`` in the Prometheus exposition formats.
+
+    ``shared_dir``: the multiprocess directory, when several processes serve one server."""
 
     def __init__(
         self,
@@ -39,6 +117,7 @@ class MetricsEndpoint:
         *,
         disable_compression: bool = False,
         cache_seconds: float = 0.0,
+        shared_dir: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 0 <= cache_seconds < float("inf"):
@@ -47,7 +126,9 @@ class MetricsEndpoint:
         self._compress = not disable_compression
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._done: dict[_Key, tuple[float, bytes]] = {}
+        self._store: RenderStore = (
+            MemoryRenders() if shared_dir is None else SharedRenders(shared_dir, clock)
+        )
         self._running: dict[_Key, asyncio.Future[bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -63,20 +144,21 @@ class MetricsEndpoint:
         await Response(body, media_type=content_type, headers=extra)(scope, receive, send)
 
     async def _body(self, key: _Key, encoder: Callable[[Any], bytes]) -> bytes:
-        done = self._done.get(key)
+        done = self._store.get(key)
         if done is not None and self._clock() < done[0]:
             return done[1]
         running = self._running.get(key)
         if running is not None:  # someone is rendering this variant right now: share it
-            return await asyncio.shield(running)
+            body = await asyncio.shield(running)
+            newest = self._store.get(key)  # (another worker may have rendered since)
+            return body if newest is None else newest[1]
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
-            began = self._clock()
-            body = await anyio.to_thread.run_sync(self._render, key, encoder)
+            _, body = await anyio.to_thread.run_sync(
+                self._store.render, key, lambda: self._timed(key, encoder)
+            )
             future.set_result(body)
-            ended = self._clock()
-            self._done[key] = (ended + max(self._cache_seconds, SPACING * (ended - began)), body)
             return body
         except BaseException as exc:
             future.set_exception(exc)
@@ -84,6 +166,12 @@ class MetricsEndpoint:
             raise
         finally:
             del self._running[key]
+
+    def _timed(self, key: _Key, encoder: Callable[[Any], bytes]) -> _Render:
+        began = self._clock()
+        body = self._render(key, encoder)
+        ended = self._clock()
+        return ended + max(self._cache_seconds, SPACING * (ended - began)), body
 
     def _render(self, key: _Key, encoder: Callable[[Any], bytes]) -> bytes:
         _, names, gzipped = key

@@ -93,7 +93,9 @@ class MonitoringHandler:
         self._service_id = service_id or collector.namespace or "service"
         self._summary_cache: tuple[float, dict[str, Any]] = (-1.0, {})
         self._exposition = MetricsEndpoint(
-            collector.exposition_registry, cache_seconds=metrics_cache_seconds
+            collector.exposition_registry,
+            cache_seconds=metrics_cache_seconds,
+            shared_dir=collector.multiprocess_dir,
         )
         self._page = StatusPage(
             self._service_id,

@@ -44,6 +44,7 @@ from .stats import Cumulative, Extremes
 
 DEAD = "dead"
 RULES = ("sum", "min", "max", "first", "worst")
+RENDER_SUFFIX = ".render"  # the /metrics renders the workers share (see ``exposition``)
 _HEADER = struct.Struct("i")
 _ENTRY = struct.Struct("dd")
 
@@ -52,9 +53,12 @@ _ENTRY = struct.Struct("dd")
 
 
 @contextlib.contextmanager
-def locked(path: str | os.PathLike[str], *, exclusive: bool = False) -> Iterator[None]:
-    """Hold the directory's lock: shared for readers, exclusive for compaction."""
-    fd = os.open(os.path.join(path, ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+def locked(
+    path: str | os.PathLike[str], *, exclusive: bool = False, name: str = ".lock"
+) -> Iterator[None]:
+    """Hold one of the directory's locks: the files' (``.lock``: shared for readers,
+    exclusive for compaction) or another ``name``'s."""
+    fd = os.open(os.path.join(path, name), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
@@ -67,7 +71,7 @@ def clear(path: str | os.PathLike[str]) -> None:
     files left by an earlier run would be added to this one's)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     for name in os.listdir(path):
-        if name.endswith((".db", ".json")):
+        if name.endswith((".db", ".json", RENDER_SUFFIX)):
             os.remove(os.path.join(path, name))
 
 

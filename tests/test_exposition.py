@@ -96,3 +96,42 @@ def test_back_to_back_scrapes_leave_the_process_time_between_renders() -> None:
     # each render is reused for SPACING times its duration: at most 1 / (1 + SPACING) of
     # the time renders (plus one render in progress at the end)
     assert slow.renders <= elapsed / (0.05 * (1 + SPACING)) + 2
+
+
+def test_workers_share_their_renders_so_no_scrape_goes_backwards(tmp_path) -> None:
+    """Two workers of one server (one endpoint each, one directory): a worker takes a fresh
+    render of the other's instead of its own, and always the newest, so two scrapes in a row
+    answered by different workers never see a count go backwards."""
+    now = [100.0]
+    first, second = SlowCollector(0.0), SlowCollector(0.0)
+    second.renders = 10  # its renders say 11, 12 ...
+    shared = {"shared_dir": str(tmp_path), "cache_seconds": 1.0, "clock": lambda: now[0]}
+    a = MetricsEndpoint(registry_with(first), **shared)
+    b = MetricsEndpoint(registry_with(second), **shared)
+
+    async def run() -> None:
+        assert b"renders 1.0" in await scrape(a)
+        now[0] += 0.5
+        assert b"renders 1.0" in await scrape(b)  # a's render, still fresh
+        now[0] += 0.51
+        assert b"renders 11.0" in await scrape(b)  # stale: b renders
+        assert b"renders 11.0" in await scrape(a)  # b's, the newest, not a's own older one
+        assert (first.renders, second.renders) == (1, 11)
+
+    asyncio.run(run())
+
+
+def test_a_worker_waiting_for_its_turn_takes_the_render_finished_meanwhile(tmp_path) -> None:
+    slow, other = SlowCollector(0.3), SlowCollector(0.0)
+    a = MetricsEndpoint(registry_with(slow), shared_dir=str(tmp_path))
+    b = MetricsEndpoint(registry_with(other), shared_dir=str(tmp_path))
+
+    async def run() -> list[bytes]:
+        first = asyncio.create_task(scrape(a))
+        while slow.renders == 0:  # until a renders, holding the variant's lock
+            await asyncio.sleep(0.001)
+        return await asyncio.gather(first, scrape(b))
+
+    bodies = asyncio.run(run())
+    assert (slow.renders, other.renders) == (1, 0)
+    assert bodies[0] == bodies[1]
