@@ -22,7 +22,7 @@ from starlette.routing import Route
 
 from aiexpense.invalidation import parse
 from aiexpense.outbox import retry_after
-from aiexpense.webhooks.deliveries import Deliveries
+from aiexpense.webhooks.deliveries import Claim, Deliveries
 from tests.service_helpers import open_service, scalar
 from tests.support import async_wait_until, running
 
@@ -160,21 +160,23 @@ async def test_a_message_is_claimed_once_whoever_asks_at_once(database):
     async with two_replicas(database.url) as (a, b):
         replicas = [Deliveries(a.db), Deliveries(b.db)]
         claims = await asyncio.gather(
-            *(replicas[i % 2].claim("telegram", "42:7", "recorded") for i in range(16))
+            *(replicas[i % 2].claim(Claim("telegram", "42:7", "recorded")) for i in range(16))
         )
         assert claims.count(True) == 1
-        assert await replicas[0].claim("telegram", "42:8", "recorded") is True
-        assert await replicas[1].claim("line", "42:7", "recorded") is True  # per platform
+        assert await replicas[1].answered(Claim("telegram", "42:7", "recorded"))
+        assert not await replicas[1].answered(Claim("telegram", "42:7", "none"))
+        assert await replicas[0].claim(Claim("telegram", "42:8", "recorded")) is True
+        assert await replicas[1].claim(Claim("line", "42:7", "recorded")) is True  # per platform
         # "no expense" answered, then the message edited into an expense: answered again
-        assert await replicas[1].claim("telegram", "42:9", "none") is True
-        assert await replicas[0].claim("telegram", "42:9", "recorded") is True
-        assert await replicas[0].claim("telegram", "42:9", "none") is False
+        assert await replicas[1].claim(Claim("telegram", "42:9", "none")) is True
+        assert await replicas[0].claim(Claim("telegram", "42:9", "recorded")) is True
+        assert await replicas[0].claim(Claim("telegram", "42:9", "none")) is False
         assert scalar(database.url, "SELECT count(*) FROM webhook_deliveries") == 5
         with psycopg.connect(database.url, autocommit=True) as conn:
             conn.execute("UPDATE webhook_deliveries SET answered_at = now() - interval '8 days'"
                          " WHERE message_id = '42:8'")  # fmt: skip
         assert await replicas[0].prune() == 1
-        assert await replicas[0].claim("telegram", "42:7", "recorded") is False
+        assert await replicas[0].claim(Claim("telegram", "42:7", "recorded")) is False
 
 
 # -- the reply outbox -----------------------------------------------------------------------

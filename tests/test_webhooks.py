@@ -16,7 +16,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer, scalar
 from tests.support import running, wait_until
 from tests.webhook_samples import (
     LINE_TOKEN,
@@ -252,6 +252,38 @@ def test_telegram_with_a_bot_token_answers_through_a_send_message_job(database, 
         },
     }
     assert users(database.url) == [("telegram", "1111111", "Amy Chen")]
+
+
+# The database failing as a reply is queued: the disk full on reply_outbox (a fault of
+# class 53, insufficient resources, as PostgreSQL raises it).
+DISK_FULL = """
+    CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS
+      $$ BEGIN RAISE EXCEPTION 'could not extend file' USING ERRCODE = 'disk_full'; END $$;
+    CREATE TRIGGER disk_full BEFORE INSERT ON reply_outbox
+      FOR EACH ROW EXECUTE FUNCTION disk_full();
+"""
+
+
+def test_a_reply_that_could_not_be_queued_leaves_the_message_to_its_redelivery(database, receiver):
+    """The claim and the reply are one transaction: a failure as the reply is queued
+    answers 503 and claims nothing, so the platform's redelivery is answered."""
+    rec, receiver_base = receiver
+    payload, _, _ = sample("telegram", "coffee 4.50 USD")
+    with service(database, receiver_base, telegram_bot_token=TELEGRAM_BOT_TOKEN) as client:
+        with psycopg.connect(database.url, autocommit=True) as conn:
+            conn.execute(DISK_FULL)
+        try:
+            assert post(client, "telegram", payload).status_code == 503
+        finally:
+            with psycopg.connect(database.url, autocommit=True) as conn:
+                conn.execute("DROP TRIGGER disk_full ON reply_outbox; DROP FUNCTION disk_full()")
+        assert scalar(database.url, "SELECT count(*) FROM webhook_deliveries") == 0
+        assert len(expenses(database.url)) == 1  # recorded: the redelivery finds it
+        assert post(client, "telegram", payload).status_code == 200
+        [call] = wait_until(lambda: rec.to("/telegram/"))
+        assert call.json["text"] == "Recorded: coffee 4.50 USD (food)"
+        assert post(client, "telegram", payload).status_code == 200  # answered: silent
+        assert scalar(database.url, "SELECT count(*) FROM reply_outbox") == 1
 
 
 def test_slack_answers_the_url_verification_challenge(database):

@@ -48,7 +48,7 @@ from prometheus_client.registry import Collector
 from aiexpense.operations import Op
 from exporter import MetricsCollector
 
-from .db import Database
+from .db import Database, Statements
 
 log = logging.getLogger(__name__)
 
@@ -243,19 +243,32 @@ class ReplyOutbox:
     # -- enqueueing ------------------------------------------------------------------------
 
     async def enqueue(
-        self, platform: str, url: str, payload: Any, headers: Mapping[str, str]
+        self,
+        platform: str,
+        url: str,
+        payload: Any,
+        headers: Mapping[str, str],
+        *,
+        on: Statements | None = None,
     ) -> int:
         """Store a reply for delivery; its row id once committed. Raises on a database
-        failure (the webhook then answers 503 and the platform retries)."""
+        failure (the webhook then answers 503 and the platform retries). ``on``: a
+        transaction to store it in; its caller calls :meth:`wake` once it is committed."""
         hidden = {name: self._hide(value) for name, value in headers.items()}
-        row = await self.db.fetch_one(
+        row = await (on or self.db).fetch_one(
             Op.DB_INSERT,
             _ENQUEUE,
             (platform, self._hide(url), json.dumps(hidden), json.dumps(payload)),
         )
         assert row is not None
-        self._wake.set()
+        if on is None:
+            self.wake()
         return row[0]
+
+    def wake(self) -> None:
+        """A reply was committed: this process's idle workers look at once (the other
+        replicas' find it at their next poll)."""
+        self._wake.set()
 
     def _hide(self, text: str) -> str:
         for name, value in self._secrets:

@@ -43,7 +43,7 @@ from ..faults import DATABASE_FAULTS
 from ..models import Expense, User
 from ..parsing import ParsedExpense, ParseResult, parse_conversation
 from ..suggest import suggest_category
-from .deliveries import Deliveries
+from .deliveries import Claim, Deliveries
 from .signatures import BadSignature
 
 if TYPE_CHECKING:
@@ -258,11 +258,14 @@ class Message:
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What to tell the person. ``fresh`` is False for a redelivery that was answered
-    before: platforms that answer by job then stay silent."""
+    before: platforms that answer by job then stay silent. ``claim``: the answer to claim
+    as it is given (:meth:`Replies.send`, or :meth:`Pipeline.claim` for an answer in the
+    HTTP response), so that a redelivery is answered once."""
 
     text: str
     fresh: bool
     expenses: tuple[Expense, ...] = ()
+    claim: Claim | None = None
 
 
 def item_message_id(message_id: str, index: int) -> str:
@@ -314,8 +317,8 @@ class Pipeline:
         now = message.sent_at or datetime.now()
         parsed = self._parse(message, now, user.currency)
         if not parsed:
-            fresh = await self.deliveries.claim(message.platform, message.message_id, "none")
-            return Outcome(NO_EXPENSE, fresh)
+            claim = Claim(message.platform, message.message_id, "none")
+            return Outcome(NO_EXPENSE, not await self.deliveries.answered(claim), claim=claim)
         history = await self.service.category_history(user.id)
         recorded: list[Expense] = []
         refused: list[str] = []
@@ -323,19 +326,24 @@ class Pipeline:
             expense = await self._create(user.id, message, index, item, history, refused)
             if expense is not None:
                 recorded.append(expense)
-        # Claimed once the expenses are in, just before the answer is queued: a failure
-        # before this point leaves the message unclaimed, so the platform's retry answers.
-        kind = "recorded" if recorded else "refused"
-        # Whoever claims answers, even if another replica created the rows: two replicas
-        # taking the same update at once answer it once.
-        fresh = await self.deliveries.claim(message.platform, message.message_id, kind)
+        # Claimed when the answer is given, not here: a failure before it is queued leaves
+        # the message unclaimed, so the platform's retry answers. Whoever claims answers,
+        # even if another replica created the rows: two replicas taking the same update at
+        # once answer it once.
+        claim = Claim(message.platform, message.message_id, "recorded" if recorded else "refused")
+        fresh = not await self.deliveries.answered(claim)
         lines = []
         if recorded:
             label = "Recorded" if fresh or any(e.created for e in recorded) else "Already recorded"
             lines.append(f"{label}: " + ", ".join(describe(e, now.date()) for e in recorded))
         if refused:
             lines.append("Not recorded: " + "; ".join(refused))
-        return Outcome("\n".join(lines), fresh, tuple(recorded))
+        return Outcome("\n".join(lines), fresh, tuple(recorded), claim)
+
+    async def claim(self, outcome: Outcome) -> bool:
+        """Claim an answer given in the HTTP response: whether this caller gives it (an
+        answer by job is claimed with its reply, by :meth:`Replies.send`)."""
+        return outcome.claim is None or await self.deliveries.claim(outcome.claim)
 
     async def edit(self, message: Message, *, create: bool = True) -> Outcome:
         """The message's text changed: update its expenses item by item, record new items,
@@ -466,6 +474,7 @@ class Replies:
 
     def __init__(self, service: ExpenseService, timeout: float) -> None:
         self.outbox = service.outbox
+        self.deliveries = Deliveries(service.db)
         self.timeout = timeout  # the outbox's HTTP timeout; kept for callers that read it
         self._warned: set[str] = set()
 
@@ -479,11 +488,27 @@ class Replies:
         return False
 
     async def send(
-        self, platform: str, url: str, payload: dict[str, Any], headers: dict[str, str]
-    ) -> str:
+        self,
+        platform: str,
+        url: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        claim: Claim | None = None,
+    ) -> str | None:
         """Store the reply in the outbox; its id (``reply-<row>``) once committed, so the
-        webhook may acknowledge the message. A database failure raises (answered 503)."""
-        return f"reply-{await self.outbox.enqueue(platform, url, payload, headers)}"
+        webhook may acknowledge the message. A database failure raises (answered 503).
+
+        With ``claim``, the claim and the reply are one transaction: None when another
+        caller has the claim (nothing is sent); a replica dying, or the database failing,
+        before the commit leaves neither, so the platform's redelivery is answered."""
+        if claim is None:
+            return f"reply-{await self.outbox.enqueue(platform, url, payload, headers)}"
+        async with self.outbox.db.transaction() as tx:
+            if not await self.deliveries.claim(claim, on=tx):
+                return None
+            row = await self.outbox.enqueue(platform, url, payload, headers, on=tx)
+        self.outbox.wake()
+        return f"reply-{row}"
 
     async def aclose(self) -> None:
         """Nothing to close: the outbox owns the HTTP client and closes it on stop."""

@@ -98,6 +98,7 @@ class DiscordWebhook(Webhook):
                 display_name=maybe(user, "global_name", str) or maybe(user, "username", str),
             )
         )
+        await self.pipeline.claim(outcome)  # on record: an interaction is answered anyway
         return JSONResponse(
             {
                 "type": CHANNEL_MESSAGE_WITH_SOURCE,

@@ -104,6 +104,7 @@ class LineWebhook(Webhook):
             url,
             {**target, "messages": [{"type": "text", "text": outcome.text[:MAX_REPLY]}]},
             {"Authorization": f"Bearer {self.access_token}"},
+            outcome.claim,
         )
 
 

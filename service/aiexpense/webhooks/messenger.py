@@ -75,4 +75,5 @@ class MessengerWebhook(MetaWebhook):
                     "message": {"text": outcome.text[:MAX_REPLY]},
                 },
                 {"Authorization": f"Bearer {self.page_access_token}"},
+                outcome.claim,
             )

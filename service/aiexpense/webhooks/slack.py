@@ -128,9 +128,8 @@ class SlackWebhook(Webhook):
         reply: dict[str, Any] = {"channel": channel, "text": outcome.text}
         if thread:
             reply["thread_ts"] = thread
-        await self.replies.send(
-            self.platform, self.post_url, reply, {"Authorization": f"Bearer {self.bot_token}"}
-        )
+        headers = {"Authorization": f"Bearer {self.bot_token}"}
+        await self.replies.send(self.platform, self.post_url, reply, headers, outcome.claim)
 
 
 def _ts(body: dict[str, Any], key: str) -> str:

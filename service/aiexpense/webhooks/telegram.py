@@ -126,9 +126,10 @@ class TelegramWebhook(Webhook):
             "reply_parameters": {"message_id": message_id, "allow_sending_without_reply": True},
         }
         if self.bot_token:
-            await self.replies.send(
-                self.platform, f"{self.api_base}/bot{self.bot_token}/sendMessage", reply, {}
-            )
+            url = f"{self.api_base}/bot{self.bot_token}/sendMessage"
+            await self.replies.send(self.platform, url, reply, {}, outcome.claim)
+            return ok()
+        if not await self.pipeline.claim(outcome):
             return ok()
         return JSONResponse({"method": "sendMessage", **reply})
 

@@ -117,6 +117,7 @@ class WhatsAppWebhook(MetaWebhook):
                 "text": {"body": outcome.text[:MAX_REPLY]},
             },
             {"Authorization": f"Bearer {self.access_token}"},
+            outcome.claim,
         )
 
 
