@@ -15,12 +15,14 @@ render is shared by the whole server through a file per variant: renders take tu
 ``flock``, and every scrape is answered with the newest render there is, read after the scrape
 arrived. Per-process caches would let two scrapes in a row, answered by two workers with
 renders of different ages, see a counter go backwards; a shared one cannot, and a scrape storm
-spread over N workers still renders once per window, not N times.
+spread over N workers still renders once per window, not N times. (Filtered scrapes,
+``?name[]=``, whose variants are the callers' to choose, stay in each process's memory.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import hashlib
 import os
@@ -55,16 +57,22 @@ class RenderStore(Protocol):
 
 
 class MemoryRenders:
-    """One process's renders."""
+    """One process's renders, of at most ``variants`` variants (the oldest go first: a
+    ``name[]`` filter is the caller's choice, so variants are not bounded by us)."""
 
-    def __init__(self) -> None:
+    def __init__(self, variants: int = 64) -> None:
         self._done: dict[_Key, _Render] = {}
+        self._variants = variants
 
     def get(self, key: _Key) -> _Render | None:
         return self._done.get(key)
 
     def render(self, key: _Key, produce: Callable[[], _Render]) -> _Render:
-        self._done[key] = done = produce()
+        done = produce()
+        self._done.pop(key, None)
+        self._done[key] = done
+        while len(self._done) > self._variants:
+            del self._done[next(iter(self._done))]
         return done
 
 
@@ -90,6 +98,8 @@ class SharedRenders:
                 data = f.read()
         except FileNotFoundError:
             return None
+        if len(data) < _DEADLINE.size:  # not ours (ours are replaced whole)
+            return None
         return _DEADLINE.unpack_from(data)[0], data[_DEADLINE.size :]
 
     def render(self, key: _Key, produce: Callable[[], _Render]) -> _Render:
@@ -100,9 +110,13 @@ class SharedRenders:
                 return done  # another worker's, finished while this one waited
             done = produce()
             temporary = f"{path}.{os.getpid()}.tmp"
-            with open(temporary, "wb") as f:
-                f.write(_DEADLINE.pack(done[0]) + done[1])
-            os.replace(temporary, path)
+            try:
+                with open(temporary, "wb") as f:
+                    f.write(_DEADLINE.pack(done[0]) + done[1])
+                os.replace(temporary, path)
+            except OSError:  # the directory is full: serve it unshared (newer than the file)
+                with contextlib.suppress(OSError):
+                    os.remove(temporary)
             return done
 
 
@@ -126,9 +140,10 @@ class MetricsEndpoint:
         self._compress = not disable_compression
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._store: RenderStore = (
-            MemoryRenders() if shared_dir is None else SharedRenders(shared_dir, clock)
-        )
+        self._memory = MemoryRenders()
+        # Shared: the variants Prometheus asks for. Filtered ones (``name[]``), whose number
+        # is the callers' to choose, stay in this process's bounded memory.
+        self._shared = None if shared_dir is None else SharedRenders(shared_dir, clock)
         self._running: dict[_Key, asyncio.Future[bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -143,20 +158,24 @@ class MetricsEndpoint:
         extra = {"Content-Encoding": "gzip"} if gzipped else {}
         await Response(body, media_type=content_type, headers=extra)(scope, receive, send)
 
+    def _store(self, key: _Key) -> RenderStore:
+        return self._memory if self._shared is None or key[1] else self._shared
+
     async def _body(self, key: _Key, encoder: Callable[[Any], bytes]) -> bytes:
-        done = self._store.get(key)
+        store = self._store(key)
+        done = store.get(key)
         if done is not None and self._clock() < done[0]:
             return done[1]
         running = self._running.get(key)
         if running is not None:  # someone is rendering this variant right now: share it
             body = await asyncio.shield(running)
-            newest = self._store.get(key)  # (another worker may have rendered since)
+            newest = store.get(key)  # (another worker may have rendered since)
             return body if newest is None else newest[1]
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._running[key] = future
         try:
             _, body = await anyio.to_thread.run_sync(
-                self._store.render, key, lambda: self._timed(key, encoder)
+                store.render, key, lambda: self._timed(key, encoder)
             )
             future.set_result(body)
             return body

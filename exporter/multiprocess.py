@@ -71,7 +71,7 @@ def clear(path: str | os.PathLike[str]) -> None:
     files left by an earlier run would be added to this one's)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     for name in os.listdir(path):
-        if name.endswith((".db", ".json", RENDER_SUFFIX)):
+        if name.endswith((".db", ".json", RENDER_SUFFIX, ".tmp")):
             os.remove(os.path.join(path, name))
 
 

@@ -10,7 +10,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exporter.exposition import SPACING, MetricsEndpoint
+from exporter.exposition import SPACING, MemoryRenders, MetricsEndpoint
+from exporter.multiprocess import RENDER_SUFFIX
 
 
 class SlowCollector(Collector):
@@ -123,8 +124,8 @@ def test_workers_share_their_renders_so_no_scrape_goes_backwards(tmp_path) -> No
 
 def test_a_worker_waiting_for_its_turn_takes_the_render_finished_meanwhile(tmp_path) -> None:
     slow, other = SlowCollector(0.3), SlowCollector(0.0)
-    a = MetricsEndpoint(registry_with(slow), shared_dir=str(tmp_path))
-    b = MetricsEndpoint(registry_with(other), shared_dir=str(tmp_path))
+    a = MetricsEndpoint(registry_with(slow), shared_dir=str(tmp_path), cache_seconds=5.0)
+    b = MetricsEndpoint(registry_with(other), shared_dir=str(tmp_path), cache_seconds=5.0)
 
     async def run() -> list[bytes]:
         first = asyncio.create_task(scrape(a))
@@ -135,3 +136,30 @@ def test_a_worker_waiting_for_its_turn_takes_the_render_finished_meanwhile(tmp_p
     bodies = asyncio.run(run())
     assert (slow.renders, other.renders) == (1, 0)
     assert bodies[0] == bodies[1]
+
+
+def test_filtered_variants_stay_in_memory_and_bounded(tmp_path) -> None:
+    """``?name[]=`` variants are the callers' to choose: not one file each in the shared
+    directory, and at most ``variants`` of them kept in memory."""
+    store = MemoryRenders(variants=2)
+    for n in range(3):
+        store.render(("text", (f"m{n}",), False), lambda n=n: (1.0, b"%d" % n))
+    assert store.get(("text", ("m0",), False)) is None
+    assert store.get(("text", ("m2",), False)) == (1.0, b"2")
+
+    registry = CollectorRegistry(auto_describe=True)  # so that a filter finds the family
+    registry.register(SlowCollector(0.0))
+    endpoint = MetricsEndpoint(registry, shared_dir=str(tmp_path))
+    scope = {"type": "http", "method": "GET", "path": "/metrics", "headers": [],
+             "query_string": b"name[]=renders"}  # fmt: skip
+    sent: list[dict] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(endpoint(scope, receive, send))
+    assert sent[0]["status"] == 200 and b"\nrenders " in sent[1]["body"]
+    assert not list(tmp_path.glob(f"*{RENDER_SUFFIX}"))

@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from aiexpense.invalidation import parse
 from aiexpense.outbox import retry_after
+from aiexpense.webhooks.core import Replies
 from aiexpense.webhooks.deliveries import Claim, Deliveries
 from tests.service_helpers import open_service, scalar
 from tests.support import async_wait_until, running
@@ -177,6 +178,21 @@ async def test_a_message_is_claimed_once_whoever_asks_at_once(database):
                          " WHERE message_id = '42:8'")  # fmt: skip
         assert await replicas[0].prune() == 1
         assert await replicas[0].claim(Claim("telegram", "42:7", "recorded")) is False
+
+
+async def test_a_reply_is_queued_once_whoever_sends_it_at_once(database):
+    """The claim and the reply in one transaction: of sends racing on two replicas for
+    one message, one queues its reply; the others wait for its commit and queue none."""
+    async with two_replicas(database.url) as (a, b):
+        replies = [Replies(a, 5.0), Replies(b, 5.0)]
+        claim = Claim("telegram", "42:7", "recorded")
+        sent = await asyncio.gather(
+            *(replies[i % 2].send("telegram", "http://127.0.0.1:9/", {"n": i}, {}, claim)
+              for i in range(8))
+        )  # fmt: skip
+        assert len([r for r in sent if r is not None]) == 1
+        assert scalar(database.url, "SELECT count(*) FROM reply_outbox") == 1
+        assert scalar(database.url, "SELECT count(*) FROM webhook_deliveries") == 1
 
 
 # -- the reply outbox -----------------------------------------------------------------------

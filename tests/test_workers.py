@@ -25,7 +25,9 @@ COUNTER = 'aiexpense_operations_total{operation="list_categories"}'
 
 def scraped(url: str) -> float:
     """One scrape on a new connection, as Prometheus makes them after a failure."""
-    for line in httpx.get(f"{url}/metrics", headers={"Connection": "close"}).text.splitlines():
+    response = httpx.get(f"{url}/metrics", headers={"Connection": "close"})
+    assert response.status_code == 200, response.text
+    for line in response.text.splitlines():
         if line.startswith(COUNTER + " "):
             return float(line.split()[-1])
     return 0.0
