@@ -36,7 +36,8 @@ from typing import Any, Final
 
 from prometheus_client import Histogram
 from prometheus_client.samples import Exemplar
-from prometheus_client.values import MutexValue
+
+from .readback import exemplar_buckets
 
 TraceExemplar = dict[str, str]
 Observe = Callable[[float, "TraceExemplar | None"], None]
@@ -138,7 +139,7 @@ def exemplar_observer(child: Histogram) -> Observe:
     buckets: Any = getattr(child, "_buckets", None)
     if not _bucket_shaped(bounds, buckets):
         return observe
-    if not all(type(b) is MutexValue for b in buckets):
+    if exemplar_buckets(child) is None:
 
         def observe_without_exemplar(amount: float, exemplar: TraceExemplar | None = None) -> None:
             observe(amount)

@@ -87,10 +87,16 @@ class SharedRenders:
     def __init__(self, directory: str, clock: Callable[[], float]) -> None:
         self._directory = directory
         self._clock = clock
+        self._paths: dict[_Key, str] = {}  # a few variants: content type and compression
 
     def _path(self, key: _Key) -> str:
-        digest = hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
-        return os.path.join(self._directory, f"exposition_{digest}{RENDER_SUFFIX}")
+        path = self._paths.get(key)
+        if path is None:
+            digest = hashlib.blake2b(repr(key).encode(), digest_size=8).hexdigest()
+            path = self._paths[key] = os.path.join(
+                self._directory, f"exposition_{digest}{RENDER_SUFFIX}"
+            )
+        return path
 
     def get(self, key: _Key) -> _Render | None:
         try:

@@ -119,6 +119,7 @@ class HealthChecker:
         self.collector = collector
         self.thresholds = th = thresholds or Thresholds()
         self._runners: dict[str, CheckRunner] = {}
+        self._longest_timeout = 0.0  # of the checks' timeouts (a probe reads it)
         self._report: HealthReport | None = None
         self._last_round: float | None = None
         self._heartbeat: float | None = None
@@ -159,6 +160,7 @@ class HealthChecker:
             raise ValueError(f"groups: expected a collection of names, got the string {groups!r}")
         registration = Registration(name, check, critical, frozenset(groups), timeout)
         self._runners[name] = CheckRunner(registration)
+        self._longest_timeout = max(self._longest_timeout, timeout)
 
     @property
     def registrations(self) -> Mapping[str, Registration]:
@@ -220,8 +222,8 @@ class HealthChecker:
     @property
     def stale_after_seconds(self) -> float:
         """A report this old means the sampler is stuck: the periods allowed plus one round."""
-        longest = max((r.registration.timeout for r in self._runners.values()), default=0.0)
-        return self.thresholds.stale_periods * self.thresholds.interval_seconds + longest
+        periods = self.thresholds.stale_periods * self.thresholds.interval_seconds
+        return periods + self._longest_timeout
 
     def group(self, name: str) -> GroupReport | None:
         """Group ``name`` as of the latest report; None before the first sample (liveness
@@ -238,7 +240,7 @@ class HealthChecker:
     def readiness(self, *, detailed: bool = True) -> tuple[bool, str]:
         """Can this instance take traffic? (ready, reason); ``detailed=False`` names the
         failing checks without their reasons."""
-        group = self.group(READINESS)
+        group = self._readiness_group(self.report())
         if group is None:
             return False, "no health sample yet"
         if group.status is not HealthStatus.UNHEALTHY:

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from .snapshot import Snapshot
 from .status_assets import CONTENT_SECURITY_POLICY
 from .status_render import Links, Sort, render, sort_keys
-from .thresholds import MB, Thresholds
+from .thresholds import Thresholds
 
 # Where a failing check's runbook is: ``<runbook_url>#<anchor>``. Relative by default (the
 # docs next to the code); a deployment points it at where its runbooks are published.
@@ -87,8 +87,8 @@ def judged_against(thresholds: Thresholds) -> dict[str, str]:
             " degraded while requests wait for a pool connection"
         ),
         "memory": (
-            f"resident memory: degraded at {th.memory_degraded_mb * MB / 1e6:g}MB, unhealthy at"
-            f" {th.memory_unhealthy_mb * MB / 1e6:g}MB (or {th.memory_limit_fraction:.0%} of a"
+            f"resident memory: degraded at {th.memory_degraded_mb:g}MB, unhealthy at"
+            f" {th.memory_unhealthy_mb:g}MB (or {th.memory_limit_fraction:.0%} of a"
             " container limit)"
         ),
         "error_rate": (

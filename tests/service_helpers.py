@@ -37,6 +37,12 @@ def scalar(url: str, sql: str, params: tuple = ()) -> int:
         return conn.execute(sql, params).fetchone()[0]
 
 
+def select(url: str, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows ``sql`` selects, through a connection of its own (not the service's pool)."""
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 def op_count(service: ExpenseService, name: str) -> int:
     stats = service.collector.get(name)
     return stats.count if stats else 0

@@ -24,7 +24,7 @@ from aiexpense.invalidation import parse
 from aiexpense.outbox import retry_after
 from aiexpense.webhooks.core import Replies
 from aiexpense.webhooks.deliveries import Claim, Deliveries
-from tests.service_helpers import open_service, scalar
+from tests.service_helpers import open_service, scalar, select
 from tests.support import async_wait_until, running
 
 HEARTBEAT = 0.4  # the listeners' heartbeat here: missed notifications cost at most 0.8 s
@@ -184,7 +184,7 @@ async def test_a_reply_is_queued_once_whoever_sends_it_at_once(database):
     """The claim and the reply in one transaction: of sends racing on two replicas for
     one message, one queues its reply; the others wait for its commit and queue none."""
     async with two_replicas(database.url) as (a, b):
-        replies = [Replies(a, 5.0), Replies(b, 5.0)]
+        replies = [Replies(s, 5.0, Deliveries(s.db)) for s in (a, b)]
         claim = Claim("telegram", "42:7", "recorded")
         sent = await asyncio.gather(
             *(replies[i % 2].send("telegram", "http://127.0.0.1:9/", {"n": i}, {}, claim)
@@ -227,11 +227,11 @@ def platform(*script: tuple[int, dict[str, str]], delay: float = 0.0) -> Iterato
 
 
 def rows(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT id, state, attempts, leased, url, headers, last_error FROM reply_outbox"
-            " ORDER BY id"
-        ).fetchall()
+    return select(
+        url,
+        "SELECT id, state, attempts, leased, url, headers, last_error FROM reply_outbox"
+        " ORDER BY id",
+    )
 
 
 def outcome(service, name: str) -> float:

@@ -16,7 +16,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer, scalar
+from tests.service_helpers import ADMIN, ADMIN_TOKEN, bearer, scalar, select
 from tests.support import running, wait_until
 from tests.webhook_samples import (
     LINE_TOKEN,
@@ -75,17 +75,16 @@ def service(database, receiver_base: str | None = None, **overrides: Any) -> Ite
 
 
 def expenses(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT u.platform, u.external_id, e.platform, e.message_id, e.amount::text,"
-            " e.currency, e.category, e.description FROM expenses e JOIN users u"
-            " ON u.id = e.user_id ORDER BY e.id"
-        ).fetchall()
+    return select(
+        url,
+        "SELECT u.platform, u.external_id, e.platform, e.message_id, e.amount::text,"
+        " e.currency, e.category, e.description FROM expenses e JOIN users u"
+        " ON u.id = e.user_id ORDER BY e.id",
+    )
 
 
 def users(url: str) -> list[tuple]:
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT platform, external_id, display_name FROM users").fetchall()
+    return select(url, "SELECT platform, external_id, display_name FROM users")
 
 
 def counts(client: httpx.Client) -> dict[str, tuple[int, int]]:
@@ -228,8 +227,7 @@ def test_the_persons_own_history_decides_the_category(database, receiver):
 
 
 def _ids(url: str) -> list[tuple[int]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT id FROM expenses ORDER BY id").fetchall()
+    return select(url, "SELECT id FROM expenses ORDER BY id")
 
 
 # -- platform specifics -------------------------------------------------------------------

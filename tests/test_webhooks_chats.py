@@ -12,7 +12,7 @@ import time
 import psycopg
 import pytest
 
-from tests.service_helpers import ADMIN, bearer
+from tests.service_helpers import ADMIN, bearer, select
 from tests.support import wait_until
 from tests.test_webhooks import expenses, receiver, service  # noqa: F401 (receiver: fixture)
 from tests.webhook_samples import (
@@ -51,11 +51,11 @@ CHATTER = [
 
 def rows(url: str) -> list[tuple]:
     """(external id, message id, amount, description, spent_on) of every expense."""
-    with psycopg.connect(url) as conn:
-        return conn.execute(
-            "SELECT u.external_id, e.message_id, e.amount::text, e.description, e.spent_on"
-            " FROM expenses e JOIN users u ON u.id = e.user_id ORDER BY e.id"
-        ).fetchall()
+    return select(
+        url,
+        "SELECT u.external_id, e.message_id, e.amount::text, e.description, e.spent_on"
+        " FROM expenses e JOIN users u ON u.id = e.user_id ORDER BY e.id",
+    )
 
 
 def telegram_group(text: str, message_id: int, **extra) -> dict:
@@ -424,8 +424,7 @@ def test_an_edit_keeps_a_corrected_category_and_reshapes_items(database, receive
 
 
 def _ids(url: str) -> list[tuple[int]]:
-    with psycopg.connect(url) as conn:
-        return conn.execute("SELECT id FROM expenses ORDER BY id").fetchall()
+    return select(url, "SELECT id FROM expenses ORDER BY id")
 
 
 def test_messenger_edit_and_line_unsend(database, receiver):  # noqa: F811

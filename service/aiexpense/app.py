@@ -90,7 +90,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     def migrated() -> CheckResult:  # not ready until the schema is (liveness is untouched)
         if service.migrated:
             return CheckResult.healthy("schema migrated")
-        return CheckResult.unhealthy(f"database not ready: {startup.cause or 'connecting'}")
+        return CheckResult.unhealthy(f"database not ready: {startup.cause}")
 
     health.add_check("migrations", migrated)
     handler = MonitoringHandler(

@@ -83,7 +83,6 @@ def serve(args: argparse.Namespace) -> int:
 
         clear(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from .app import create_app
-    from .http_limits import uvicorn_options
 
     _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()
     return 0

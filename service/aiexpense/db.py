@@ -84,7 +84,7 @@ class Database(Statements):
         """Statements that run as one transaction on one connection: committed when the
         block ends, rolled back if it raises."""
         async with self.pool.connection() as conn:
-            await _autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
+            await autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
             async with conn.transaction():
                 yield Transaction(self, conn)
 
@@ -103,7 +103,7 @@ class Database(Statements):
             if conn is not None:
                 return await self._timed(conn, op, sql, params, fetch)
             async with self.pool.connection() as pooled:
-                await _autocommit(pooled)
+                await autocommit(pooled)
                 return await self._timed(pooled, op, sql, params, fetch)
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
@@ -209,7 +209,7 @@ async def _rowcount(cur: AsyncCursor) -> int:
     return cur.rowcount
 
 
-async def _autocommit(conn: AsyncConnection) -> None:
+async def autocommit(conn: AsyncConnection) -> None:
     # A single statement needs no explicit transaction. Without autocommit psycopg would
     # send BEGIN before it and the pool a COMMIT after it: three round trips instead of
     # one. Switching is free (no I/O) and sticks to the pooled connection, so after the

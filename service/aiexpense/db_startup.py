@@ -3,7 +3,7 @@ migrated when the database first answers.
 
     startup = DatabaseStartup(url, work=prepare)     # prepare(conn): open the pool, migrate
     task = await startup.start(head_start=3.0)      # retries with backoff until it succeeds
-    startup.done, startup.cause                   # for readiness: ready? if not, why?
+    startup.cause                                 # for readiness: why not yet
 
 Each attempt makes one connection of its own (not the pool's: a failed attempt then tells
 its cause, where a pool only says "timed out") and runs ``work`` on it. Every error is
@@ -85,7 +85,7 @@ def is_permanent(cause: str) -> bool:
 
 class DatabaseStartup:
     """Runs ``work(conn)`` until it succeeds, each time on a new connection of its own.
-    ``done`` and ``cause`` tell readiness where it stands."""
+    ``cause`` tells readiness why it is not done yet."""
 
     def __init__(
         self,
@@ -99,7 +99,6 @@ class DatabaseStartup:
         self._password = _params(url).get("password")
         self._work = work
         self._connect_timeout = max(2, math.ceil(connect_timeout))
-        self.done = False
         self.cause = "waiting for the first connection to the database"
         self.attempts = 0
 
@@ -127,7 +126,6 @@ class DatabaseStartup:
         except Exception as exc:  # every failure is retried; its cause is kept and logged
             self._failed(cause_of(exc, self._password))
             return False
-        self.done = True
         log.info("database %s ready after %d attempt(s): schema migrated", self._where,
                  self.attempts)  # fmt: skip
         return True

@@ -48,7 +48,7 @@ from prometheus_client.registry import Collector
 from aiexpense.operations import Op
 from exporter import MetricsCollector
 
-from .db import Database, Statements
+from .db import Database, Statements, autocommit
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +374,7 @@ class ReplyOutbox:
         """A polling statement (claim, sample), untimed: an idle service's operation counts
         stay still. ``one``: the first row (or None), else the row count."""
         async with self.db.pool.connection() as conn:
-            if not conn.autocommit:
-                await conn.set_autocommit(True)
+            await autocommit(conn)
             cur = await conn.execute(sql, params)
             return await cur.fetchone() if one else cur.rowcount
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
 import os
 import random
 import sys
@@ -38,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from . import probes
 from .loadgen import Request, drive, merge_summaries, summarize
+from .results import emit
 from .server import BENCH_ADMIN_TOKEN, BENCH_SECRET
 
 AGREEMENT_PERCENT = 1.0
@@ -372,12 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     args.url = args.url.rstrip("/")
     result = asyncio.run(run_scenario(args))
-    text = json.dumps(result, indent=1)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    emit(result, args.output, indent=1)
     return 0
 
 

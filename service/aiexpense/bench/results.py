@@ -123,3 +123,12 @@ def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     if data.get("format") != FORMAT:
         raise ValueError(f"{path}: not an `exporter bench` result (format {FORMAT!r})")
     return data
+
+
+def emit(document: Any, output: str | None, indent: int | None = None) -> None:
+    """A measuring subprocess's JSON answer: into ``output``, or to stdout for its caller."""
+    text = json.dumps(document, indent=indent)
+    if output:
+        Path(output).write_text(text)
+    else:
+        print(text)

@@ -13,10 +13,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import sys
 import time
 from typing import Any
+
+from .results import emit
 
 SCRAPERS = 4
 PROBE_RATE = 100.0  # requests/s
@@ -140,12 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(args)
         return 0
     result = asyncio.run(storm(args) if args.command == "storm" else lag(args))
-    text = json.dumps(result)
-    if args.output:
-        with open(args.output, "w") as f:
-            f.write(text)
-    else:
-        print(text)
+    emit(result, args.output)
     return 0
 
 

@@ -39,7 +39,7 @@ class Webhooks:
 
     def __init__(self, service: ExpenseService, settings: WebhookSettings) -> None:
         self.pipeline = Pipeline(service)
-        self.replies = Replies(service, settings.reply_timeout_seconds)
+        self.replies = Replies(service, settings.reply_timeout_seconds, self.pipeline.deliveries)
         p, r, s = self.pipeline, self.replies, settings
         self.hooks: list[Webhook] = [
             LineWebhook(

@@ -472,9 +472,9 @@ class Replies:
     """Answers POSTed to a platform's API by the service's reply outbox: durable, sent by
     whichever replica's worker is free, retried on 429/5xx (see :mod:`aiexpense.outbox`)."""
 
-    def __init__(self, service: ExpenseService, timeout: float) -> None:
+    def __init__(self, service: ExpenseService, timeout: float, deliveries: Deliveries) -> None:
         self.outbox = service.outbox
-        self.deliveries = Deliveries(service.db)
+        self.deliveries = deliveries
         self.timeout = timeout  # the outbox's HTTP timeout; kept for callers that read it
         self._warned: set[str] = set()
 
