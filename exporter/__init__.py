@@ -7,17 +7,22 @@ with collector.time("create_order"):
     ...
 """
 
-from .checks import CheckResult, HealthCheck, Measurement
 from .collector import DEFAULT_BUCKETS, MetricsCollector
 from .errors import JSON_ERRORS
 from .exemplars import current_exemplar, parse_traceparent
 from .handler import MonitoringHandler, ShowDetails
-from .health import HealthChecker, HealthStatus
+from .health import (
+    CheckResult,
+    HealthCheck,
+    HealthChecker,
+    HealthStatus,
+    Measurement,
+    Thresholds,
+)
 from .middleware import HTTP_BUCKETS, HttpMetricsMiddleware
 from .noop import NullCollector
 from .recorder import Recorder
 from .stats import HistoryPoint, OperationStats, WindowStats
-from .thresholds import Thresholds
 from .timer import OperationTimer
 
 __all__ = [

@@ -3,12 +3,8 @@
 Hot path (``record_operation``): one dict lookup, the operation's pre-bound counter and
 histogram children, and a per-operation lock taken only when min/max widen. The JSON views
 are derived on read from the prometheus-client metrics themselves (read directly, see
-``readback``), so the two views can never disagree.
-
-Sliding windows work the way PromQL's ``rate()`` does: every ``window_resolution`` seconds
-the cumulative counts and bucket counts are copied into a ring, and a window is the
-difference between now and the ring entry that old. Reads take the snapshots (the health
-sampler reads every few seconds); a record takes one only when no read has for two steps.
+``_readback``), so the two views can never disagree. Windows and history come from
+snapshots of those totals (``windows``); a reset of the view is a baseline (``baseline``).
 
 Under prometheus-client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``) every read is of
 the whole server: the operation totals come from every process's mmap files, the extremes and
@@ -18,13 +14,10 @@ custom collectors from what each process publishes (see ``multiprocess``).
 from __future__ import annotations
 
 import bisect
-import itertools
-import json
 import math
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -43,9 +36,10 @@ from prometheus_client.core import Exemplar, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import multiprocess as mp
+from ._names import OVERFLOW, check_name, metric_name
+from ._readback import custom_collectors, exemplar_buckets, operation_totals, value_incs
+from .baseline import SharedBaseline
 from .exemplars import current_exemplar
-from .names import OVERFLOW, check_name, metric_name
-from .readback import custom_collectors, exemplar_buckets, operation_totals, value_incs
 from .stats import (
     Cumulative,
     Extremes,
@@ -54,9 +48,9 @@ from .stats import (
     WindowStats,
     bucket_quantile,
     percent,
-    total_of,
 )
 from .timer import OperationTimer, Timing
+from .windows import Windows
 
 # 100 us .. 10 s: covers a cache hit through a slow webhook round trip.
 DEFAULT_BUCKETS = (
@@ -145,24 +139,21 @@ class MetricsCollector:
             GCCollector(registry=self.registry)
 
         self.started_at = clock()
-        self._resolution = window_resolution
-        # Enough entries to reach back over the longest window, plus the one before it.
-        self._ring: deque[tuple[float, dict[str, Cumulative]]] = deque(
-            maxlen=math.ceil(max(WINDOWS) / window_resolution) + 2
-        )
-        # The whole collector's totals, one entry a history step, for history().
-        self._history_step = history_step
-        self._history: deque[tuple[float, Cumulative]] = deque(
-            maxlen=math.ceil(HISTORY_SECONDS / history_step) + 1
-        )
-        # history() as of its newest entry: the points change once a step, reads are often.
-        self._history_points: tuple[tuple[int, float], list[HistoryPoint]] = ((0, 0.0), [])
         self._baseline: dict[str, Cumulative] = {}
-        self._baseline_stamp: int | None = None
         self._reset_at = -math.inf
-        self._next_tick = self._record_tick = -math.inf
         self._setup_sharing(multiprocess_dir, publish_interval)
-        self._tick(self.started_at)
+        self._windows = Windows(
+            self._cumulative,
+            clock,
+            resolution=window_resolution,
+            longest=max(WINDOWS),
+            history_step=history_step,
+            history_seconds=HISTORY_SECONDS,
+            records_tick=self._files is None,  # several workers: the publisher's beat ticks
+        )
+        self._windows.tick(self.started_at)
+        if self._publisher is not None:
+            self._publisher.start()
 
     def _create_metrics(self) -> None:
         ns, registry, labels = self.namespace, self.registry, ("operation",)
@@ -190,6 +181,7 @@ class MetricsCollector:
         self.multiprocess_dir = directory
         self._files: mp.OperationFiles | None = None
         self._publisher: mp.Publisher | None = None
+        self._shared_baseline: SharedBaseline | None = None
         self.exposition_registry: Collector = self.registry
         if directory is None:
             return
@@ -200,8 +192,7 @@ class MetricsCollector:
         self._publisher = mp.Publisher(
             directory, self._custom_families, self._own_extremes, interval, self._on_interval
         )
-        self._publisher.start()
-        self._record_tick = math.inf  # records never read the whole server; the publisher ticks
+        self._shared_baseline = SharedBaseline(directory)
         server = CollectorRegistry(auto_describe=False)
         server.register(mp.ServerCollector(directory, self._custom_families, self._rules))
         self.exposition_registry = server
@@ -232,8 +223,8 @@ class MetricsCollector:
         if not 0.0 <= duration_seconds < _INF:  # also rejects NaN
             raise ValueError(f"duration must be finite and >= 0 seconds, got {duration_seconds!r}")
         now = self._clock()
-        if now >= self._record_tick:  # no read for two steps: take the snapshot ourselves
-            self._tick(now)  # before this record: a snapshot is the state up to its time
+        if now >= self._windows.record_tick:  # no read for two steps: snapshot it ourselves
+            self._windows.tick(now)  # before this record: a snapshot is the state up to now
         slot.count(1)
         if error:  # an exception, or True
             slot.fail(1)
@@ -313,11 +304,11 @@ class MetricsCollector:
         back is the costly part, so the JSON views ask for everything at once)."""
         self._follow_reset()
         current = self._cumulative()
-        self._maybe_tick(current)
+        self._windows.tick_if_due(current)
         now = self._clock()
         by_window = {}
         for seconds in windows:
-            then = self._state_at(now - seconds, current)
+            then = self._windows.state_at(now - seconds, current)
             by_window[seconds] = {
                 name: self._window(seconds, cum.minus(then.get(name)))
                 for name, cum in current.items()
@@ -355,21 +346,7 @@ class MetricsCollector:
         """Every operation together, one point a ``history_step`` (60 s by default), over the
         last 30 minutes; oldest first. Steps are as long as the snapshots allow (a step may
         be longer when nothing read or recorded for a while)."""
-        if self._clock() >= self._next_tick:  # read the metrics only when a snapshot is due
-            self._maybe_tick(self._cumulative())
-        with self._lock:
-            entries = list(self._history)
-        key = (len(entries), entries[-1][0] if entries else 0.0)
-        known, points = self._history_points
-        if known == key:
-            return list(points)
-        points = []
-        for (then, old), (now, new) in itertools.pairwise(entries):
-            step = new.minus(old) if len(old.buckets) == len(new.buckets) else new
-            p95 = bucket_quantile(0.95, self.buckets, step.buckets) if step.buckets else None
-            points.append(HistoryPoint(now, now - then, step.count, step.errors, p95))
-        self._history_points = (key, points)
-        return list(points)
+        return self._windows.history(self.buckets)
 
     def reset(self) -> None:
         """Start a new baseline for the JSON view; Prometheus counters stay monotonic.
@@ -379,8 +356,8 @@ class MetricsCollector:
         self._clear_extremes()
         current = self._cumulative()
         self._start_baseline(current, self._clock())
-        if self.multiprocess_dir is not None:
-            self._write_baseline(current)
+        if self._shared_baseline is not None:
+            self._shared_baseline.write(current, self._reset_at)
 
     @property
     def uptime_seconds(self) -> float:
@@ -423,49 +400,13 @@ class MetricsCollector:
     def _on_interval(self) -> None:
         """The publisher's beat (multiprocess mode): follow a reset, take a due snapshot."""
         self._follow_reset()
-        if self._clock() >= self._next_tick:
-            self._maybe_tick(self._cumulative())
+        self._windows.tick_if_due()
 
     # -- windows and baselines ---------------------------------------------------------------
 
     def _window(self, seconds: float, cum: Cumulative) -> WindowStats:
         q = [bucket_quantile(p, self.buckets, cum.buckets) for p in (0.5, 0.95, 0.99)]
         return WindowStats(seconds, cum.count, cum.errors, cum.total_seconds, *q)
-
-    def _state_at(self, at: float, current: dict[str, Cumulative]) -> dict[str, Cumulative]:
-        """The totals as they stood at time ``at``.
-
-        A snapshot is taken before the first record after each resolution step, so it also
-        stands for every moment since the record before it: the first snapshot at or after
-        ``at`` is the state at ``at`` (to within one resolution step). None after ``at``
-        means nothing has happened since.
-        """
-        with self._lock:
-            for taken, snap in self._ring:
-                if taken >= at:
-                    return snap
-        return current
-
-    def _maybe_tick(self, current: dict[str, Cumulative]) -> None:
-        now = self._clock()
-        if now >= self._next_tick:
-            self._tick(now, current)
-
-    def _tick(self, now: float, current: dict[str, Cumulative] | None = None) -> None:
-        with self._lock:
-            if now < self._next_tick:
-                return  # another thread got here first
-            self._set_next_tick(now)
-        snap = current if current is not None else self._cumulative()
-        with self._lock:
-            self._ring.append((now, snap))
-            if not self._history or now - self._history[-1][0] >= self._history_step:
-                self._history.append((now, total_of(snap.values())))
-
-    def _set_next_tick(self, now: float) -> None:
-        self._next_tick = now + self._resolution  # for reads
-        if self._files is None:  # for records: reads usually come first
-            self._record_tick = now + 2 * self._resolution
 
     def _clear_extremes(self) -> None:
         # Clear min/max before reading the baseline: a record in between then counts in the
@@ -479,50 +420,16 @@ class MetricsCollector:
         with self._lock:
             self._baseline = current
             self._reset_at = at
-            self._ring.clear()
-            self._ring.append((self._clock(), current))
-            self._set_next_tick(self._clock())
-
-    def _baseline_path(self) -> str:
-        assert self.multiprocess_dir is not None
-        return os.path.join(self.multiprocess_dir, "baseline.json")
-
-    def _write_baseline(self, current: dict[str, Cumulative]) -> None:
-        body = {
-            "at": self._reset_at,
-            "totals": {
-                op: [c.count, c.errors, c.total_seconds, list(c.buckets)]
-                for op, c in current.items()
-            },
-        }
-        path = self._baseline_path()
-        with open(f"{path}.{os.getpid()}.tmp", "w") as f:
-            json.dump(body, f)
-        os.replace(f"{path}.{os.getpid()}.tmp", path)
-        self._baseline_stamp = os.stat(path).st_mtime_ns
+        self._windows.restart(current)
 
     def _follow_reset(self) -> None:
         """Another worker reset the view: take its baseline (multiprocess mode)."""
-        if self.multiprocess_dir is None:
+        if self._shared_baseline is None:
             return
-        try:
-            stamp = os.stat(self._baseline_path()).st_mtime_ns
-        except FileNotFoundError:
-            return
-        if stamp == self._baseline_stamp:
-            return
-        self._baseline_stamp = stamp
-        try:
-            with open(self._baseline_path()) as f:
-                body = json.load(f)
-        except (FileNotFoundError, ValueError):
-            return
-        self._clear_extremes()
-        totals = {
-            op: Cumulative(count, errors, seconds, tuple(buckets))
-            for op, (count, errors, seconds, buckets) in body["totals"].items()
-        }
-        self._start_baseline(totals, body["at"])
+        changed = self._shared_baseline.changed()
+        if changed is not None:
+            self._clear_extremes()
+            self._start_baseline(*changed)
 
     def _last_recorded(self) -> Iterator[tuple[str, float]]:
         for name, slot in list(self._slots.items()):

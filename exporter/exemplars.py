@@ -37,7 +37,7 @@ from typing import Any, Final
 from prometheus_client import Histogram
 from prometheus_client.samples import Exemplar
 
-from .readback import exemplar_buckets
+from ._readback import exemplar_buckets
 
 TraceExemplar = dict[str, str]
 Observe = Callable[[float, "TraceExemplar | None"], None]

@@ -20,15 +20,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from . import health_views, views
+from . import _views as views
+from ._names import VALID_NAME
 from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
-from .health import GroupReport, HealthChecker, HealthReport
-from .names import VALID_NAME
-from .snapshot import Snapshot, history_view
-from .snapshot import take as take_snapshot
+from .health import views as health_views
+from .health.checker import GroupReport, HealthChecker, HealthReport
 from .stats import OperationStats
-from .status_page import RUNBOOK_URL, StatusPage, prefers_html
+from .status.page import RUNBOOK_URL, StatusPage, prefers_html
+from .status.snapshot import Snapshot, history_view
+from .status.snapshot import take as take_snapshot
 
 HEALTH_JSON = "application/health+json"
 SystemExtra = Callable[[], Mapping[str, Any]]

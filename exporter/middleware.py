@@ -10,7 +10,7 @@ Series, in ``collector.registry`` under ``collector.namespace``:
 
 Every label value is bounded:
 - ``route`` is the matched template (``/users/{user_id}``, a mount's ``/static/{path}``),
-  read from the scope after the app has routed the request (``exporter.routes``), or
+  read from the scope after the app has routed the request (``exporter._routes``), or
   ``unmatched`` when no route matched; never the raw path.
 - ``method`` is one of the standard methods, else ``OTHER``.
 - ``status`` is the status the app sent; ``499`` (nginx's "client closed request") when the
@@ -38,6 +38,8 @@ from typing import Final, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ._names import metric_name
+from ._routes import RouteTemplates
 from .exemplars import (
     Observe,
     TraceExemplar,
@@ -46,8 +48,6 @@ from .exemplars import (
     exemplar_observer,
     from_headers,
 )
-from .names import metric_name
-from .routes import RouteTemplates
 
 # 1 ms .. 10 s: a cached read through a slow upstream call.
 HTTP_BUCKETS: Final = (

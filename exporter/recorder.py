@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
-    from .timer import Expected
+# Exception types a timed block may raise without it counting as a failure of the operation.
+Expected = type[BaseException] | tuple[type[BaseException], ...]
 
 
 class Record(Protocol):

@@ -15,10 +15,10 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .recorder import Expected
+
 if TYPE_CHECKING:
     from .recorder import Record, Recorder
-
-Expected = type[BaseException] | tuple[type[BaseException], ...]
 
 
 def _failure(exc: BaseException, expected: Expected) -> BaseException | None:

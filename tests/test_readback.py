@@ -1,10 +1,10 @@
-"""Pins ``exporter.readback`` to prometheus-client: what it reads directly equals ``collect()``."""
+"""Pins ``exporter._readback`` to prometheus-client: what it reads directly equals ``collect()``."""
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
-from exporter.readback import custom_collectors, operation_totals
+from exporter._readback import custom_collectors, operation_totals
 
 
 def test_direct_reads_equal_what_collect_reports() -> None:
@@ -40,7 +40,7 @@ def test_custom_collectors_are_those_multiprocess_mode_does_not_store() -> None:
 def test_recording_through_the_values_equals_the_childrens_own_methods() -> None:
     import bisect
 
-    from exporter.readback import value_incs
+    from exporter._readback import value_incs
 
     bounds = (0.001, 0.01, 0.1)
     own, direct = CollectorRegistry(), CollectorRegistry()

@@ -11,9 +11,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from .._formatting import rfc3339
+from .checker import GroupReport, HealthReport
 from .checks import CheckResult, HealthStatus, Registration
-from .formatting import rfc3339
-from .health import GroupReport, HealthReport
 
 # The spec's view lifts these checks' details to its top-level fields of the same name.
 SPEC_FIELDS = ("database", "memory")

@@ -20,9 +20,9 @@ import anyio.to_thread
 import psutil
 from prometheus_client import Counter
 
+from .._formatting import go_duration, human_bytes, ms, rfc3339
+from ..collector import MetricsCollector
 from .checks import CheckResult, HealthStatus, Measurement, describe, within
-from .collector import MetricsCollector
-from .formatting import go_duration, human_bytes, ms, rfc3339
 from .thresholds import MB, Thresholds
 
 POOL_STATS: Final = (

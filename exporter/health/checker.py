@@ -27,7 +27,9 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFamily
 from prometheus_client.registry import Collector
 
-from .builtin_checks import (
+from .._names import metric_name
+from ..collector import MetricsCollector
+from .builtin import (
     DatabaseCheck,
     ErrorRateCheck,
     MemoryCheck,
@@ -47,8 +49,6 @@ from .checks import (
     aggregate,
     contribution,
 )
-from .collector import MetricsCollector
-from .names import metric_name
 from .thresholds import HEARTBEAT_SECONDS, Thresholds
 
 __all__ = ["GroupReport", "HealthChecker", "HealthReport", "HealthStatus"]

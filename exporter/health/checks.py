@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol, TypeAlias, TypeVar
 
 import anyio.to_thread
 
-from .names import VALID_NAME
+from .._names import VALID_NAME
 
 READINESS: Final = "readiness"  # the checks that make /monitoring/ready fail
 LIVENESS: Final = "liveness"  # the checks that make /monitoring/live fail (never a dependency)

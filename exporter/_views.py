@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._formatting import go_duration, ms, rfc3339
 from .collector import MetricsCollector
-from .formatting import go_duration, ms, rfc3339
 from .stats import OperationStats, WindowStats
 
 WINDOW_NAMES = {"1m": 60.0, "5m": 300.0}

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Any
 
+from .assets import CSS, ICONS, JS, favicon
 from .snapshot import Snapshot
-from .status_assets import CSS, ICONS, JS, favicon
 
 STATUSES = ("healthy", "degraded", "unhealthy")
 NA = '<span class="na" title="no data">–</span>'

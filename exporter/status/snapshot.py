@@ -13,10 +13,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .collector import MetricsCollector
-from .formatting import ms, rfc3339
-from .stats import HistoryPoint, OperationStats
-from .views import WINDOW_NAMES, operations_view
+from .._formatting import ms, rfc3339
+from .._views import WINDOW_NAMES, operations_view
+from ..collector import MetricsCollector
+from ..stats import HistoryPoint, OperationStats
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,10 +21,10 @@ import anyio.to_thread
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
+from ..health.thresholds import Thresholds
+from .assets import CONTENT_SECURITY_POLICY
+from .render import Links, Sort, render, sort_keys
 from .snapshot import Snapshot
-from .status_assets import CONTENT_SECURITY_POLICY
-from .status_render import Links, Sort, render, sort_keys
-from .thresholds import Thresholds
 
 # Where a failing check's runbook is: ``<runbook_url>#<anchor>``. Relative by default (the
 # docs next to the code); a deployment points it at where its runbooks are published.
