@@ -11,11 +11,11 @@ given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 .PHONY: run test bench lint format dashboards manifests lock clean
 
 # The kit (.) and the service (service/) are two distributions; a newcomer gets both, with the
-# embedded PostgreSQL, the benchmark tools and the test tools.
-$(STAMP): pyproject.toml service/pyproject.toml
+# embedded PostgreSQL, the benchmark suite (bench/, a tool of its own) and the test tools.
+$(STAMP): pyproject.toml service/pyproject.toml bench/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[otel]' -e './service[embedded,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[otel]' -e './service[embedded,dev]' -e ./bench
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from aiexpense.embedded_db import EmbeddedPostgres
+from aiexpense.store.embedded import EmbeddedPostgres
 from tests.support import Database, Sink, running, sink_app
 
 

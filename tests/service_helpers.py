@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from aiexpense import ExpenseService
 from aiexpense.config import Settings
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import MetricsCollector
 
 

@@ -8,10 +8,10 @@ import random
 from collections import Counter
 
 import aiohttp
+from aiexpense_bench import load
+from aiexpense_bench.loadgen import send
 
 from aiexpense.app import create_app
-from aiexpense.bench import load
-from aiexpense.bench.loadgen import send
 from aiexpense.config import Settings
 from tests.support import running
 

@@ -17,7 +17,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from aiexpense.http_limits import MAX_HEADER_BYTES, MAX_HEADERS, uvicorn_options
+from aiexpense.http.limits import MAX_HEADER_BYTES, MAX_HEADERS, uvicorn_options
 from tests import webhook_samples as ws
 from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running, wait_until

@@ -8,8 +8,8 @@ from pathlib import Path
 from statistics import median
 
 import pytest
+from aiexpense_bench import compare, results
 
-from aiexpense.bench import compare, results
 from aiexpense.cli import main
 
 BASE = 100e-6  # 100 us per op

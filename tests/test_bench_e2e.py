@@ -16,8 +16,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from aiexpense_bench import results
 
-from aiexpense.bench import results
 from aiexpense.cli import main
 from tests.support import Database
 

@@ -9,7 +9,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import MetricsCollector, NullCollector
 from tests.service_helpers import ADMIN, ADMIN_TOKEN
 from tests.support import running

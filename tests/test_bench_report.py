@@ -11,10 +11,9 @@ from statistics import median
 from typing import Any
 
 import pytest
-
-from aiexpense.bench import report
-from aiexpense.bench import significance as sig
-from aiexpense.bench.loadgen import new_histogram
+from aiexpense_bench import report
+from aiexpense_bench import significance as sig
+from aiexpense_bench.loadgen import new_histogram
 
 NOISE = 0.05
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psycopg
 
-from aiexpense.migrations import MIGRATIONS
+from aiexpense.store.migrations import MIGRATIONS
 from tests.support import free_port
 
 EXPORTER = str(Path(sys.executable).parent / "exporter")

@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import MetricsCollector, OperationStats, OperationTimer
 
 CATALOG = Op.all()  # a real catalog of names to bind up front

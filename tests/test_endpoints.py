@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_om
 from prometheus_client.parser import text_string_to_metric_families
 
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import MetricsCollector
 from tests.kit_app import kit_app
 from tests.support import require_tool, running

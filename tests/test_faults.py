@@ -21,9 +21,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from aiexpense.db import Database
-from aiexpense.db_startup import describe, pool_conninfo
-from aiexpense.errors import DatabaseUnavailable
+from aiexpense.domain.errors import DatabaseUnavailable
+from aiexpense.store.db import Database
+from aiexpense.store.startup import describe, pool_conninfo
 from exporter import MetricsCollector
 from tests import webhook_samples as ws
 from tests.service_helpers import ADMIN, ADMIN_TOKEN

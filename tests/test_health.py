@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from aiexpense.config import thresholds_from_env
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import HealthChecker, HealthStatus, MetricsCollector
 from tests.kit_app import kit_app
 from tests.support import async_wait_until, running, thresholds, wait_until

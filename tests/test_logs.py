@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from aiexpense import logs
-from aiexpense.request_id import RequestIdMiddleware, incoming_id
+from aiexpense.http.request_id import RequestIdMiddleware, incoming_id
 from exporter import JSON_ERRORS
 from tests.support import free_port, running, wait_until
 from tests.webhook_samples import MESSENGER_SECRET, post

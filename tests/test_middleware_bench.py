@@ -1,4 +1,4 @@
-"""The HTTP middleware and exemplar benchmark cases (aiexpense.bench.http_cases) measure
+"""The HTTP middleware and exemplar benchmark cases (aiexpense_bench.http_cases) measure
 what they claim, and their goals are judged as issue 10 states them."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 import statistics
 
-from aiexpense.bench import http_cases, report
+from aiexpense_bench import http_cases, report
 
 
 def _requests_counted(name: str) -> float:

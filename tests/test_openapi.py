@@ -13,10 +13,10 @@ import httpx
 import pytest
 from starlette.routing import Route
 
-from aiexpense import validation as v
 from aiexpense.app import create_app
 from aiexpense.config import Settings
-from aiexpense.http_limits import uvicorn_options
+from aiexpense.domain import validation as v
+from aiexpense.http.limits import uvicorn_options
 from aiexpense.openapi import parser_schema
 from tests import webhook_samples as ws
 from tests.service_helpers import ADMIN, ADMIN_TOKEN

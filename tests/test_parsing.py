@@ -1,4 +1,4 @@
-"""Table-driven tests for aiexpense.parsing.
+"""Table-driven tests for aiexpense.text.parsing.
 
 Every phrase in CASES has its full expected result: a list of
 (amount, currency, description, date) per expense, or NO_EXPENSE for chatter.
@@ -14,7 +14,7 @@ from decimal import Decimal
 
 import pytest
 
-from aiexpense.parsing import (
+from aiexpense.text.parsing import (
     MAX_AMOUNT,
     ParsedExpense,
     ParseResult,

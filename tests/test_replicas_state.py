@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from aiexpense.invalidation import parse
-from aiexpense.outbox import retry_after
+from aiexpense.store.invalidation import parse
+from aiexpense.store.outbox import retry_after
 from aiexpense.webhooks.core import Replies
 from aiexpense.webhooks.deliveries import Claim, Deliveries
 from tests.service_helpers import open_service, scalar, select

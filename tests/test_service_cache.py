@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from aiexpense.app import create_app
-from aiexpense.cache import MISSING, Cache
 from aiexpense.config import Settings
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
+from aiexpense.store.cache import MISSING, Cache
 from exporter import MetricsCollector
 from tests.service_helpers import ADMIN, ADMIN_TOKEN, op_count, open_service
 from tests.support import async_wait_until, running, wait_until

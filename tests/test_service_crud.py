@@ -10,9 +10,9 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from aiexpense import InvalidField, NotFound
-from aiexpense.lexicon import CATEGORIES
-from aiexpense.migrations import MIGRATIONS, migrate
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
+from aiexpense.store.migrations import MIGRATIONS, migrate
+from aiexpense.text.lexicon import CATEGORIES
 from tests.service_helpers import op_count, open_service, scalar
 
 D = Decimal

@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from aiexpense import JobQueue, JobQueueClosed, JobQueueFull
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 from exporter import MetricsCollector
 from tests.service_helpers import open_service
 

@@ -1,4 +1,4 @@
-"""Tests for aiexpense.suggest and the seeded lexicon it reads."""
+"""Tests for aiexpense.text.suggest and the seeded lexicon it reads."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from aiexpense.lexicon import CATEGORIES, CATEGORIES_BY_SLUG, FALLBACK_SLUG, Category
-from aiexpense.suggest import (
+from aiexpense.text.lexicon import CATEGORIES, CATEGORIES_BY_SLUG, FALLBACK_SLUG, Category
+from aiexpense.text.suggest import (
     EXACT_HISTORY_CONFIDENCE,
     Suggestion,
     normalise_description,
@@ -203,7 +203,7 @@ def test_words_that_are_not_typos_are_left_alone(description: str) -> None:
 
 def test_the_typo_fallback_is_cheap() -> None:
     # One-letter deletions of the word are looked up; the lexicon is never scanned.
-    from aiexpense import suggest
+    from aiexpense.text import suggest
 
     assert len(suggest._TYPO_INDEX) < 20 * len(suggest._SINGLE_WORDS)
     assert suggest._one_edit("coffe", "coffee") and suggest._one_edit("moive", "movie")

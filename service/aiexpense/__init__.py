@@ -10,9 +10,9 @@ try:
 except PackageNotFoundError:  # running from a source tree that was never installed
     __version__ = "0+unknown"
 
-from .errors import InvalidField, JobQueueClosed, JobQueueFull, NotFound, ServiceError
+from .domain.errors import InvalidField, JobQueueClosed, JobQueueFull, NotFound, ServiceError
+from .domain.models import CurrencyTotals, Expense, Summary, User
 from .jobs import JobQueue
-from .models import CurrencyTotals, Expense, Summary, User
 from .service import CacheConfig, ExpenseService
 
 __all__ = [

@@ -30,13 +30,14 @@ from exporter import (
 
 from . import __version__, openapi
 from .config import Settings
-from .db_startup import DatabaseStartup, pool_conninfo
-from .embedded_db import EmbeddedPostgres
-from .faults import FAULT_HANDLERS
-from .http_limits import BodyReadTimeout
-from .operations import Op
-from .request_id import RequestIdMiddleware
+from .domain.operations import Op
+from .http.api import ExpenseApi
+from .http.faults import FAULT_HANDLERS
+from .http.limits import BodyReadTimeout
+from .http.request_id import RequestIdMiddleware
 from .service import ExpenseService
+from .store.embedded import EmbeddedPostgres
+from .store.startup import DatabaseStartup, pool_conninfo
 from .webhooks import Webhooks
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     document = openapi.build([(h.platform, h.handshake) for h in webhooks.hooks])
     described = [
-        *service.routes(),
+        *ExpenseApi(service).routes(),
         *webhooks.routes(),
         openapi.route(document),
     ]

@@ -1,7 +1,8 @@
 """The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
 ``exporter migrate`` applies the schema migrations to $DATABASE_URL and exits;
 ``exporter check-config`` prints the effective settings; ``exporter bench`` runs the
-benchmarks, ``exporter bench compare OLD NEW`` compares two runs.
+benchmarks (the separate ``aiexpense-bench`` tool), ``exporter bench compare OLD NEW``
+compares two runs.
 
 A bad setting, from a flag or the environment, prints one line per bad variable to stderr
 and exits 2 (whatever the subcommand), never a traceback.
@@ -59,7 +60,7 @@ def _flag_values(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from .http_limits import uvicorn_options
+    from .http.limits import uvicorn_options
 
     settings = settings_from(args)
     logs.configure(settings.log_level, settings.log_format)  # for what logs before uvicorn
@@ -97,7 +98,7 @@ def migrate(args: argparse.Namespace) -> int:
     import psycopg
     from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-    from .migrations import migrate as apply_migrations
+    from .store.migrations import migrate as apply_migrations
 
     settings = settings_from(args)
     if settings.database_url is None:
@@ -134,47 +135,18 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def bench(args: argparse.Namespace) -> int:
-    from .bench import runner  # the bench tools (pyperf, aiohttp, scipy) are dev extras
-
-    return runner.run(args)
-
-
-def bench_compare(args: argparse.Namespace) -> int:
-    from .bench import compare, results
-
-    old, new = results.load(args.old), results.load(args.new)
-    changes = compare.compare(old, new)
-    print(compare.table(changes, args.alpha))
-    gone, added = compare.only_in(old, new)
-    for label, names in (("only in old", gone), ("only in new", added)):
-        if names:
-            print(f"{label}: {', '.join(names)}")
-    if args.fail_on_regression is None:
-        return 0
-    worse = compare.regressions(changes, args.fail_on_regression, args.alpha)
-    for c in worse:
-        print(f"regression: {c.name} {c.percent:+.1f}% (p={c.p_value:.3f})", file=sys.stderr)
-    return 1 if worse else 0
-
-
-def _bench_parsers(sub) -> None:
-    from .bench.runner import add_arguments
-
-    p = sub.add_parser("bench", help="benchmarks: micro (pyperf), memory, load, probes")
-    add_arguments(p)
-    p.set_defaults(func=bench)
-    bench_sub = p.add_subparsers(dest="bench_command", metavar="compare")
-    c = bench_sub.add_parser("compare", help="compare two result files, benchstat-style")
-    c.add_argument("old", help="the baseline result file")
-    c.add_argument("new", help="the result file to judge")
-    c.add_argument("--alpha", type=float, default=0.05, help="significance level (0.05)")
-    c.add_argument(
-        "--fail-on-regression",
-        type=float,
-        metavar="PCT",
-        help="exit 1 when a significant slowdown exceeds PCT percent",
-    )
-    c.set_defaults(func=bench_compare)
+    """Hand the arguments to the benchmark suite, a tool of its own (``aiexpense-bench``,
+    not installed in the image): nothing of it is imported unless this command runs."""
+    try:
+        from aiexpense_bench.cli import main as bench_main
+    except ModuleNotFoundError as exc:
+        print(
+            f"exporter bench: the benchmark suite is not installed ({exc.name} is missing):"
+            " pip install -e ./bench",
+            file=sys.stderr,
+        )
+        return 2
+    return bench_main(args.bench_args)
 
 
 def _server_flags(p: argparse.ArgumentParser) -> None:
@@ -203,7 +175,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=30.0, help="seconds to wait for the database (30)"
     )
     m.set_defaults(func=migrate)
-    _bench_parsers(sub)
+    b = sub.add_parser("bench", help="benchmarks (the aiexpense-bench tool)", add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -11,7 +11,7 @@ tasks run jobs in order of submission. A job whose name is in the operation cata
 On :meth:`JobQueue.stop` no new jobs are taken, the queue gets ``drain_seconds`` to empty,
 then what is still queued or running is logged by id and counted as an error: nothing
 disappears silently. The queue lives in memory, so jobs do not survive the process; work
-that must never be lost belongs in a table: replies go to :mod:`aiexpense.outbox`, which
+that must never be lost belongs in a table: replies go to :mod:`aiexpense.store.outbox`, which
 counts its deliveries here too.
 """
 
@@ -31,10 +31,10 @@ from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from aiexpense.operations import Op
-from exporter import MetricsCollector
+from aiexpense.domain.operations import Op
+from exporter import Recorder
 
-from .errors import JobQueueClosed, JobQueueFull
+from .domain.errors import JobQueueClosed, JobQueueFull
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ class JobQueue:
 
     def __init__(
         self,
-        collector: MetricsCollector,
+        collector: Recorder,
         *,
         workers: int = 2,
         capacity: int = 1000,

@@ -2,7 +2,7 @@
 
 ``configure`` installs one handler on the root logger (uvicorn's loggers propagate to it,
 so its error and access lines come out the same way). The request id lives in a
-contextvar that :mod:`aiexpense.request_id` sets for each HTTP request; the handler's
+contextvar that :mod:`aiexpense.http.request_id` sets for each HTTP request; the handler's
 filter copies it onto every record, so a line logged anywhere while serving a request
 (an error, the access log) names the request.
 """

@@ -19,10 +19,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from . import __version__
-from . import validation as v
-from .currencies import MINOR_UNITS
+from .domain import validation as v
+from .domain.currencies import MINOR_UNITS
+from .http.faults import RETRY_AFTER_SECONDS
 from .webhooks import MAX_BODY as WEBHOOK_MAX_BODY
-from .webhooks.core import RETRY_AFTER_SECONDS
 
 JSONSchema = dict[str, Any]
 

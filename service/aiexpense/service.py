@@ -12,7 +12,7 @@ operation timed under its catalog name.
 Several replicas share one database (``docs/replicas.md``): writes invalidate every
 replica's caches through :mod:`.invalidation`; replies live in :mod:`.outbox`.
 
-Mistakes of the caller raise :class:`~aiexpense.errors.ServiceError` subclasses
+Mistakes of the caller raise :class:`~aiexpense.domain.errors.ServiceError` subclasses
 that name the field; they are recorded as successful operations (see ``errors.py``).
 """
 
@@ -28,28 +28,26 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from aiexpense.operations import Op
-from exporter import MetricsCollector
+from aiexpense.domain.operations import Op
+from exporter import Recorder
 
-from . import auth
-from . import validation as v
-from .api import ExpenseApi
-from .cache import MISSING, Caches
-from .db import Database
-from .errors import InvalidField, NotFound, ServiceError
-from .invalidation import CacheListener
+from .domain import tokens
+from .domain import validation as v
+from .domain.errors import InvalidField, NotFound, ServiceError
+from .domain.models import Expense, Summary, User
 from .jobs import JobQueue
-from .lexicon import FALLBACK_SLUG, Category
-from .migrations import migrate_connection
-from .models import Expense, Summary, User
-from .outbox import ReplyOutbox
-from .repository import Repository
-from .suggest import Suggestion, suggest_category
+from .store.cache import MISSING, Caches
+from .store.db import Database
+from .store.invalidation import CacheListener
+from .store.migrations import migrate_connection
+from .store.outbox import ReplyOutbox
+from .store.repository import Repository
+from .text.lexicon import FALLBACK_SLUG, Category
+from .text.suggest import Suggestion, suggest_category
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
     from psycopg_pool import AsyncConnectionPool
-    from starlette.routing import BaseRoute
 
     from aiexpense.config import Settings
 
@@ -78,7 +76,7 @@ class CacheConfig:
     expenses: tuple[int, float] = (2_000, 30.0)
     # user id -> digest of their API token. A rotated-out token stops working at once in
     # the process that rotates, in other worker processes and replicas within this TTL
-    # (the new one works everywhere at once: auth.Guard re-reads on a mismatch).
+    # (the new one works everywhere at once: http.auth.Guard re-reads on a mismatch).
     tokens: tuple[int, float] = (10_000, 10.0)
 
 
@@ -103,7 +101,7 @@ class ExpenseService:
     def __init__(
         self,
         pool: AsyncConnectionPool,
-        collector: MetricsCollector,
+        collector: Recorder,
         settings: Settings,
         *,
         cache_config: CacheConfig | None = None,
@@ -197,10 +195,6 @@ class ExpenseService:
         await self.listener.stop()
         return left
 
-    def routes(self) -> list[BaseRoute]:
-        """The JSON API's Starlette routes (``/api/...``)."""
-        return ExpenseApi(self).routes()
-
     def system_extras(self) -> dict[str, Any]:
         """Fields for ``/monitoring/system``: in-memory counters only, no I/O."""
         return {
@@ -281,8 +275,8 @@ class ExpenseService:
         user = await self._require_user(v.check("user_id", v.positive_id, user_id))
         if not replace and await self.token_digest(user.id) is not None:
             return None  # the common case of a repeated sign-up: no write
-        token = auth.new_token(user.id)
-        sha256 = auth.digest(token)
+        token = tokens.new_token(user.id)
+        sha256 = tokens.digest(token)
         if not await self.repo.store_token(user.id, sha256, replace=replace):
             return None
         self._tokens.store(user.id, sha256)

@@ -78,7 +78,7 @@ def serve_workers(config: uvicorn.Config, settings: Settings) -> None:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory  # the spawned workers inherit both
     with contextlib.ExitStack() as stack:
         if settings.database_url is None:
-            from .embedded_db import EmbeddedPostgres
+            from .store.embedded import EmbeddedPostgres
 
             embedded = EmbeddedPostgres(settings.data_dir)
             stack.callback(embedded.close)

@@ -11,7 +11,7 @@ A platform module only knows its payload: it verifies the signature, turns the p
   ``edit`` and ``unsend`` follow a message that was changed or taken back.
 * :class:`Batch` runs the items of a batched notification one by one, so one malformed
   item never costs the others their expense.
-* :class:`Replies` stores an answer in the service's reply outbox (:mod:`aiexpense.outbox`,
+* :class:`Replies` stores an answer in the service's reply outbox (:mod:`aiexpense.store.outbox`,
   durable, sent by any replica), for platforms where it cannot ride in the HTTP response.
 * Whether a message was answered already lives in PostgreSQL (:mod:`.deliveries`), so a
   redelivery to any replica is answered once.
@@ -36,13 +36,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from aiexpense.operations import Op, webhook_operation
+from aiexpense.domain.operations import Op, webhook_operation
 
-from ..errors import NotFound, ServiceError
-from ..faults import DATABASE_FAULTS
-from ..models import Expense, User
-from ..parsing import ParsedExpense, ParseResult, parse_conversation
-from ..suggest import suggest_category
+from ..domain.errors import NotFound, ServiceError
+from ..domain.models import Expense, User
+from ..http.faults import RETRY_AFTER_SECONDS
+from ..store.db import DATABASE_FAULTS
+from ..text.parsing import ParsedExpense, ParseResult, parse_conversation
+from ..text.suggest import suggest_category
 from .deliveries import Claim, Deliveries
 from .signatures import BadSignature
 
@@ -59,7 +60,6 @@ MAX_BODY = 256 * 1024
 MAX_TEXT = 4096  # characters of a message given to the parser (Telegram's own limit)
 MAX_DESCRIPTION = 500  # the description column's limit (validation.description)
 NO_EXPENSE = "I didn't find an expense in that"
-RETRY_AFTER_SECONDS = 5
 
 
 # -- refusals -----------------------------------------------------------------------------
@@ -470,7 +470,7 @@ class Pipeline:
 
 class Replies:
     """Answers POSTed to a platform's API by the service's reply outbox: durable, sent by
-    whichever replica's worker is free, retried on 429/5xx (see :mod:`aiexpense.outbox`)."""
+    whichever replica's worker is free, retried on 429/5xx (see :mod:`aiexpense.store.outbox`)."""
 
     def __init__(self, service: ExpenseService, timeout: float, deliveries: Deliveries) -> None:
         self.outbox = service.outbox

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import LiteralString, NamedTuple
 
-from aiexpense.operations import Op
+from aiexpense.domain.operations import Op
 
-from ..db import Database, Statements
+from ..store.db import Database, Statements
 
 _CLAIM: LiteralString = """
     INSERT INTO webhook_deliveries (platform, message_id, answer) VALUES (%s, %s, %s)

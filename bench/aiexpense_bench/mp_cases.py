@@ -1,0 +1,126 @@
+"""Micro-benchmarks under prometheus-client's multiprocess mode, each beside its floor.
+
+prometheus-client picks its value class when it is imported, so these run in a pyperf suite
+of their own with ``PROMETHEUS_MULTIPROC_DIR`` set (``exporter bench`` does that); the cases
+then exist only in that mode (``CASES`` is empty otherwise).
+
+Scrapes of several workers are measured on directories of worker files made the way real
+workers make them: this process records, and its files are copied under other pids.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from time import perf_counter
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+
+from aiexpense.domain.operations import Op
+from exporter import DEFAULT_BUCKETS, MetricsCollector
+from exporter.multiprocess import ServerCollector, mark_process_dead
+
+from . import kit_cases
+
+LIVE = 4
+RESTARTS = 60
+
+
+def floor_record(loops: int) -> float:
+    """prometheus-client's own multiprocess ``inc()`` + ``observe()`` on cached children."""
+    registry = CollectorRegistry()
+    inc = Counter("floor_ops", "x", ["operation"], registry=registry).labels("a").inc
+    observe = (
+        Histogram("floor_duration_seconds", "x", ["operation"], registry=registry,
+                  buckets=DEFAULT_BUCKETS).labels("a").observe
+    )  # fmt: skip
+    start = perf_counter()
+    for _ in range(loops):
+        inc()
+        observe(0.0021)
+    return perf_counter() - start
+
+
+def floor_inline_timed(loops: int) -> float:
+    registry = CollectorRegistry()
+    inc = Counter("floor_timed_ops", "x", ["operation"], registry=registry).labels("a").inc
+    observe = Histogram("floor_timed_seconds", "x", ["operation"], registry=registry,
+                        buckets=DEFAULT_BUCKETS).labels("a").observe  # fmt: skip
+    start = perf_counter()
+    for _ in range(loops):
+        began = perf_counter()
+        inc()
+        observe(perf_counter() - began)
+    return perf_counter() - start
+
+
+def _collector() -> MetricsCollector:
+    return MetricsCollector(namespace="bench", operations=Op.all(), process_metrics=False,
+                            publish_interval=3600)  # fmt: skip
+
+
+def kit_record(loops: int) -> float:
+    return kit_cases.kit_record(loops, _collector())
+
+
+def kit_time_with(loops: int) -> float:
+    return kit_cases.kit_time_with(loops, _collector())
+
+
+@functools.cache
+def _worker_files() -> Path:
+    """One worker's files: 28 operations recorded 50 times each, and what it publishes."""
+    collector = MetricsCollector(namespace="aiexpense", operations=Op.all(), publish_interval=3600)
+    for i, name in enumerate(Op.all()):
+        for n in range(50):
+            collector.record_operation(name, 0.0001 * (i + n), error=n == 0)
+    collector.close()
+    return Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+
+
+def _server_dir(workers: int, dead: int) -> str:
+    """A directory of ``workers`` workers' files, ``dead`` of which have been compacted."""
+    source, pid = _worker_files(), os.getpid()
+    target = tempfile.mkdtemp(prefix="bench-mp-")
+    for fake in range(1, workers + 1):
+        for kind in ("counter", "histogram"):
+            shutil.copy(source / f"{kind}_{pid}.db", os.path.join(target, f"{kind}_{fake}.db"))
+        shutil.copy(
+            source / f"published_{pid}.json", os.path.join(target, f"published_{fake}.json")
+        )
+    for fake in range(1, dead + 1):
+        mark_process_dead(fake, target)
+    return target
+
+
+def _scrape(workers: int, dead: int) -> Callable[[int], float]:
+    def case(loops: int) -> float:
+        directory = _server_dir(workers, dead)
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ServerCollector(directory, list, {}))
+        try:
+            start = perf_counter()
+            for _ in range(loops):
+                generate_latest(registry)
+            return perf_counter() - start
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+
+    return case
+
+
+CASES: dict[str, tuple[Callable[[int], float], str | None]] = {}
+if values.ValueClass._multiprocess:
+    CASES = {
+        "mp.record_operation": (kit_record, "mp.floor_record"),
+        "mp.floor_record": (floor_record, None),
+        "mp.time_with": (kit_time_with, "mp.floor_inline_timed"),
+        "mp.floor_inline_timed": (floor_inline_timed, None),
+        "mp.scrape_after_60_restarts": (_scrape(LIVE + RESTARTS, RESTARTS), "mp.scrape_4_workers"),
+        "mp.scrape_4_workers": (_scrape(LIVE, 0), None),
+        "ref.mp_scrape_64_uncompacted": (_scrape(LIVE + RESTARTS, 0), "mp.scrape_4_workers"),
+    }

@@ -1,0 +1,201 @@
+"""Cache invalidation across replicas over PostgreSQL ``LISTEN/NOTIFY``.
+
+    listener = CacheListener(conninfo, caches, collector, heartbeat_seconds=2.5)
+    await listener.start()     # LISTEN on a connection of its own; caches on once it listens
+    ...
+    await listener.stop()
+
+Triggers on ``expenses`` and ``categories`` (migration 6) send ``NOTIFY aiexpense_cache``
+with the payload ``<cache>:<key>`` (``expenses:42`` is user 42's recent rows) when a write
+commits, whichever process or replica made it; every listener drops that key.
+
+Missed notifications: PostgreSQL delivers every notification to a connected listener, so
+one is only missed while the listener's connection is broken. The listener sends a
+heartbeat (``SELECT 1``) after every ``heartbeat_seconds`` spent waiting and gives it as
+long to answer, so a broken connection is noticed within ``2 * heartbeat_seconds``
+(:attr:`CacheListener.staleness_bound`). From then until it listens again the caches hold
+nothing (:meth:`Caches.suspend`); once it listens again they start empty
+(:meth:`Caches.resume`). A cached entry is therefore never older than the last write
+to its rows by more than the staleness bound. Reconnects back off from 0.1 s to 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import Final
+
+import psycopg
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from exporter import Recorder
+
+from .cache import Caches
+
+log = logging.getLogger(__name__)
+
+CHANNEL: Final = "aiexpense_cache"  # the triggers' channel (migration 6)
+BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnection attempts
+
+# How a payload's key text becomes the cache's key.
+KEY_TYPES: Final[dict[str, Callable[[str], object]]] = {"expenses": int, "categories": str}
+
+
+def parse(payload: str) -> tuple[str, object] | None:
+    """``"expenses:42"`` -> ``("expenses", 42)``; None for a payload we do not know."""
+    name, _, key = payload.partition(":")
+    convert = KEY_TYPES.get(name)
+    if convert is None or not key:
+        return None
+    try:
+        return name, convert(key)
+    except ValueError:
+        return None
+
+
+class CacheListener:
+    """Keeps ``caches`` coherent with writes made anywhere on the database."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        caches: Caches,
+        collector: Recorder,
+        *,
+        heartbeat_seconds: float = 2.5,
+    ) -> None:
+        if heartbeat_seconds <= 0:
+            raise ValueError(
+                f"EXPORTER_CACHE_HEARTBEAT_SECONDS={heartbeat_seconds:g} must be positive"
+            )
+        self.conninfo = conninfo
+        self.caches = caches
+        self.heartbeat_seconds = heartbeat_seconds
+        self.connected = False
+        self.reconnects = 0
+        self.backend_pid: int | None = None  # the listening connection's server process
+        self._task: asyncio.Task | None = None
+        self._listening = asyncio.Event()
+        self._reconnects = Counter(
+            "cache_listener_reconnects",
+            "Times the cache invalidation listener connected again after losing its"
+            " connection to PostgreSQL (the caches were emptied each time).",
+            namespace=collector.namespace,
+            registry=collector.registry,
+        )
+        collector.registry.register(_ListenerUp(self, collector.namespace))
+        # Several workers of one server: 1 only if every one of them hears invalidations.
+        collector.aggregate(f"{collector.namespace}_cache_listener_up", "min")
+
+    @property
+    def staleness_bound(self) -> float:
+        """Seconds a cached entry may trail a write when notifications are missed."""
+        return 2 * self.heartbeat_seconds
+
+    async def start(self, wait: float = 5.0) -> None:
+        """Start listening; wait up to ``wait`` seconds for the first LISTEN (until then,
+        and if it fails, the caches hold nothing and the listener keeps trying)."""
+        self.caches.suspend()
+        self._task = asyncio.create_task(self._run(), name="cache-listener")
+        await self.listening(wait)
+
+    async def listening(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the listener to be listening; is it?"""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._listening.wait(), timeout)
+        return self._listening.is_set()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self.connected = False
+
+    async def _run(self) -> None:
+        delay = BACKOFF_FIRST
+        first = True
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self.conninfo,
+                    autocommit=True,
+                    connect_timeout=max(1, round(self.heartbeat_seconds)),
+                    application_name="aiexpense-cache-listener",
+                ) as conn:
+                    await conn.execute(f"LISTEN {CHANNEL}")
+                    self.backend_pid = conn.info.backend_pid
+                    # Listening now: whatever was written before is either in the database
+                    # (caches start empty) or will be announced on this connection.
+                    self.caches.resume()
+                    self.connected = True
+                    if not first:
+                        self.reconnects += 1
+                        self._reconnects.inc()
+                        log.info("cache listener connected again; caches emptied")
+                    first = False
+                    self._listening.set()
+                    delay = BACKOFF_FIRST
+                    await self._listen(conn)
+            except (psycopg.Error, OSError, TimeoutError) as exc:
+                if not first:
+                    log.warning("cache listener lost its connection: %s", exc)
+            self.connected = False
+            self.caches.suspend()
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, BACKOFF_MAX)
+
+    async def _listen(self, conn: psycopg.AsyncConnection) -> None:
+        while True:
+            async for notify in conn.notifies(timeout=self.heartbeat_seconds):
+                self._apply(notify.payload)
+            await self._heartbeat(conn)
+
+    async def _heartbeat(self, conn: psycopg.AsyncConnection) -> None:
+        """A quiet connection may be a dead one: it must answer within a heartbeat."""
+        beat = asyncio.ensure_future(conn.execute("SELECT 1"))
+        done, _ = await asyncio.wait({beat}, timeout=self.heartbeat_seconds)
+        if done:
+            beat.result()  # raises if the connection failed
+            return
+        # No answer: stop caching now, not after psycopg's polite cancel (which waits
+        # seconds for a server that does not answer), then drop the socket.
+        self.connected = False
+        self.caches.suspend()
+        conn.pgconn.finish()
+        beat.cancel()
+        await asyncio.gather(beat, return_exceptions=True)
+        raise TimeoutError(f"no heartbeat answer within {self.heartbeat_seconds:g}s")
+
+    def _apply(self, payload: str) -> None:
+        parsed = parse(payload)
+        if parsed is None:
+            log.warning("cache listener: ignored an unknown payload %r", payload[:80])
+            return
+        name, key = parsed
+        cache = self.caches.by_name.get(name)
+        if cache is not None:
+            cache.invalidate(key, source="notify")
+
+
+class _ListenerUp(Collector):
+    """``<ns>_cache_listener_up``: 1 while invalidations are heard, read at scrape time."""
+
+    def __init__(self, listener: CacheListener, namespace: str) -> None:
+        self._listener = listener
+        self._name = f"{namespace}_cache_listener_up"
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily(
+            self._name,
+            "1 while this process hears cache invalidations from PostgreSQL; 0 while it does"
+            " not (its caches then hold nothing).",
+            value=1 if self._listener.connected else 0,
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return self.collect()
