@@ -27,7 +27,7 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
-	$(BIN)/exporter bench $(BENCH_ARGS)
+	$(BIN)/aiexpense-bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

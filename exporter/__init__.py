@@ -21,7 +21,7 @@ from .health import (
 )
 from .middleware import HTTP_BUCKETS, HttpMetricsMiddleware
 from .noop import NullCollector
-from .recorder import Recorder
+from .recorder import MetricsSource, Recorder
 from .stats import HistoryPoint, OperationStats, WindowStats
 from .timer import OperationTimer
 
@@ -37,6 +37,7 @@ __all__ = [
     "HttpMetricsMiddleware",
     "Measurement",
     "MetricsCollector",
+    "MetricsSource",
     "MonitoringHandler",
     "NullCollector",
     "OperationStats",

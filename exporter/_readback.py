@@ -4,7 +4,7 @@ and to record into them without the checks a child repeats on every call.
 ``collect()`` builds a Metric and a Sample per value: 12-19x the cost of reading the values
 themselves, and the JSON views read every operation several times a second under load.
 This module is the one place that knows where prometheus-client 0.26 keeps a child's
-values (``_value``, ``_buckets``, ``_sum``) and a registry's collectors; tests/test_readback.py
+values (``_value``, ``_buckets``, ``_sum``) and a registry's collectors; tests/kit/test_readback.py
 pins it to what ``collect()`` reports, so an upgrade that moves them fails there.
 """
 

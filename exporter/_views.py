@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._formatting import go_duration, ms, rfc3339
-from .collector import MetricsCollector
+from .recorder import MetricsSource
 from .stats import OperationStats, WindowStats
 
 WINDOW_NAMES = {"1m": 60.0, "5m": 300.0}
@@ -48,7 +48,7 @@ Read = tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]
 
 
 def operations_view(
-    collector: MetricsCollector, names: list[str] | None = None, read: Read | None = None
+    collector: MetricsSource, names: list[str] | None = None, read: Read | None = None
 ) -> dict[str, Any]:
     """Operations recorded since start (or reset), or just ``names``, keyed by name
     (from ``read``, a ``collector.view(*WINDOW_NAMES.values())`` taken already, if given)."""
@@ -64,7 +64,7 @@ def operations_view(
 
 
 def system_view(
-    collector: MetricsCollector, records: Mapping[str, OperationStats] | None = None
+    collector: MetricsSource, records: Mapping[str, OperationStats] | None = None
 ) -> dict[str, Any]:
     records = collector.snapshot() if records is None else records
     stats = [s for s in records.values() if s.count]

@@ -129,7 +129,7 @@ def exemplar_observer(child: Histogram) -> Observe:
     call (a regex per name) and stores the exemplar under the bucket's lock: ~1.4 us added
     a record here. Exemplars from this module are valid by construction (two fixed names,
     63 characters of the 128 allowed), so this counts with the child's own ``observe`` and
-    stores the exemplar on the bucket itself (~0.3 us; tests/test_exemplars.py checks the
+    stores the exemplar on the bucket itself (~0.3 us; tests/kit/test_exemplars.py checks the
     exposition is the same as prometheus-client's own). In multiprocess mode the values
     keep no exemplars, so none are made; a child of another shape (a future
     prometheus-client) gets the public path.

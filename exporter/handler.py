@@ -22,10 +22,10 @@ from starlette.routing import BaseRoute, Route
 
 from . import _views as views
 from ._names import VALID_NAME
-from .collector import MetricsCollector
 from .exposition import MetricsEndpoint
 from .health import views as health_views
 from .health.checker import GroupReport, HealthChecker, HealthReport
+from .recorder import MetricsSource
 from .stats import OperationStats
 from .status.page import RUNBOOK_URL, StatusPage, prefers_html
 from .status.snapshot import Snapshot, history_view
@@ -56,7 +56,7 @@ class MonitoringHandler:
     def __init__(
         self,
         health: HealthChecker | None,
-        collector: MetricsCollector,
+        collector: MetricsSource,
         *,
         admin_token: str | None = None,
         runbook_url: str = RUNBOOK_URL,  # the status page's links (StatusPage)

@@ -1,7 +1,7 @@
 """NullCollector: the MetricsCollector API with the instrumentation switched off.
 
 ``EXPORTER_INSTRUMENTATION=off`` makes ``create_app`` use it, so the cost of timing every
-operation can be measured (``exporter bench`` compares mixed-load throughput on and off).
+operation can be measured (``aiexpense-bench`` compares mixed-load throughput on and off).
 Timers and records do nothing; the JSON views see no operations. The registry is real, so
 the series other components register (health, pool, caches, job queue, process) are still
 served at ``/metrics``: only the per-operation timing goes away.

@@ -1,7 +1,10 @@
-"""The Recorder role: what timers, middleware and a service depend on to record operations.
+"""The two roles a collector plays, as protocols others depend on.
 
-``MetricsCollector`` records into prometheus-client; ``NullCollector`` records nothing (to
-measure what instrumentation costs). Code that only records should accept a ``Recorder``.
+``Recorder``: what timers, middleware and a service need to record operations.
+``MetricsSource``: a Recorder whose records can be read back, which health checks, the JSON
+views and the status page need. ``MetricsCollector`` records into prometheus-client;
+``NullCollector`` records nothing (to measure what instrumentation costs). Code that only
+records should accept a ``Recorder``.
 """
 
 from __future__ import annotations
@@ -11,7 +14,12 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from prometheus_client import CollectorRegistry
+    from prometheus_client.registry import Collector
+
+    from .stats import HistoryPoint, OperationStats, WindowStats
 
 # Exception types a timed block may raise without it counting as a failure of the operation.
 Expected = type[BaseException] | tuple[type[BaseException], ...]
@@ -64,3 +72,30 @@ class Recorder(Protocol):
     def timer(self, name: str) -> Ending: ...
 
     def aggregate(self, family: str, rule: str) -> None: ...
+
+
+class MetricsSource(Recorder, Protocol):
+    """A Recorder whose records can be read back: what health, views and the page read."""
+
+    version: str
+    multiprocess_dir: str | None
+    exposition_registry: Collector
+
+    @property
+    def uptime_seconds(self) -> float: ...
+
+    def snapshot(self) -> dict[str, OperationStats]: ...
+
+    def view(
+        self, *windows: float
+    ) -> tuple[dict[str, OperationStats], dict[float, dict[str, WindowStats]]]: ...
+
+    def window_total(
+        self, seconds: float, include: Callable[[str], bool] | None = None
+    ) -> WindowStats: ...
+
+    def history(self) -> list[HistoryPoint]: ...
+
+    def error_rate(self, stats: Iterable[OperationStats]) -> float: ...
+
+    def reset(self) -> None: ...

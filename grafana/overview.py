@@ -1,6 +1,6 @@
 """The aiexpense overview dashboard: the spec's panels (Part 6, "Dashboard Queries").
 
-Conventions every panel follows (tests/test_dashboards.py enforces them):
+Conventions every panel follows (tests/stack/test_dashboards.py enforces them):
 - queries go to the ``$datasource`` variable (a Prometheus data source);
 - every panel has a unit and a description saying what it shows and what is normal;
 - rate()/increase() windows are ``$__rate_interval`` (``$__range`` for the one

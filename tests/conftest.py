@@ -1,4 +1,7 @@
-"""Shared fixtures: a real PostgreSQL for the session, and real uvicorn servers on loopback."""
+"""Shared fixtures: a real PostgreSQL for the session, and a receiver on loopback.
+
+Nothing here imports the service: the kit's tests (tests/kit/) run with the kit alone.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from aiexpense.store.embedded import EmbeddedPostgres
+from tests.postgres import Postgres
 from tests.support import Database, Sink, running, sink_app
 
 
@@ -19,7 +22,7 @@ def pg_server(tmp_path_factory) -> Iterator[str]:
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pgdata"))
+    server = Postgres(tmp_path_factory.mktemp("pgdata"))
     yield server.url
     server.close()
 
@@ -60,9 +63,9 @@ def _admin(url: str, sql: str) -> None:
 
 
 @pytest.fixture
-def own_postgres(tmp_path) -> Iterator[EmbeddedPostgres]:
+def own_postgres(tmp_path) -> Iterator[Postgres]:
     """A PostgreSQL server of this test's own, which the test may stop and start."""
-    server = EmbeddedPostgres(tmp_path / "pgdata")
+    server = Postgres(tmp_path / "pgdata")
     yield server
     server.close()
 

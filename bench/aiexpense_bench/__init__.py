@@ -1,1 +1,1 @@
-"""Benchmarks: ``exporter bench`` (pyperf micro-benchmarks, load scenarios, compare)."""
+"""Benchmarks: ``aiexpense-bench`` (pyperf micro-benchmarks, load scenarios, compare)."""

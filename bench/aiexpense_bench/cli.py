@@ -1,6 +1,6 @@
-"""``exporter bench``: the benchmark suite's command line (``exporter bench --help``).
+"""``aiexpense-bench``: the benchmark suite's command line (``aiexpense-bench --help``).
 
-``exporter bench`` runs every phase (see ``runner``); ``exporter bench compare OLD NEW``
+``aiexpense-bench`` runs every phase (see ``runner``); ``aiexpense-bench compare OLD NEW``
 compares two result files, benchstat-style.
 """
 
@@ -36,7 +36,7 @@ def bench_compare(args: argparse.Namespace) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="exporter bench", description="benchmarks: micro (pyperf), memory, load, probes"
+        prog="aiexpense-bench", description="benchmarks: micro (pyperf), memory, load, probes"
     )
     add_arguments(p)
     p.set_defaults(func=bench)

@@ -1,4 +1,4 @@
-"""``exporter bench compare OLD.json NEW.json``: a benchstat-style table.
+"""``aiexpense-bench compare OLD.json NEW.json``: a benchstat-style table.
 
 For each benchmark in both files: the old and new median, the change in percent, and
 whether the change is significant: a two-sided Mann-Whitney U test (scipy) on the values

@@ -209,7 +209,7 @@ def summarize(recorder: Recorder, duration: float) -> dict[str, Any]:
     """The client's view of a run: throughput, latency percentiles, errors, per label.
 
     ``per_second`` holds the requests completed in each whole second of the run (the
-    values ``exporter bench compare`` tests for a change in throughput).
+    values ``aiexpense-bench compare`` tests for a change in throughput).
     """
     per_second = [recorder.per_second[s] for s in range(int(duration))]
     summary = _summary(

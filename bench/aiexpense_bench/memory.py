@@ -8,7 +8,7 @@ the closest thing tracemalloc can see:
 * ``retained_bytes`` and ``retained_blocks``: what was still allocated after all the ops
   and not before, divided by the number of ops (a leak or a growing cache shows here).
 
-Run by ``exporter bench`` in a process of its own (tracemalloc slows everything down, so
+Run by ``aiexpense-bench`` in a process of its own (tracemalloc slows everything down, so
 timing runs never have it on)::
 
     DATABASE_URL=... python -m aiexpense_bench.memory --seconds 1 -o memory.json

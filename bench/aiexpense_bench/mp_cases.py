@@ -1,7 +1,7 @@
 """Micro-benchmarks under prometheus-client's multiprocess mode, each beside its floor.
 
 prometheus-client picks its value class when it is imported, so these run in a pyperf suite
-of their own with ``PROMETHEUS_MULTIPROC_DIR`` set (``exporter bench`` does that); the cases
+of their own with ``PROMETHEUS_MULTIPROC_DIR`` set (``aiexpense-bench`` does that); the cases
 then exist only in that mode (``CASES`` is empty otherwise).
 
 Scrapes of several workers are measured on directories of worker files made the way real

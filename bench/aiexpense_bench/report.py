@@ -1,4 +1,4 @@
-"""The summary at the end of ``exporter bench``: each case, its floor, the ratio, the goal.
+"""The summary at the end of ``aiexpense-bench``: each case, its floor, the ratio, the goal.
 
 Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load, 10: HTTP
 middleware and exemplars); a row

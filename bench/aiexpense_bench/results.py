@@ -1,4 +1,4 @@
-"""The result file of ``exporter bench``: one JSON document per run.
+"""The result file of ``aiexpense-bench``: one JSON document per run.
 
     {"format": "aiexpense-bench/1",
      "metadata": {...machine, git commit, python, cpu count, load average...},
@@ -12,7 +12,7 @@
 
 ``benchmarks`` holds every value pyperf measured (seconds per operation) and, for the
 load scenarios, the seconds per request of each whole second of the run: the samples
-``exporter bench compare`` tests for significance.
+``aiexpense-bench compare`` tests for significance.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def save(result: dict[str, Any], path: str | os.PathLike[str]) -> Path:
 def load(path: str | os.PathLike[str]) -> dict[str, Any]:
     data = json.loads(Path(path).read_text())
     if data.get("format") != FORMAT:
-        raise ValueError(f"{path}: not an `exporter bench` result (format {FORMAT!r})")
+        raise ValueError(f"{path}: not an `aiexpense-bench` result (format {FORMAT!r})")
     return data
 
 

@@ -1,4 +1,4 @@
-"""``exporter bench``: every phase in order, one result file, a summary at the end.
+"""``aiexpense-bench``: every phase in order, one result file, a summary at the end.
 
     [1/6] database      an embedded PostgreSQL of this run's own (or $DATABASE_URL)
     [2/6] micro         pyperf: python -m aiexpense_bench.suite, in worker processes

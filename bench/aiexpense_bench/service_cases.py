@@ -77,7 +77,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
 def settings_from_env() -> Settings:
     settings = Settings.from_env()
     if settings.database_url is None:
-        raise SystemExit("DATABASE_URL is not set: run the benchmarks through `exporter bench`")
+        raise SystemExit("DATABASE_URL is not set: run the benchmarks through `aiexpense-bench`")
     return settings
 
 

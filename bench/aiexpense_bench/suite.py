@@ -1,9 +1,9 @@
-"""The pyperf script behind ``exporter bench``: every micro-benchmark, kit and service.
+"""The pyperf script behind ``aiexpense-bench``: every micro-benchmark, kit and service.
 
 pyperf's Runner calibrates the loop count, then spawns worker processes that each time
 one benchmark (``--fast`` and ``--rigorous`` work as usual). The service cases need a
 migrated, seeded database at ``$DATABASE_URL``, passed on to the workers with
-``--inherit-environ``; ``exporter bench`` prepares it and runs this script::
+``--inherit-environ``; ``aiexpense-bench`` prepares it and runs this script::
 
     DATABASE_URL=postgresql://... python -m aiexpense_bench.suite \\
         --inherit-environ DATABASE_URL,EXPORTER_INSTRUMENTATION -o micro.json

@@ -3,7 +3,7 @@
 The rule files stay the one source of truth (promtool checks and tests them, the local
 stack loads them as they are); the PrometheusRule is their groups, unchanged, in the
 Prometheus Operator's wrapper. `make manifests` runs this; `--check` exits 1 when the
-committed file differs from what the rules give (tests/test_kubernetes.py runs it).
+committed file differs from what the rules give (tests/stack/test_kubernetes.py runs it).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import psutil
 from prometheus_client import Counter
 
 from .._formatting import go_duration, human_bytes, ms, rfc3339
-from ..collector import MetricsCollector
+from ..recorder import MetricsSource
 from .checks import CheckResult, HealthStatus, Measurement, describe, within
 from .thresholds import MB, Thresholds
 
@@ -236,7 +236,7 @@ class PoolCounters:
     """Counters fed from ``get_stats()`` deltas (never ``pop_stats()``, which resets them
     for every other reader). A counter that went down was reset elsewhere: count it anew."""
 
-    def __init__(self, collector: MetricsCollector) -> None:
+    def __init__(self, collector: MetricsSource) -> None:
         self._counters = {
             key: (
                 Counter(name, doc, namespace=collector.namespace, registry=collector.registry),
@@ -355,7 +355,7 @@ class ErrorRateCheck:
 
     def __init__(
         self,
-        collector: MetricsCollector,
+        collector: MetricsSource,
         thresholds: Thresholds,
         judged: Callable[[str], bool] | None = None,
     ) -> None:

@@ -28,7 +28,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric, StateSetMetricFami
 from prometheus_client.registry import Collector
 
 from .._names import metric_name
-from ..collector import MetricsCollector
+from ..recorder import MetricsSource
 from .builtin import (
     DatabaseCheck,
     ErrorRateCheck,
@@ -105,7 +105,7 @@ class HealthChecker:
     def __init__(
         self,
         pool: Any | None,
-        collector: MetricsCollector,
+        collector: MetricsSource,
         thresholds: Thresholds | None = None,
         *,
         judged: Callable[[str], bool] | None = None,

@@ -15,7 +15,7 @@ from typing import Any
 
 from .._formatting import ms, rfc3339
 from .._views import WINDOW_NAMES, operations_view
-from ..collector import MetricsCollector
+from ..recorder import MetricsSource
 from ..stats import HistoryPoint, OperationStats
 
 
@@ -31,7 +31,7 @@ class Snapshot:
 
 
 def take(
-    collector: MetricsCollector,
+    collector: MetricsSource,
     system_of: Callable[[Mapping[str, OperationStats]], dict[str, Any]],
     health_of: Callable[[dict[str, Any]], dict[str, Any] | None],
 ) -> Snapshot:

@@ -1,8 +1,7 @@
 """The ``exporter`` command: ``exporter serve`` runs the app under uvicorn;
 ``exporter migrate`` applies the schema migrations to $DATABASE_URL and exits;
-``exporter check-config`` prints the effective settings; ``exporter bench`` runs the
-benchmarks (the separate ``aiexpense-bench`` tool), ``exporter bench compare OLD NEW``
-compares two runs.
+``exporter check-config`` prints the effective settings. (The benchmarks are a tool of
+their own: ``aiexpense-bench``, from bench/.)
 
 A bad setting, from a flag or the environment, prints one line per bad variable to stderr
 and exits 2 (whatever the subcommand), never a traceback.
@@ -134,21 +133,6 @@ def check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-def bench(args: argparse.Namespace) -> int:
-    """Hand the arguments to the benchmark suite, a tool of its own (``aiexpense-bench``,
-    not installed in the image): nothing of it is imported unless this command runs."""
-    try:
-        from aiexpense_bench.cli import main as bench_main
-    except ModuleNotFoundError as exc:
-        print(
-            f"exporter bench: the benchmark suite is not installed ({exc.name} is missing):"
-            " pip install -e ./bench",
-            file=sys.stderr,
-        )
-        return 2
-    return bench_main(args.bench_args)
-
-
 def _server_flags(p: argparse.ArgumentParser) -> None:
     # Strings, not ints: the settings check every value and name the flag in their message.
     p.add_argument("--host", help="listen address (default $EXPORTER_HOST or 127.0.0.1)")
@@ -175,9 +159,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--timeout", type=float, default=30.0, help="seconds to wait for the database (30)"
     )
     m.set_defaults(func=migrate)
-    b = sub.add_parser("bench", help="benchmarks (the aiexpense-bench tool)", add_help=False)
-    b.add_argument("bench_args", nargs=argparse.REMAINDER)
-    b.set_defaults(func=bench)
     args = parser.parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
