@@ -77,9 +77,14 @@ class Recorder(Protocol):
 class MetricsSource(Recorder, Protocol):
     """A Recorder whose records can be read back: what health, views and the page read."""
 
-    version: str
-    multiprocess_dir: str | None
-    exposition_registry: Collector
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def multiprocess_dir(self) -> str | None: ...
+
+    @property
+    def exposition_registry(self) -> Collector: ...
 
     @property
     def uptime_seconds(self) -> float: ...

@@ -30,9 +30,9 @@ from exporter import (
     MetricsCollector,
     MonitoringHandler,
     Thresholds,
-    status_page,
-    views,
 )
+from exporter import _views as views
+from exporter.status import StatusPage
 
 OPERATIONS = Op.all()
 
@@ -250,7 +250,7 @@ def _page_case(operations: int, page: bool) -> Callable[[int], float]:
     def case(loops: int) -> float:
         checker = _checked(operations, errors=True, minutes=30)
         handler = MonitoringHandler(checker, checker.collector)
-        renderer = status_page.StatusPage("aiexpense", thresholds=checker.thresholds)
+        renderer = StatusPage("aiexpense", thresholds=checker.thresholds)
 
         def html() -> bytes:
             return HTMLResponse(renderer.render(handler.snapshot())).body

@@ -15,6 +15,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from types import FrameType
 
 import uvicorn
 
@@ -36,7 +37,7 @@ class _Server(uvicorn.Server):
         self._grace = grace
         self._stopping = False
 
-    def handle_exit(self, sig: int, frame) -> None:
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         app = self.config.app
         health = getattr(getattr(app, "state", None), "health", None)
         if self._stopping or self._grace <= 0 or health is None:
@@ -105,9 +106,10 @@ def migrate(args: argparse.Namespace) -> int:
             "exporter migrate: DATABASE_URL is not set (the database to migrate)", file=sys.stderr
         )
         return 2
+    url = settings.database_url
 
     async def run() -> list[int]:
-        pool = AsyncConnectionPool(settings.database_url, min_size=1, max_size=1, open=False)
+        pool = AsyncConnectionPool(url, min_size=1, max_size=1, open=False)
         async with pool:
             await pool.wait(timeout=args.timeout)
             return await apply_migrations(pool)
@@ -162,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level="WARNING", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        return int(args.func(args))
     except ConfigError as exc:
         for line in exc.errors:
             print(line, file=sys.stderr)

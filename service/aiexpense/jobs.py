@@ -70,7 +70,7 @@ class JobQueue:
         self.drain_seconds = drain_seconds
         self._collector = collector
         self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=capacity)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[str, Job] = {}
         self._ids = itertools.count(1)
         self._accepting = False

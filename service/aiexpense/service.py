@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from aiexpense.domain.operations import Op
 from exporter import Recorder
@@ -80,15 +80,18 @@ class CacheConfig:
     tokens: tuple[int, float] = (10_000, 10.0)
 
 
-def operation(name: str):
+Method = Callable[Concatenate["ExpenseService", P], Awaitable[R]]
+
+
+def operation(name: str) -> Callable[[Method[P, R]], Method[P, R]]:
     """Time an async method as operation ``name``; a ServiceError counts as success (the
     caller's mistake, answered correctly, must not page anyone)."""
 
-    def decorate(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    def decorate(method: Method[P, R]) -> Method[P, R]:
         @functools.wraps(method)
-        async def timed(*args: P.args, **kwargs: P.kwargs) -> R:
-            with args[0].collector.time(name, expected=ServiceError):  # type: ignore[attr-defined]
-                return await method(*args, **kwargs)
+        async def timed(self: ExpenseService, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with self.collector.time(name, expected=ServiceError):
+                return await method(self, *args, **kwargs)
 
         return timed
 
@@ -135,6 +138,7 @@ class ExpenseService:
             capacity=settings.job_queue_size,
             drain_seconds=settings.job_drain_seconds,
         )
+        assert isinstance(pool.conninfo, str)  # the app builds its pool from a conninfo string
         self.listener = CacheListener(
             pool.conninfo,
             self.caches,
@@ -225,7 +229,7 @@ class ExpenseService:
         key = ("ext", platform, external_id)
         user = self._users.get(key)
         if user is not MISSING:
-            return user
+            return cast(User, user)
         if display_name is not None:
             display_name = v.check("display_name", v.display_name, display_name) or None
         code = v.check("currency", v.currency, currency) if currency else self.default_currency
@@ -335,10 +339,10 @@ class ExpenseService:
             message_id = v.check("message_id", v.message_id, message_id)
         row = (user.id, value, code, slug, text, day, source, message_id)
         if key is not None:
-            expense = await self._create_once(user.id, key, _fingerprint(asked), row)
-            if expense.created:
+            once = await self._create_once(user.id, key, _fingerprint(asked), row)
+            if once.created:
                 self._recent.invalidate(user.id)
-            return expense
+            return once
         expense = await self.repo.insert_expense(*row)
         if expense is None:  # (platform, message_id) seen before: hand back that expense
             assert message_id is not None

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .currencies import MINOR_UNITS
 from .errors import InvalidField
@@ -36,6 +36,7 @@ _HEADER_KEY = re.compile(r"[\x21-\x7e][\x20-\x7e]{0,254}")
 _ABSENT: Final = object()
 
 Parser = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 # -- parsers ------------------------------------------------------------------------------
@@ -91,13 +92,14 @@ def amount(value: Any) -> Decimal:
         value = Decimal(value)
     elif not isinstance(value, Decimal):
         raise ValueError(f"must be a number or a decimal string, got {_kind(value)}")
-    if not value.is_finite():
+    number: Decimal = value
+    if not number.is_finite():
         raise ValueError("must be a finite number")
-    if value <= 0:
+    if number <= 0:
         raise ValueError("must be greater than 0")
-    if value >= MAX_AMOUNT:
+    if number >= MAX_AMOUNT:
         raise ValueError(f"must be less than {MAX_AMOUNT:,}")
-    return value
+    return number
 
 
 def currency(value: Any) -> str:
@@ -172,7 +174,8 @@ def text(max_length: int, *, min_length: int = 0) -> Parser:
             value.encode("utf-8")
         except UnicodeEncodeError:  # lone surrogates, which JSON's \ud800 escapes allow
             raise ValueError("must be valid Unicode text") from None
-        return value
+        text: str = value
+        return text
 
     parse.__doc__ = f"A string of {min_length} to {max_length} characters."
     parse.min_length = min_length  # type: ignore[attr-defined]  # for the OpenAPI document
@@ -189,7 +192,8 @@ def idempotency_key(value: Any) -> str:
         value = value[1:-1]
     if not _HEADER_KEY.fullmatch(value):
         raise ValueError("must be 1 to 255 printable ASCII characters, such as a UUID")
-    return value
+    key: str = value
+    return key
 
 
 external_id = text(256, min_length=1)
@@ -244,7 +248,7 @@ class Schema:
         return out
 
 
-def check(name: str, parse: Parser, value: Any) -> Any:
+def check(name: str, parse: Callable[[Any], T], value: Any) -> T:
     """``parse(value)``, with a ``ValueError`` turned into ``InvalidField(name, ...)``."""
     try:
         return parse(value)

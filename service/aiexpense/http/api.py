@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Awaitable, Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -169,8 +169,8 @@ def category_json(c: Category) -> dict[str, Any]:
     return {"slug": c.slug, "name": c.name, "keywords": list(c.keywords)}
 
 
-def _timestamp(moment) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+def _timestamp(moment: datetime) -> str:
+    return str(moment.astimezone(UTC).isoformat().replace("+00:00", "Z"))
 
 
 # -- endpoints ----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ the caches hold nothing: every read goes to the database.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterator
-from typing import Any, Final, TypeVar
+from typing import Any, Final, TypeVar, cast
 
 from cachetools import TTLCache
 from prometheus_client import Counter
@@ -59,7 +59,7 @@ class Cache:
     ) -> None:
         self.name = name
         self._collector = collector
-        self._data: TTLCache = TTLCache(maxsize=maxsize, ttl=ttl)
+        self._data: TTLCache[Hashable, Any] = TTLCache(maxsize=maxsize, ttl=ttl)
         self._fills: dict[Hashable, list[_Fill]] = {}
         # False while cross-replica invalidation may be missing writes: store nothing.
         self.enabled = True
@@ -129,7 +129,7 @@ class Cache:
         (None is not cached: "no such row" must not outlive the row's creation)."""
         value = self.get(key)
         if value is not MISSING:
-            return value
+            return cast(V, value)
         fill = _Fill()
         self._fills.setdefault(key, []).append(fill)
         try:

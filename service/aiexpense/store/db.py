@@ -31,6 +31,7 @@ from exporter import Recorder
 from ..domain.errors import DatabaseUnavailable
 
 Params = Sequence[Any] | dict[str, Any] | None
+Row = tuple[Any, ...]
 T = TypeVar("T")
 
 
@@ -46,11 +47,11 @@ DATABASE_FAULTS: tuple[type[Exception], ...] = (
 class Statements:
     """``fetch_one``, ``fetch_all`` and ``execute``, over a subclass's ``_run``."""
 
-    async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> tuple | None:
+    async def fetch_one(self, op: str, sql: LiteralString, params: Params = None) -> Row | None:
         """The first row of ``sql``'s result, or None."""
         return await self._run(op, sql, params, AsyncCursor.fetchone)
 
-    async def fetch_all(self, op: str, sql: LiteralString, params: Params = None) -> list[tuple]:
+    async def fetch_all(self, op: str, sql: LiteralString, params: Params = None) -> list[Row]:
         """Every row of ``sql``'s result."""
         return await self._run(op, sql, params, AsyncCursor.fetchall)
 

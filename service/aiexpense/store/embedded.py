@@ -27,7 +27,7 @@ class EmbeddedPostgres:
 
     @property
     def url(self) -> str:
-        return self._server.get_uri()
+        return str(self._server.get_uri())
 
     def stop(self) -> None:
         """Stop the server (fast shutdown: open sessions are disconnected)."""

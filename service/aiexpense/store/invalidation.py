@@ -78,7 +78,7 @@ class CacheListener:
         self.connected = False
         self.reconnects = 0
         self.backend_pid: int | None = None  # the listening connection's server process
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._reconnects = Counter(
             "cache_listener_reconnects",

@@ -256,7 +256,7 @@ async def migrate_connection(conn: AsyncConnection) -> list[int]:
             """
         )
         cur = await conn.execute("SELECT version, name FROM schema_migrations")
-        done = dict(await cur.fetchall())
+        done: dict[int, str] = dict(await cur.fetchall())
         _check_history(done)
         applied = []
         for migration in MIGRATIONS:

@@ -173,7 +173,7 @@ class ReplyOutbox:
         self.due = 0  # rows due database-wide, sampled by the housekeeping task
         self._collector = collector
         self._count = count
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._running: dict[int, Reply] = {}
         self._stopping = False
         self._wake = asyncio.Event()
@@ -263,7 +263,7 @@ class ReplyOutbox:
         assert row is not None
         if on is None:
             self.wake()
-        return row[0]
+        return int(row[0])
 
     def wake(self) -> None:
         """A reply was committed: this process's idle workers look at once (the other
@@ -370,7 +370,9 @@ class ReplyOutbox:
             reason = str(answer.get("error") or answer.get("description") or "")[:120]
             raise Refused(f"refused: {reason}")
 
-    async def _upkeep(self, sql: LiteralString, params: tuple = (), *, one: bool = False) -> Any:
+    async def _upkeep(
+        self, sql: LiteralString, params: tuple[Any, ...] = (), *, one: bool = False
+    ) -> Any:
         """A polling statement (claim, sample), untimed: an idle service's operation counts
         stay still. ``one``: the first row (or None), else the row count."""
         async with self.db.pool.connection() as conn:
