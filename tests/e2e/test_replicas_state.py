@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from aiexpense.store.invalidation import parse
 from aiexpense.store.outbox import retry_after
-from aiexpense.webhooks.core import Replies
 from aiexpense.webhooks.deliveries import Claim, Deliveries
+from aiexpense.webhooks.replies import Replies
 from tests.service.helpers import open_service, scalar, select
 from tests.support import async_wait_until, running
 

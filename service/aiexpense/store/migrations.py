@@ -108,7 +108,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         """
         -- The chat message an expense came from, so an edit or an unsend of that message
         -- finds every item it made: item 0 is stored under the platform's message id, the
-        -- others under "<id>#<n>" (aiexpense.webhooks.core.item_message_id). Generated, so
+        -- others under "<id>#<n>" (aiexpense.webhooks.pipeline.item_message_id). Generated, so
         -- no writer can get it wrong and existing rows are filled in by this migration.
         ALTER TABLE expenses ADD COLUMN source_message text
             GENERATED ALWAYS AS (split_part(message_id, '#', 1)) STORED;

@@ -7,8 +7,13 @@
     await service.stop()          # drains the reply jobs
     await webhooks.aclose()       # then closes their HTTP client
 
-One module per platform (payload and answer), :mod:`.signatures` (authentication) and
-:mod:`.core` (refusals, the message pipeline, reply jobs, timing).
+One module per platform (payload and answer), :mod:`.signatures` (authentication), and what
+the six share, one idea a module: :mod:`.serving` (the platform contract and the endpoint:
+timing, refusals answered), :mod:`.refusals`, :mod:`.payloads` (reading the body and its
+fields), :mod:`.batches`, :mod:`.messages` (what a platform hands the pipeline and gets
+back), :mod:`.pipeline` (message -> expenses -> answer text), :mod:`.replies` (answers by
+job, through the outbox), :mod:`.deliveries` (answered once) and :mod:`.addressing`
+(whether a group message is meant for the bot).
 """
 
 from __future__ import annotations
@@ -18,10 +23,14 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Route
 
-from .core import MAX_BODY, NO_EXPENSE, Message, Outcome, Pipeline, Replies, Webhook, serve
 from .discord import DiscordWebhook
 from .line import LineWebhook
+from .messages import Message, Outcome
 from .messenger import MessengerWebhook
+from .payloads import MAX_BODY
+from .pipeline import NO_EXPENSE, Pipeline
+from .replies import Replies
+from .serving import Webhook, serve
 from .slack import SlackWebhook
 from .telegram import TelegramWebhook
 from .whatsapp import WhatsAppWebhook

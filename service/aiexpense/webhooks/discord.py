@@ -31,7 +31,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from .core import Malformed, Message, Refusal, Webhook, epoch, maybe, need
+from .messages import Message
+from .payloads import epoch, maybe, need
+from .refusals import Malformed, Refusal
+from .serving import Webhook
 from .signatures import discord_key, verify_discord
 
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 1, 2, 3, 5

@@ -13,7 +13,7 @@ with a push message (an unsend carries no reply token) to the chat it was in.
 Every other event (follow, join, postback, stickers, images, standby-mode events) and the
 console's "Verify" request (``"events": []``) are acknowledged 200 and ignored: LINE sends
 them all to the same URL and adds event types over time. Each event is handled on its own
-(:class:`~.core.Batch`): a malformed one never costs the others their expense.
+(:class:`~.batches.Batch`): a malformed one never costs the others their expense.
 """
 
 from __future__ import annotations
@@ -24,7 +24,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from .addressing import command
-from .core import Batch, Message, Outcome, Webhook, epoch, maybe, need, objects
+from .batches import Batch
+from .messages import Message, Outcome
+from .payloads import epoch, maybe, need, objects
+from .serving import Webhook
 from .signatures import verify_line
 
 MAX_REPLY = 5000  # characters in a LINE text message

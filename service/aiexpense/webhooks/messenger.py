@@ -6,7 +6,7 @@ An edit (the ``message_edits`` field: ``"message_edit": {"mid", "text", "num_edi
 updates what the message recorded. Echoes of the page's own messages (``message.is_echo``),
 attachments without text, postbacks, deliveries and reads are acknowledged and ignored.
 A Page's conversations are one person and the Page: there are no group chats to filter.
-Each event is handled on its own (:class:`~.core.Batch`).
+Each event is handled on its own (:class:`~.batches.Batch`).
 
 Answers go to the Send API (``POST /me/messages``, ``messaging_type: RESPONSE``) as a job,
 with the page access token in the ``Authorization`` header rather than the URL.
@@ -19,8 +19,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from .core import Batch, Message, epoch, ignored, maybe, need
+from .batches import Batch
+from .messages import Message
 from .meta import MetaWebhook
+from .payloads import epoch, maybe, need
+from .refusals import ignored
 
 MAX_REPLY = 2000  # characters in a Messenger text message
 

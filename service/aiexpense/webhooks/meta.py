@@ -18,7 +18,8 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from .core import Refusal, Webhook
+from .refusals import Refusal
+from .serving import Webhook
 from .signatures import verify_hub
 
 MAX_CHALLENGE = 256

@@ -31,7 +31,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from .core import Malformed, Message, Outcome, Webhook, epoch, ignored, maybe, need, ok
+from .messages import Message, Outcome
+from .payloads import epoch, maybe, need
+from .refusals import Malformed, ignored, ok
+from .serving import Webhook
 from .signatures import verify_slack
 
 # <@U024BE7LH> or <@U024BE7LH|amy>: a mention, never part of an expense.

@@ -26,7 +26,10 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
 from .addressing import command, mention_pattern
-from .core import Message, Outcome, Webhook, epoch, ignored, maybe, need, ok
+from .messages import Message, Outcome
+from .payloads import epoch, maybe, need
+from .refusals import ignored, ok
+from .serving import Webhook
 from .signatures import verify_telegram
 
 MAX_REPLY = 4096  # characters in a Telegram message

@@ -8,7 +8,7 @@ document is read by its ``caption``. A person who uses a WhatsApp username may a
 without ``from`` but with ``from_user_id`` (their business-scoped user id, BSUID): they are
 recorded under that id and answered through ``recipient``. Status notifications (sent,
 delivered, read), other message types and other ``object`` s are acknowledged and ignored.
-Each message is handled on its own (:class:`~.core.Batch`): one malformed message never
+Each message is handled on its own (:class:`~.batches.Batch`): one malformed message never
 costs the others of its notification their expense.
 
 A message with a ``group_id`` (the Groups API) is read only when it is for the business:
@@ -22,14 +22,20 @@ payload lacks it).
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
 from .addressing import command
-from .core import Batch, Malformed, Message, epoch, ignored, log, maybe, need
+from .batches import Batch
+from .messages import Message
 from .meta import MetaWebhook
+from .payloads import epoch, maybe, need
+from .refusals import Malformed, ignored
+
+log = logging.getLogger("aiexpense.webhooks")
 
 MAX_REPLY = 4096  # characters in a WhatsApp text message
 CAPTIONED = ("image", "video", "document")
