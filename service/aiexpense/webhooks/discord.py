@@ -26,7 +26,7 @@ Discord does not retry interactions, and the person sees "interaction failed".
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
@@ -36,6 +36,10 @@ from .payloads import epoch, maybe, need
 from .refusals import Malformed, Refusal
 from .serving import Webhook
 from .signatures import discord_key, verify_discord
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
 
 PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, MODAL_SUBMIT = 1, 2, 3, 5
 PONG, CHANNEL_MESSAGE_WITH_SOURCE = 1, 4
@@ -50,7 +54,13 @@ class DiscordWebhook(Webhook):
     platform = "discord"
     secret_variable = "DISCORD_PUBLIC_KEY"
 
-    def __init__(self, pipeline, replies, *, public_key) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        public_key: str | None,
+    ) -> None:
         super().__init__(pipeline, replies)
         self._public_key = public_key
         # Checked at start-up: a typo in the key must stop the service, not refuse every call.

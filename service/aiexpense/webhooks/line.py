@@ -18,7 +18,7 @@ them all to the same URL and adds event types over time. Each event is handled o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -30,6 +30,10 @@ from .payloads import epoch, maybe, need, objects
 from .serving import Webhook
 from .signatures import verify_line
 
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
+
 MAX_REPLY = 5000  # characters in a LINE text message
 GROUPS = ("group", "room")
 
@@ -38,7 +42,15 @@ class LineWebhook(Webhook):
     platform = "line"
     secret_variable = "LINE_CHANNEL_SECRET"
 
-    def __init__(self, pipeline, replies, *, secret, access_token, api_base) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        secret: str | None,
+        access_token: str | None,
+        api_base: str,
+    ) -> None:
         super().__init__(pipeline, replies)
         self._secret = secret
         self.access_token = access_token
@@ -78,9 +90,10 @@ class LineWebhook(Webhook):
         message_id = need(body, "id", str, "message")
         text = need(body, "text", str, "message")
         if source is not None and source.get("type") in GROUPS:
-            text = _addressed(body, text)
-            if text is None:
+            addressed = _addressed(body, text)
+            if addressed is None:
                 return
+            text = addressed
         else:
             rest = command(text)
             text = text if rest is None else rest

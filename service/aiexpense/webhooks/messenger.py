@@ -14,7 +14,7 @@ with the page access token in the ``Authorization`` header rather than the URL.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -25,6 +25,10 @@ from .meta import MetaWebhook
 from .payloads import epoch, maybe, need
 from .refusals import ignored
 
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
+
 MAX_REPLY = 2000  # characters in a Messenger text message
 
 
@@ -34,7 +38,14 @@ class MessengerWebhook(MetaWebhook):
     verify_token_variable = "MESSENGER_VERIFY_TOKEN"
 
     def __init__(
-        self, pipeline, replies, *, app_secret, verify_token, page_access_token, api_base
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        app_secret: str | None,
+        verify_token: str | None,
+        page_access_token: str | None,
+        api_base: str,
     ) -> None:
         super().__init__(pipeline, replies, app_secret=app_secret, verify_token=verify_token)
         self.page_access_token = page_access_token

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import hmac
+from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -22,6 +23,10 @@ from .refusals import Refusal
 from .serving import Webhook
 from .signatures import verify_hub
 
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
+
 MAX_CHALLENGE = 256
 
 
@@ -30,7 +35,14 @@ class MetaWebhook(Webhook):
     handshake = True
     verify_token_variable: str
 
-    def __init__(self, pipeline, replies, *, app_secret, verify_token) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        app_secret: str | None,
+        verify_token: str | None,
+    ) -> None:
         super().__init__(pipeline, replies)
         self._app_secret = app_secret
         self._verify_token = verify_token

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from starlette.requests import Request
 
@@ -53,6 +53,13 @@ def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
     return not isinstance(value, int) or -_INT64 <= value < _INT64
 
 
+T = TypeVar("T")
+
+
+@overload
+def need(obj: Mapping[str, Any], key: str, kind: type[T], where: str) -> T: ...
+@overload
+def need(obj: Mapping[str, Any], key: str, kind: tuple[type, ...], where: str) -> Any: ...
 def need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     """``obj[key]``, which the platform always sends, of JSON type ``kind`` (an integer
     only within 64 bits, never a boolean)."""
@@ -62,6 +69,10 @@ def need(obj: Mapping[str, Any], key: str, kind: type | tuple[type, ...], where:
     return value
 
 
+@overload
+def maybe(obj: Any, key: str, kind: type[T]) -> T | None: ...
+@overload
+def maybe(obj: Any, key: str, kind: tuple[type, ...]) -> Any: ...
 def maybe(obj: Any, key: str, kind: type | tuple[type, ...]) -> Any:
     """``obj[key]`` if ``obj`` is an object and the value is of type ``kind``, else None."""
     if not isinstance(obj, dict):

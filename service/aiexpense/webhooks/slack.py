@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
@@ -36,6 +36,10 @@ from .payloads import epoch, maybe, need
 from .refusals import Malformed, ignored, ok
 from .serving import Webhook
 from .signatures import verify_slack
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
 
 # <@U024BE7LH> or <@U024BE7LH|amy>: a mention, never part of an expense.
 _MENTION = re.compile(r"<[@#!][^>]*>")
@@ -47,7 +51,15 @@ class SlackWebhook(Webhook):
     secret_variable = "SLACK_SIGNING_SECRET"
     lenient = True
 
-    def __init__(self, pipeline, replies, *, secret, bot_token, api_base) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        secret: str | None,
+        bot_token: str | None,
+        api_base: str,
+    ) -> None:
         super().__init__(pipeline, replies)
         self._secret = secret
         self.bot_token = bot_token
@@ -117,7 +129,7 @@ class SlackWebhook(Webhook):
         bots = {
             a["user_id"]
             for a in maybe(data, "authorizations", list) or []
-            if isinstance(a, dict) and a.get("is_bot") is True and maybe(a, "user_id", str)
+            if isinstance(a, dict) and a.get("is_bot") is True and bool(maybe(a, "user_id", str))
         }
         if maybe(body, "parent_user_id", str) in bots:
             return True

@@ -20,7 +20,7 @@ group chatter are acknowledged 200 and ignored: Telegram retries an update until
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
@@ -32,6 +32,10 @@ from .refusals import ignored, ok
 from .serving import Webhook
 from .signatures import verify_telegram
 
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
+
 MAX_REPLY = 4096  # characters in a Telegram message
 GROUPS = ("group", "supergroup")
 
@@ -40,7 +44,16 @@ class TelegramWebhook(Webhook):
     platform = "telegram"
     secret_variable = "TELEGRAM_SECRET_TOKEN"
 
-    def __init__(self, pipeline, replies, *, secret, bot_token, api_base, bot_username) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        secret: str | None,
+        bot_token: str | None,
+        api_base: str,
+        bot_username: str | None,
+    ) -> None:
         super().__init__(pipeline, replies)
         self._secret = secret
         self.bot_token = bot_token

@@ -23,7 +23,7 @@ payload lacks it).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -34,6 +34,10 @@ from .messages import Message
 from .meta import MetaWebhook
 from .payloads import epoch, maybe, need
 from .refusals import Malformed, ignored
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .replies import Replies
 
 log = logging.getLogger("aiexpense.webhooks")
 
@@ -47,9 +51,16 @@ class WhatsAppWebhook(MetaWebhook):
     verify_token_variable = "WHATSAPP_VERIFY_TOKEN"
 
     def __init__(
-        self, pipeline, replies, *, app_secret, verify_token, access_token, phone_number_id,
-        api_base,
-    ) -> None:  # fmt: skip
+        self,
+        pipeline: Pipeline,
+        replies: Replies,
+        *,
+        app_secret: str | None,
+        verify_token: str | None,
+        access_token: str | None,
+        phone_number_id: str | None,
+        api_base: str,
+    ) -> None:
         super().__init__(pipeline, replies, app_secret=app_secret, verify_token=verify_token)
         self.access_token = access_token
         self.phone_number_id = phone_number_id
