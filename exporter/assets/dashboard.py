@@ -1,0 +1,1 @@
+def render(rules): return "{}\n"
