@@ -35,22 +35,33 @@ def config(rules: RuleSet) -> dict[str, Any]:
         "matchers": team,
         "group_by": ["alertname", "severity", "job"],
         "routes": [
-            {"receiver": am.page_receiver, "matchers": ['severity="page"'],
-             "group_wait": "10s", "group_interval": "1m", "repeat_interval": "1h"},
+            {
+                "receiver": am.page_receiver,
+                "matchers": ['severity="page"'],
+                "group_wait": "10s",
+                "group_interval": "1m",
+                "repeat_interval": "1h",
+            },
             {"receiver": am.ticket_receiver, "matchers": ['severity=~"warning|ticket"']},
         ],
-    }  # fmt: skip
+    }
     inhibit = [
         # while an alert pages, its warning/ticket twin adds nothing (ErrorBudgetBurn's
         # ticket windows during an outage the page windows already report)
-        {"source_matchers": [*team, 'severity="page"'],
-         "target_matchers": [*team, 'severity=~"warning|ticket"'],
-         "equal": ["alertname", "job"]},
-    ]  # fmt: skip
+        {
+            "source_matchers": [*team, 'severity="page"'],
+            "target_matchers": [*team, 'severity=~"warning|ticket"'],
+            "equal": ["alertname", "job"],
+        },
+    ]
     if rules.spec.parts.database and rules.spec.parts.health:
-        inhibit.append({"source_matchers": [*team, 'alertname="DatabaseDown"'],
-                        "target_matchers": [*team, 'alertname="ServiceUnhealthy"'],
-                        "equal": ["job", "instance"]})  # fmt: skip
+        inhibit.append(
+            {
+                "source_matchers": [*team, 'alertname="DatabaseDown"'],
+                "target_matchers": [*team, 'alertname="ServiceUnhealthy"'],
+                "equal": ["job", "instance"],
+            }
+        )
     receivers = [_receiver(am.page_receiver, am.page_webhook_url)]
     if am.ticket_receiver != am.page_receiver:
         receivers.append(_receiver(am.ticket_receiver, am.ticket_webhook_url))

@@ -43,12 +43,21 @@ class Context:
         """``rate`` (per second, over 5m) * the window = at least N events in the window."""
         return f"{rate} * {self.clock.secs('5m'):g} >= {at_least}"
 
-    def proven(self, steps: Steps, title: str, series: list[tuple[str, str]],
-               labels: dict[str, str], value: float) -> tuple[AlertCase, ...]:  # fmt: skip
+    def proven(
+        self,
+        steps: Steps,
+        title: str,
+        series: list[tuple[str, str]],
+        labels: dict[str, str],
+        value: float,
+    ) -> tuple[AlertCase, ...]:
         if self.clock.scale != 1:  # proofs run at the real time scale only
             return ()
-        return (AlertCase(title, tuple(series), steps.quiet, steps.firing, steps.resolved,
-                          labels, value),)  # fmt: skip
+        return (
+            AlertCase(
+                title, tuple(series), steps.quiet, steps.firing, steps.resolved, labels, value
+            ),
+        )
 
 
 def bad_ratio(threshold: float) -> float:
@@ -62,7 +71,10 @@ def bad_ratio(threshold: float) -> float:
 def target_down(c: Context) -> Alert:
     steps = Steps(2)
     return Alert(
-        "TargetDown", f"up{{{c.job}}} == 0", c.clock.of("2m"), "page",
+        "TargetDown",
+        f"up{{{c.job}}} == 0",
+        c.clock.of("2m"),
+        "page",
         f"{c.spec.title} instance {{{{ $labels.instance }}}} is down",
         "Prometheus has failed to scrape {{ $labels.instance }} (job {{ $labels.job }}) for "
         "2 minutes (up = {{ $value | humanize }}): the process is dead, hung or unreachable.",
@@ -71,25 +83,38 @@ refused, a timeout, or `/metrics` failing. A replica that cannot be scraped usua
 serve either.
 
 **Check.** The target's last error: Prometheus's Status > Targets page, or
-`curl -s localhost:9090/api/v1/targets | jq '.data.activeTargets[] | select(.labels.job=="{c.spec.job}") | {{instance: .labels.instance, health, lastError}}'`.
+`curl -s localhost:9090/api/v1/targets | jq '.data.activeTargets[]
+| select(.labels.job=="{c.spec.job}") | {{instance: .labels.instance, health, lastError}}'`.
 Then the process itself: is it running, does `curl -s <instance>/monitoring/live` answer?
 
 **Fix.** Restart a wedged process; if it crashes on start, read its logs for the first
 error. A timeout under load: the scrape shares the event loop with requests; look at
 CPU and at `{c.s.http_in_progress}`.""",
-        c.proven(steps, "the target stops answering scrapes, then comes back",
-                 [(selector("up", c.instance), gauge(steps.phases(1, 0)))], c.instance, 0.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "the target stops answering scrapes, then comes back",
+            [(selector("up", c.instance), gauge(steps.phases(1, 0)))],
+            c.instance,
+            0.0,
+        ),
+    )
 
 
 def target_absent(c: Context) -> Alert:
     case = AlertCase(
         "the job's targets vanish from service discovery, then return",
-        ((selector("up", c.instance), "1x10 _x30 1x10"),), ("9m",), ("30m",), ("45m",),
-        {"job": c.spec.job}, 1.0,
-    )  # fmt: skip
+        ((selector("up", c.instance), "1x10 _x30 1x10"),),
+        ("9m",),
+        ("30m",),
+        ("45m",),
+        {"job": c.spec.job},
+        1.0,
+    )
     return Alert(
-        "TargetAbsent", f"absent(up{{{c.job}}})", c.clock.of("5m"), "page",
+        "TargetAbsent",
+        f"absent(up{{{c.job}}})",
+        c.clock.of("5m"),
+        "page",
         f"No {c.spec.title} target is being scraped",
         f"Prometheus has had no target for job {c.spec.job} for 5 minutes "
         "(absent = {{ $value | humanize }}): every other alert of the service is blind.",
@@ -103,7 +128,7 @@ says. Prometheus's Status > Service Discovery page lists what was dropped and wh
 
 **Fix.** Redeploy, or mend the labels so the ServiceMonitor selects the Service again.""",
         (case,) if c.clock.scale == 1 else (),
-    )  # fmt: skip
+    )
 
 
 # -- health ------------------------------------------------------------------------------------
@@ -114,15 +139,20 @@ def service_unhealthy(c: Context) -> Alert:
     ns = c.spec.namespace
     name = c.s.health_status
     labels = {**c.instance, name: "unhealthy"}
+    own = c.spec.parts.health_checks
+    checks = "the built-in ones are memory, error_rate and sampler"
+    checks += ", database" if c.spec.parts.database else ""
+    checks += f"; the service's own: {', '.join(own)}" if own else ""
     return Alert(
         "ServiceUnhealthy",
         f'max by (job, instance) ({name}{{{c.job}, {name}="unhealthy"}}) == 1',
-        c.clock.of("5m"), "page",
+        c.clock.of("5m"),
+        "page",
         f"{c.spec.title} instance {{{{ $labels.instance }}}} reports itself unhealthy",
         "{{ $labels.instance }} has reported status unhealthy for 5 minutes (value "
         "{{ $value | humanize }}): /monitoring/ready answers 503, so it takes no traffic.",
         f"""**Means.** The instance's own health checker judges it unhealthy: a critical check
-fails (the built-in ones are memory, error_rate and sampler{", database" if c.spec.parts.database else ""}{"; the service's own: " + ", ".join(c.spec.parts.health_checks) if c.spec.parts.health_checks else ""}).
+fails ({checks}).
 Readiness fails, so the load balancer stops sending it traffic.
 
 **Check.** Which checks fail: `curl -s <instance>/monitoring/health | jq .checks`, or in
@@ -131,9 +161,14 @@ Prometheus `{ns}_health_check_up{{job="{c.spec.job}"}} == 0`.
 **Fix.** Follow the failing check: memory (HighMemory), error_rate (HighErrorRate), sampler
 (HealthSamplerStale){", database (DatabaseDown)" if c.spec.parts.database else ""}, or the
 runbook of the service's own check.""",
-        c.proven(steps, "the instance reports unhealthy, then recovers",
-                 [(selector(name, labels), gauge(steps.phases(0, 1)))], c.instance, 1.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "the instance reports unhealthy, then recovers",
+            [(selector(name, labels), gauge(steps.phases(0, 1)))],
+            c.instance,
+            1.0,
+        ),
+    )
 
 
 def health_check_failing(c: Context) -> Alert:
@@ -143,7 +178,8 @@ def health_check_failing(c: Context) -> Alert:
     return Alert(
         "HealthCheckFailing",
         f"{c.s.health_check_up}{{{c.job}, {matcher('check', checks)}}} == 0",
-        c.clock.of("5m"), "warning",
+        c.clock.of("5m"),
+        "warning",
         f"{c.spec.title} health check {{{{ $labels.check }}}} fails on {{{{ $labels.instance }}}}",
         "Check {{ $labels.check }} of {{ $labels.instance }} has failed for 5 minutes "
         "(up = {{ $value | humanize }}).",
@@ -156,10 +192,14 @@ details say what it saw.
 
 **Fix.** Mend what the check watches; the check's own documentation in the service says
 what that is.""",
-        c.proven(steps, "a check of the service's own fails, then passes",
-                 [(selector(c.s.health_check_up, labels), gauge(steps.phases(1, 0)))],
-                 {**labels}, 0.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "a check of the service's own fails, then passes",
+            [(selector(c.s.health_check_up, labels), gauge(steps.phases(1, 0)))],
+            {**labels},
+            0.0,
+        ),
+    )
 
 
 def sampler_stale(c: Context) -> Alert:
@@ -167,7 +207,9 @@ def sampler_stale(c: Context) -> Alert:
     labels = {**c.instance, "check": "sampler"}
     return Alert(
         "HealthSamplerStale",
-        f'{c.s.health_check_up}{{{c.job}, check="sampler"}} == 0', c.clock.of("2m"), "warning",
+        f'{c.s.health_check_up}{{{c.job}, check="sampler"}} == 0',
+        c.clock.of("2m"),
+        "warning",
         f"The health sampler of {c.spec.title} instance {{{{ $labels.instance }}}} is stuck",
         "The health sampler of {{ $labels.instance }} has produced no report for 2 minutes "
         "(up = {{ $value | humanize }}): every health figure it serves is stale.",
@@ -180,10 +222,14 @@ The probes then read an old report, marked unhealthy.
 
 **Fix.** Restart the instance; then find the check that blocks (a synchronous call without
 a timeout) and bound it.""",
-        c.proven(steps, "the sampler stalls, then reports again",
-                 [(selector(c.s.health_check_up, labels), gauge(steps.phases(1, 0)))],
-                 labels, 0.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "the sampler stalls, then reports again",
+            [(selector(c.s.health_check_up, labels), gauge(steps.phases(1, 0)))],
+            labels,
+            0.0,
+        ),
+    )
 
 
 # -- database --------------------------------------------------------------------------------
@@ -192,7 +238,10 @@ a timeout) and bound it.""",
 def database_down(c: Context) -> Alert:
     steps = Steps(1)
     return Alert(
-        "DatabaseDown", f"{c.s.db_up}{{{c.job}}} == 0", c.clock.of("1m"), "page",
+        "DatabaseDown",
+        f"{c.s.db_up}{{{c.job}}} == 0",
+        c.clock.of("1m"),
+        "page",
         f"{c.spec.title} instance {{{{ $labels.instance }}}} cannot reach its database",
         "The database ping from {{ $labels.instance }} has failed for 1 minute "
         f"({c.s.db_up} = {{{{ $value | humanize }}}}): everything that needs the database fails.",
@@ -205,9 +254,14 @@ connections.
 
 **Fix.** Bring the database back, or mend the network path or credentials; the pool
 reconnects by itself.""",
-        c.proven(steps, "the database stops answering, then answers again",
-                 [(selector(c.s.db_up, c.instance), gauge(steps.phases(1, 0)))], c.instance, 0.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "the database stops answering, then answers again",
+            [(selector(c.s.db_up, c.instance), gauge(steps.phases(1, 0)))],
+            c.instance,
+            0.0,
+        ),
+    )
 
 
 def pool_saturated(c: Context) -> Alert:
@@ -218,8 +272,9 @@ def pool_saturated(c: Context) -> Alert:
         "DatabasePoolSaturated",
         f'{c.s.pool_connections}{{{c.job}, state="in_use"}}\n'
         f"  / ignoring (state) ({c.s.pool_max}{{{c.job}}} > 0)\n  >= {limit:g}",
-        c.clock.of("10m"), "warning",
-        f"The database pool of {{{{ $labels.instance }}}} is {{{{ $value | humanizePercentage }}}} in use",
+        c.clock.of("10m"),
+        "warning",
+        "The database pool of {{ $labels.instance }} is {{ $value | humanizePercentage }} in use",
         "{{ $value | humanizePercentage }} of the pool's maximum connections on "
         f"{{{{ $labels.instance }}}} have been in use for 10 minutes (threshold {limit:.0%}).",
         f"""**Means.** At least {limit:.0%} of the pool's connections have been checked out for
@@ -230,19 +285,27 @@ the database; connections held across slow calls.
 
 **Fix.** Shorten what holds a connection, or raise the pool's maximum (within what the
 database allows for all replicas).""",
-        c.proven(steps, "the pool fills up, then drains",
-                 [(selector(c.s.pool_connections, in_use), gauge(steps.phases(2, 19))),
-                  (selector(c.s.pool_max, c.instance), gauge(steps.phases(20, 20)))],
-                 c.instance, 0.95),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "the pool fills up, then drains",
+            [
+                (selector(c.s.pool_connections, in_use), gauge(steps.phases(2, 19))),
+                (selector(c.s.pool_max, c.instance), gauge(steps.phases(20, 20))),
+            ],
+            c.instance,
+            0.95,
+        ),
+    )
 
 
 def pool_waiting(c: Context) -> Alert:
     steps = Steps(5)
     return Alert(
-        "DatabasePoolRequestsWaiting", f"{c.s.pool_waiting}{{{c.job}}} > 0", c.clock.of("5m"),
+        "DatabasePoolRequestsWaiting",
+        f"{c.s.pool_waiting}{{{c.job}}} > 0",
+        c.clock.of("5m"),
         "warning",
-        f"Requests wait for a database connection on {{{{ $labels.instance }}}}",
+        "Requests wait for a database connection on {{ $labels.instance }}",
         "{{ $value | humanize }} requests on {{ $labels.instance }} are waiting for a pool "
         "connection, and some have been at every check for 5 minutes.",
         f"""**Means.** Requests queue for a pool connection all the time: the pool is too small
@@ -252,10 +315,14 @@ for the load, or connections are held too long.
 and DatabasePoolSaturated.
 
 **Fix.** As for DatabasePoolSaturated.""",
-        c.proven(steps, "requests queue for connections, then stop",
-                 [(selector(c.s.pool_waiting, c.instance), gauge(steps.phases(0, 3)))],
-                 c.instance, 3.0),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "requests queue for connections, then stop",
+            [(selector(c.s.pool_waiting, c.instance), gauge(steps.phases(0, 3)))],
+            c.instance,
+            3.0,
+        ),
+    )
 
 
 # -- the process -------------------------------------------------------------------------------
@@ -265,10 +332,16 @@ def high_memory(c: Context) -> Alert:
     steps = Steps(5)
     workers = c.spec.parts.workers
     limit = c.spec.thresholds.memory_bytes * workers
-    per = f" ({workers} workers, {c.spec.thresholds.memory_bytes // 1048576} MiB each)" if workers > 1 else ""  # noqa: E501
+    per = (
+        f" ({workers} workers, {c.spec.thresholds.memory_bytes // 1048576} MiB each)"
+        if workers > 1
+        else ""
+    )
     bad = limit + limit // 5
     return Alert(
-        "HighMemory", f"process_resident_memory_bytes{{{c.job}}} > {limit}", c.clock.of("5m"),
+        "HighMemory",
+        f"process_resident_memory_bytes{{{c.job}}} > {limit}",
+        c.clock.of("5m"),
         "warning",
         f"{c.spec.title} instance {{{{ $labels.instance }}}} uses {{{{ $value | humanize1024 }}}}B",
         "Resident memory of {{ $labels.instance }} has been above "
@@ -281,10 +354,19 @@ for 5 minutes. With several workers the series is the server's sum (docs/workers
 
 **Fix.** Restart to buy time; find what grows (caches without a bound are the usual
 suspect).""",
-        c.proven(steps, "memory grows past the limit, then falls back",
-                 [(selector("process_resident_memory_bytes", c.instance),
-                   gauge(steps.phases(limit // 2, bad)))], c.instance, float(bad)),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "memory grows past the limit, then falls back",
+            [
+                (
+                    selector("process_resident_memory_bytes", c.instance),
+                    gauge(steps.phases(limit // 2, bad)),
+                )
+            ],
+            c.instance,
+            float(bad),
+        ),
+    )
 
 
 # -- requests ----------------------------------------------------------------------------------
@@ -296,15 +378,16 @@ def high_error_rate(c: Context, runbook_extra: str = "") -> Alert:
     ratio = c.recorded.slo_ratio
     volume = max(6000, th.min_requests)
     bad = round(bad_ratio(th.error_ratio) * volume)
-    what = ("HTTP requests answered 5xx" if c.sli.http
-            else "user-facing operations that failed")  # fmt: skip
-    series = sli_inputs(c.sli, "availability",
-                        [(m, volume, b) for m, b in steps.counter_phases(0, bad)])  # fmt: skip
+    what = "HTTP requests answered 5xx" if c.sli.http else "user-facing operations that failed"
+    series = sli_inputs(
+        c.sli, "availability", [(m, volume, b) for m, b in steps.counter_phases(0, bad)]
+    )
     return Alert(
         "HighErrorRate",
         f"{ratio}{{{c.job}}} > {th.error_ratio:g}\n"
         f"  and on (job) {c.volume(c.recorded.slo_requests, th.min_requests)}",
-        c.clock.of("5m"), "page",
+        c.clock.of("5m"),
+        "page",
         f"{c.spec.title} error rate is {{{{ $value | humanizePercentage }}}}",
         "{{ $value | humanizePercentage }} of the requests of job {{ $labels.job }} failed over "
         f"the last 5 minutes (threshold {th.error_ratio:.2%}, for 5 minutes, at least "
@@ -317,41 +400,54 @@ per-operation error ratio; `curl -s <instance>/monitoring/metrics | jq` for the 
 figures; the logs for the exceptions.
 
 **Fix.** A recent deploy: roll it back. A dependency: see its own alert.{runbook_extra}""",
-        c.proven(steps, "requests fail, then succeed again", series, {"job": c.spec.job},
-                 bad / volume),
-    )  # fmt: skip
+        c.proven(
+            steps, "requests fail, then succeed again", series, {"job": c.spec.job}, bad / volume
+        ),
+    )
 
 
 def slow_operations(c: Context) -> Alert:
     steps = Steps(10)
     th = c.spec.thresholds
     excluded = th.slow_operations_exclude
-    selector_ = f"{c.job}, operation!~\"{'|'.join(excluded)}\"" if excluded else c.job
-    op = next((o for o in (*c.spec.slo.operations, "some_operation") if o not in excluded))
+    selector_ = f'{c.job}, operation!~"{"|".join(excluded)}"' if excluded else c.job
+    op = next(o for o in (*c.spec.slo.operations, "some_operation") if o not in excluded)
     labels = {**c.instance, "operation": op}
     n = 100_000
-    healthy, slow = round(th.slow_operation_seconds * n / 10), round(th.slow_operation_seconds * n * 5)  # noqa: E501
+    healthy, slow = (
+        round(th.slow_operation_seconds * n / 10),
+        round(th.slow_operation_seconds * n * 5),
+    )
     d = c.s.operation_duration
+    skipped = f" ({', '.join(excluded)} excluded)" if excluded else ""
     return Alert(
         "SlowOperations",
         f"{c.recorded.mean_latency}{{{selector_}}} > {th.slow_operation_seconds:g}",
-        c.clock.of("10m"), "warning",
-        f"{c.spec.title} operation {{{{ $labels.operation }}}} averages {{{{ $value | humanizeDuration }}}}",
+        c.clock.of("10m"),
+        "warning",
+        f"{c.spec.title} operation {{{{ $labels.operation }}}} averages "
+        "{{ $value | humanizeDuration }}",
         "Operation {{ $labels.operation }} of job {{ $labels.job }} has averaged "
         "{{ $value | humanizeDuration }} over 5-minute windows for 10 minutes (threshold "
         f"{th.slow_operation_seconds * 1000:g}ms).",
         f"""**Means.** An operation's mean duration has been above
-{th.slow_operation_seconds * 1000:g} ms for 10 minutes{" (" + ", ".join(excluded) + " excluded)" if excluded else ""}.
+{th.slow_operation_seconds * 1000:g} ms for 10 minutes{skipped}.
 
 **Check.** `curl -s '<instance>/monitoring/operation?name=<operation>' | jq` (percentiles,
 min, max); what the operation waits on (database, an upstream).
 
 **Fix.** The slow dependency first; then the operation's own work.""",
-        c.proven(steps, "an operation slows down, then speeds up again",
-                 [(selector(f"{d}_sum", labels), counter(steps.counter_phases(healthy, slow))),
-                  (selector(f"{d}_count", labels), counter(steps.counter_phases(n, n)))],
-                 {"job": c.spec.job, "operation": op}, slow / n),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "an operation slows down, then speeds up again",
+            [
+                (selector(f"{d}_sum", labels), counter(steps.counter_phases(healthy, slow))),
+                (selector(f"{d}_count", labels), counter(steps.counter_phases(n, n))),
+            ],
+            {"job": c.spec.job, "operation": op},
+            slow / n,
+        ),
+    )
 
 
 def route_server_errors(c: Context) -> Alert:
@@ -366,8 +462,10 @@ def route_server_errors(c: Context) -> Alert:
         "HttpRouteServerErrors",
         f"{r.route_5xx_ratio}{{{c.job}}} > {th.route_error_ratio:g}\n"
         f"  and on (job, route) {c.volume(r.route_requests, th.min_requests)}",
-        c.clock.of("5m"), "page",
-        f"{c.spec.title} route {{{{ $labels.route }}}} answers {{{{ $value | humanizePercentage }}}} 5xx",
+        c.clock.of("5m"),
+        "page",
+        f"{c.spec.title} route {{{{ $labels.route }}}} answers "
+        "{{ $value | humanizePercentage }} 5xx",
         "{{ $value | humanizePercentage }} of the requests to {{ $labels.route }} (job "
         "{{ $labels.job }}) were answered 5xx over the last 5 minutes (threshold "
         f"{th.route_error_ratio:.0%}, at least {th.min_requests} requests).",
@@ -379,10 +477,20 @@ diluted by healthy routes.
 status.
 
 **Fix.** Roll back the change that broke it, or fail the feature cleanly.""",
-        c.proven(steps, "one route fails, then recovers",
-                 [(selector(c.s.http_requests, {**base, "status": "200"}),
-                   counter(steps.counter_phases(n, n - bad))),
-                  (selector(c.s.http_requests, {**base, "status": "500"}),
-                   counter(steps.counter_phases(0, bad)))],
-                 {"job": c.spec.job, "route": route}, bad / n),
-    )  # fmt: skip
+        c.proven(
+            steps,
+            "one route fails, then recovers",
+            [
+                (
+                    selector(c.s.http_requests, {**base, "status": "200"}),
+                    counter(steps.counter_phases(n, n - bad)),
+                ),
+                (
+                    selector(c.s.http_requests, {**base, "status": "500"}),
+                    counter(steps.counter_phases(0, bad)),
+                ),
+            ],
+            {"job": c.spec.job, "route": route},
+            bad / n,
+        ),
+    )

@@ -36,13 +36,16 @@ def service_monitor(spec: Spec) -> dict[str, Any]:
         "metadata": _metadata(spec),
         "spec": {
             "selector": {"matchLabels": selector},
-            "endpoints": [{
-                "port": k.port,
-                "path": k.path,
-                "interval": k.interval,
-                # every series gets job=<spec.job>, whatever the Service is called
-                "relabelings": [{"targetLabel": "job", "replacement": spec.job,
-                                 "action": "replace"}],
-            }],
+            "endpoints": [
+                {
+                    "port": k.port,
+                    "path": k.path,
+                    "interval": k.interval,
+                    # every series gets job=<spec.job>, whatever the Service is called
+                    "relabelings": [
+                        {"targetLabel": "job", "replacement": spec.job, "action": "replace"}
+                    ],
+                }
+            ],
         },
-    }  # fmt: skip
+    }

@@ -65,8 +65,17 @@ class Alert:
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def with_severity(self, severity: str, extra: Mapping[str, str]) -> Alert:
-        return Alert(self.name, self.expr, self.for_, severity, self.summary, self.description,
-                     self.runbook, self.cases, {**self.labels, **extra})  # fmt: skip
+        return Alert(
+            self.name,
+            self.expr,
+            self.for_,
+            severity,
+            self.summary,
+            self.description,
+            self.runbook,
+            self.cases,
+            {**self.labels, **extra},
+        )
 
 
 @dataclass(frozen=True)

@@ -71,24 +71,30 @@ def recording_rules(sli: Sli) -> list[RecordingRule]:
         rules += SloRules(sli, objective).recording()
     if spec.parts.http:
         rules += [
-            RecordingRule(r.route_requests,
-                          f"sum by (job, route) (rate({s.http_requests}{{{job}}}[{five}]))"),
+            RecordingRule(
+                r.route_requests, f"sum by (job, route) (rate({s.http_requests}{{{job}}}[{five}]))"
+            ),
             # "or 0 * ...": a route that never answered 5xx reads 0%, not nothing
-            RecordingRule(r.route_5xx,
-                          f'sum by (job, route) (rate({s.http_requests}{{{job}, status=~"5.."}}'
-                          f"[{five}]))\n  or 0 * {r.route_requests}"),
+            RecordingRule(
+                r.route_5xx,
+                f'sum by (job, route) (rate({s.http_requests}{{{job}, status=~"5.."}}'
+                f"[{five}]))\n  or 0 * {r.route_requests}",
+            ),
             RecordingRule(r.route_5xx_ratio, f"{r.route_5xx} / ({r.route_requests} > 0)"),
-        ]  # fmt: skip
+        ]
     if spec.parts.operations:
         d = s.operation_duration
         rules += [
-            RecordingRule(r.operation_rate,
-                          f"sum by (job, operation) (rate({s.operations}{{{job}}}[{five}]))"),
-            RecordingRule(r.operation_sum,
-                          f"sum by (job, operation) (rate({d}_sum{{{job}}}[{five}]))"),
-            RecordingRule(r.operation_count,
-                          f"sum by (job, operation) (rate({d}_count{{{job}}}[{five}]))"),
+            RecordingRule(
+                r.operation_rate, f"sum by (job, operation) (rate({s.operations}{{{job}}}[{five}]))"
+            ),
+            RecordingRule(
+                r.operation_sum, f"sum by (job, operation) (rate({d}_sum{{{job}}}[{five}]))"
+            ),
+            RecordingRule(
+                r.operation_count, f"sum by (job, operation) (rate({d}_count{{{job}}}[{five}]))"
+            ),
             # "> 0": an idle operation has no mean (not NaN)
             RecordingRule(r.mean_latency, f"{r.operation_sum} / ({r.operation_count} > 0)"),
-        ]  # fmt: skip
+        ]
     return rules

@@ -48,8 +48,9 @@ class RuleSet:
             self.recording += ext.recording
         groups = self._kit_groups() + [
             AlertGroup(f"{self.spec.namespace}.{ext.name}", ext.alerts)
-            for ext in self.extensions if ext.alerts
-        ]  # fmt: skip
+            for ext in self.extensions
+            if ext.alerts
+        ]
         self.groups = [AlertGroup(g.name, tuple(self._page(x) for x in g.alerts)) for g in groups]
         self._check_paging()
 
@@ -84,28 +85,31 @@ class RuleSet:
         slo: list[Alert] = []
         for objective in objectives(self.sli):
             rules = SloRules(self.sli, objective)
-            runbook = SLO_RUNBOOK.format(key=objective.key, burn=rules.burn("1h"),
-                                         bad=objective.bad.replace("_", " "))  # fmt: skip
+            runbook = SLO_RUNBOOK.format(
+                key=objective.key, burn=rules.burn("1h"), bad=objective.bad.replace("_", " ")
+            )
             slo += rules.alerts(runbook)
         ns = spec.namespace
-        groups = [AlertGroup(f"{ns}.target", tuple(target)),
-                  AlertGroup(f"{ns}.requests", tuple(requests)),
-                  AlertGroup(f"{ns}.resources", tuple(resources)),
-                  AlertGroup(f"{ns}.slo", tuple(slo))]  # fmt: skip
+        groups = [
+            AlertGroup(f"{ns}.target", tuple(target)),
+            AlertGroup(f"{ns}.requests", tuple(requests)),
+            AlertGroup(f"{ns}.resources", tuple(resources)),
+            AlertGroup(f"{ns}.slo", tuple(slo)),
+        ]
         return [g for g in groups if g.alerts]
 
     def _page(self, alert: Alert) -> Alert:
         paging = self.spec.paging
-        return alert.with_severity(paging.severities.get(alert.name, alert.severity),
-                                   paging.labels)  # fmt: skip
+        return alert.with_severity(paging.severities.get(alert.name, alert.severity), paging.labels)
 
     def _check_paging(self) -> None:
         names = set(self.names())
         problems = [
             f"spec.paging.{severity}: {name} is not an alert of this spec "
             f"(its alerts: {', '.join(sorted(names))})"
-            for name, severity in self.spec.paging.severities.items() if name not in names
-        ]  # fmt: skip
+            for name, severity in self.spec.paging.severities.items()
+            if name not in names
+        ]
         if problems:
             raise SpecError(problems)
 

@@ -41,8 +41,13 @@ def _case(rules: RuleSet, alert: Alert, case: AlertCase) -> dict[str, Any]:
     for at in case.quiet:
         checks.append({"eval_time": at, "alertname": alert.name, "exp_alerts": []})
     for at in case.firing:
-        checks.append({"eval_time": at, "alertname": alert.name,
-                       "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}]})  # fmt: skip
+        checks.append(
+            {
+                "eval_time": at,
+                "alertname": alert.name,
+                "exp_alerts": [{"exp_labels": labels, "exp_annotations": annotations}],
+            }
+        )
     for at in case.resolved:
         checks.append({"eval_time": at, "alertname": alert.name, "exp_alerts": []})
     return {

@@ -58,9 +58,12 @@ def render(rules: RuleSet, general: Sequence[RunbookSection] = ()) -> str:
         same = [x for x in rules.alerts() if x.name == alert.name]
         when = "; ".join(
             f"`{x.severity}` after {x.for_}"
-            + (f" ({', '.join(f'{k}={v}' for k, v in x.labels.items() if k not in spec.paging.labels)})"  # noqa: E501
-               if set(x.labels) - set(spec.paging.labels) else "")
+            + (
+                f" ({', '.join(f'{k}={v}' for k, v in x.labels.items() if k not in spec.paging.labels)})"  # noqa: E501
+                if set(x.labels) - set(spec.paging.labels)
+                else ""
+            )
             for x in same
-        )  # fmt: skip
+        )
         lines += [f"## {alert.name}", "", f"**Fires.** {when}.", "", alert.runbook.strip(), ""]
     return "\n".join(lines).rstrip() + "\n"

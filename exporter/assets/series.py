@@ -17,8 +17,13 @@ from ..builtin_checks import POOL_COUNTERS
 from ..names import metric_name
 
 # prometheus-client's process and platform collectors: no namespace.
-PROCESS_SERIES = ("process_resident_memory_bytes", "process_cpu_seconds_total",
-                  "process_open_fds", "python_gc_collections_total", "python_info")  # fmt: skip
+PROCESS_SERIES = (
+    "process_resident_memory_bytes",
+    "process_cpu_seconds_total",
+    "process_open_fds",
+    "python_gc_collections_total",
+    "python_info",
+)
 
 
 def le(bound: float) -> str:
@@ -105,14 +110,25 @@ class Series:
         """Every sample name the kit can expose here (what dashboards and rules may read)."""
         histograms = (self.operation_duration, self.http_duration)
         names = {
-            self.operations, self.operation_errors, self.build_info, self.http_requests,
-            self.http_in_progress, self.health_status, self.health_check_up,
+            self.operations,
+            self.operation_errors,
+            self.build_info,
+            self.http_requests,
+            self.http_in_progress,
+            self.health_status,
+            self.health_check_up,
             self.name("operations_overflow_total"),
             self.name("operation_last_recorded_timestamp_seconds"),
             *(f"{h}_{suffix}" for h in histograms for suffix in ("bucket", "sum", "count")),
             *PROCESS_SERIES,
-        }  # fmt: skip
+        }
         if database:
-            names |= {self.db_up, self.db_ping, self.pool_connections, self.pool_max,
-                      self.pool_waiting, *(self.pool_counter(k) for k, *_ in POOL_COUNTERS)}  # fmt: skip
+            names |= {
+                self.db_up,
+                self.db_ping,
+                self.pool_connections,
+                self.pool_max,
+                self.pool_waiting,
+                *(self.pool_counter(k) for k, *_ in POOL_COUNTERS),
+            }
         return frozenset(names)

@@ -42,16 +42,16 @@ class Sli:
     def http(self) -> bool:
         return self.spec.slo.source == "http"
 
-    def scope(self, extra: str = "") -> str:
+    def filter(self) -> str:
+        """The matcher that picks the SLO's requests out of the family ("" for all)."""
         slo = self.spec.slo
-        parts = [f'job="{self.spec.job}"']
-        if self.http and slo.routes:
-            parts.append(matcher("route", slo.routes))
-        if not self.http:
-            parts.append(matcher("operation", slo.operations))
-        if extra:
-            parts.append(extra)
-        return "{" + ", ".join(parts) + "}"
+        if self.http:
+            return matcher("route", slo.routes) if slo.routes else ""
+        return matcher("operation", slo.operations)
+
+    def scope(self, extra: str = "") -> str:
+        parts = [f'job="{self.spec.job}"', self.filter(), extra]
+        return "{" + ", ".join(p for p in parts if p) + "}"
 
     def _sum_rate(self, metric: str, extra: str = "") -> str:
         return f"sum by (job) (rate({metric}{self.scope(extra)}[{self.clock.of('5m')}]))"

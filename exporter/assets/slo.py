@@ -29,9 +29,20 @@ PAIRS: Final = (
     (14.4, "1h", "5m", "2m", "page", "2% of the 30-day budget in one hour", 50.0, 2, 5, 8, 14),
     (6.0, "6h", "30m", "15m", "page", "5% of the 30-day budget in 6 hours", 10.0, 10, 20, 25, 50),
     (3.0, "1d", "2h", "1h", "ticket", "10% of the 30-day budget in one day", 4.0, 50, 90, 100, 150),
-    (1.0, "3d", "6h", "3h", "ticket", "the whole budget before the period ends", 2.0, 120, 200,
-     210, 480),
-)  # fmt: skip
+    (
+        1.0,
+        "3d",
+        "6h",
+        "3h",
+        "ticket",
+        "the whole budget before the period ends",
+        2.0,
+        120,
+        200,
+        210,
+        480,
+    ),
+)
 VOLUME: Final = 600_000  # requests a minute in the proofs: whole error counts for any budget
 
 
@@ -49,12 +60,23 @@ class Objective:
 
 def objectives(sli: Sli) -> list[Objective]:
     spec = sli.spec
-    out = [Objective("availability", "ErrorBudgetBurn", spec.slo.availability, "requests",
-                     "errors", "failed")]  # fmt: skip
+    out = [
+        Objective(
+            "availability", "ErrorBudgetBurn", spec.slo.availability, "requests", "errors", "failed"
+        )
+    ]
     if spec.slo.latency_seconds is not None and spec.slo.latency_target is not None:
         ms = f"{spec.slo.latency_seconds * 1000:g}ms"
-        out.append(Objective("latency", "LatencyBudgetBurn", spec.slo.latency_target,
-                             "timed_requests", "slow_requests", f"took longer than {ms}"))  # fmt: skip
+        out.append(
+            Objective(
+                "latency",
+                "LatencyBudgetBurn",
+                spec.slo.latency_target,
+                "timed_requests",
+                "slow_requests",
+                f"took longer than {ms}",
+            )
+        )
     return out
 
 
@@ -88,11 +110,15 @@ class SloRules:
     def recording(self) -> list[RecordingRule]:
         clock = self.sli.clock
         if self.o.key == "availability":
-            five = [RecordingRule(self.events("5m"), self.sli.requests()),
-                    RecordingRule(self.bad("5m"), self.sli.errors())]  # fmt: skip
+            five = [
+                RecordingRule(self.events("5m"), self.sli.requests()),
+                RecordingRule(self.bad("5m"), self.sli.errors()),
+            ]
         else:
-            five = [RecordingRule(self.events("5m"), self.sli.timed()),
-                    RecordingRule(self.bad("5m"), self.sli.slow())]  # fmt: skip
+            five = [
+                RecordingRule(self.events("5m"), self.sli.timed()),
+                RecordingRule(self.bad("5m"), self.sli.slow()),
+            ]
         rules = [
             *five,
             # "> 0": no traffic has no ratio (not NaN), so nothing fires or flaps on it
@@ -107,8 +133,11 @@ class SloRules:
                 RecordingRule(self.ratio(w), f"{self.bad(w)} / ({self.events(w)} > 0)"),
             ]
         for w in ("5m", *WINDOWS):
-            rules.append(RecordingRule(
-                self.burn(w), f"{self.ratio(w)}\n  / on () group_left () {self.budget}"))  # fmt: skip
+            rules.append(
+                RecordingRule(
+                    self.burn(w), f"{self.ratio(w)}\n  / on () group_left () {self.budget}"
+                )
+            )
         return rules
 
     def alerts(self, runbook: str) -> list[Alert]:
@@ -116,27 +145,34 @@ class SloRules:
         budget = 1.0 - self.o.target
         out = []
         for burn, long_w, short_w, for_, severity, meaning, test_burn, *times in PAIRS:
-            expr = (f"{self.burn(long_w)} > {burn:g}\n"
-                    f"  and {self.burn(short_w)} > {burn:g}")  # fmt: skip
+            expr = f"{self.burn(long_w)} > {burn:g}\n  and {self.burn(short_w)} > {burn:g}"
             test_burn = min(test_burn, 0.9 / budget) if burn > 10 else test_burn
             cases = (self._case(test_burn, long_w, short_w, *times),) if clock.scale == 1 else ()
-            out.append(Alert(
-                name=self.o.alert, expr=expr, for_=clock.of(for_), severity=severity,
-                summary=f"{spec.title} is burning its {self.o.key} error budget "
-                        "{{ $value | humanize }}x too fast",
-                description=(
-                    f"Over the last {long_w} job {{{{ $labels.job }}}} has served requests that "
-                    f"{self.o.what} at {{{{ $value | humanize }}}} times the rate the "
-                    f"{self.o.key} objective ({self.o.target:.4g}) allows, and still does over "
-                    f"the last {short_w} (threshold {burn:g}x: {meaning})."),
-                runbook=runbook,
-                cases=cases,
-                labels={"long_window": long_w, "short_window": short_w},
-            ))  # fmt: skip
+            out.append(
+                Alert(
+                    name=self.o.alert,
+                    expr=expr,
+                    for_=clock.of(for_),
+                    severity=severity,
+                    summary=f"{spec.title} is burning its {self.o.key} error budget "
+                    "{{ $value | humanize }}x too fast",
+                    description=(
+                        f"Over the last {long_w} job {{{{ $labels.job }}}} has served requests "
+                        "that "
+                        f"{self.o.what} at {{{{ $value | humanize }}}} times the rate the "
+                        f"{self.o.key} objective ({self.o.target:.4g}) allows, and still does over "
+                        f"the last {short_w} (threshold {burn:g}x: {meaning})."
+                    ),
+                    runbook=runbook,
+                    cases=cases,
+                    labels={"long_window": long_w, "short_window": short_w},
+                )
+            )
         return out
 
-    def _case(self, burn: float, long_w: str, short_w: str, quiet: int, fires: int, stops: int,
-              clear: int) -> AlertCase:  # fmt: skip
+    def _case(
+        self, burn: float, long_w: str, short_w: str, quiet: int, fires: int, stops: int, clear: int
+    ) -> AlertCase:
         budget = 1.0 - self.o.target
         bad = round(burn * budget * VOLUME)
         total = clear + 10
@@ -171,9 +207,8 @@ def sli_inputs(sli: Sli, key: str, phases: list[tuple[int, int, int]]) -> list[t
 
         return [
             (selector(f"{histogram}_count", base), grow(lambda n, b: n)),
-            (selector(f"{histogram}_bucket", {**base, "le": le(bound)}),
-             grow(lambda n, b: n - b)),
-        ]  # fmt: skip
+            (selector(f"{histogram}_bucket", {**base, "le": le(bound)}), grow(lambda n, b: n - b)),
+        ]
     if sli.http:
         return [
             (selector(s.http_requests, {**base, "status": "200"}), grow(lambda n, b: n - b)),

@@ -22,6 +22,7 @@ from typing import Any, Final, TypeVar
 from ..collector import DEFAULT_BUCKETS
 from ..middleware import HTTP_BUCKETS
 from ..names import VALID_NAME
+from .model import Extension
 
 SEVERITIES: Final = ("page", "ticket", "warning")
 SLI_SOURCES: Final = ("http", "operations")
@@ -120,6 +121,7 @@ class Spec:
     paging: Paging = field(default_factory=Paging)
     alertmanager: Alertmanager = field(default_factory=Alertmanager)
     kubernetes: Kubernetes = field(default_factory=Kubernetes)
+    extensions: tuple[Extension, ...] = ()  # [[extend]] tables: the service's own assets
 
     @property
     def budget(self) -> float:
@@ -149,12 +151,27 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
     paging = _paging(r.section("paging"))
     alertmanager = _alertmanager(r.section("alertmanager"))
     kubernetes = _kubernetes(r.section("kubernetes"))
+    from .extensions import parse_extensions  # it reads fields with this module's reader
+
+    r.get("extend", list)  # known; read below
+    extensions = parse_extensions(data.get("extend"), "spec.extend", r.problems)
     r.reject_unknown()
     if r.problems:
         raise SpecError(r.problems)
     assert namespace is not None and runbook_url is not None
-    return Spec(namespace, runbook_url, job or namespace, title or namespace, slo, parts,
-                thresholds, paging, alertmanager, kubernetes)  # fmt: skip
+    return Spec(
+        namespace,
+        runbook_url,
+        job or namespace,
+        title or namespace,
+        slo,
+        parts,
+        thresholds,
+        paging,
+        alertmanager,
+        kubernetes,
+        extensions,
+    )
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -200,15 +217,27 @@ def _slo(r: _Reader, parts: Parts) -> Slo:
     seconds = lat.get("threshold_seconds", float, check=_positive)
     target = lat.get("target", float, check=_objective)
     if (seconds is None) != (target is None) and lat.present:
-        lat.problem("threshold_seconds" if seconds is None else "target",
-                    "required with the other latency field")  # fmt: skip
+        lat.problem(
+            "threshold_seconds" if seconds is None else "target",
+            "required with the other latency field",
+        )
     if seconds is not None and buckets and float(seconds) not in [float(b) for b in buckets]:
-        lat.problem("threshold_seconds", f"must be one of the histogram's bucket bounds "
-                    f"(spec.slo.buckets) {sorted(buckets)}, got {seconds}")  # fmt: skip
+        lat.problem(
+            "threshold_seconds",
+            f"must be one of the histogram's bucket bounds "
+            f"(spec.slo.buckets) {sorted(buckets)}, got {seconds}",
+        )
     lat.reject_unknown()
     r.reject_unknown()
-    return Slo(source or "http", tuple(routes), tuple(operations), availability or 0.999,
-               seconds, target, tuple(float(b) for b in buckets or kit_buckets))  # fmt: skip
+    return Slo(
+        source or "http",
+        tuple(routes),
+        tuple(operations),
+        availability or 0.999,
+        seconds,
+        target,
+        tuple(float(b) for b in buckets or kit_buckets),
+    )
 
 
 def _thresholds(r: _Reader) -> Thresholds:
@@ -217,16 +246,18 @@ def _thresholds(r: _Reader) -> Thresholds:
     t = Thresholds(
         error_ratio=r.get("error_ratio", float, default=d.error_ratio, check=_ratio),
         min_requests=r.get("min_requests", int, default=d.min_requests, check=_at_least(1)),
-        slow_operation_seconds=r.get("slow_operation_seconds", float,
-                                     default=d.slow_operation_seconds, check=_positive),
-        slow_operations_exclude=tuple(r.get("slow_operations_exclude", list, default=[],
-                                            check=_names)),
+        slow_operation_seconds=r.get(
+            "slow_operation_seconds", float, default=d.slow_operation_seconds, check=_positive
+        ),
+        slow_operations_exclude=tuple(
+            r.get("slow_operations_exclude", list, default=[], check=_names)
+        ),
         memory_bytes=d.memory_bytes if memory_mb is None else round(memory_mb * MIB),
-        route_error_ratio=r.get("route_error_ratio", float, default=d.route_error_ratio,
-                                check=_ratio),
-        pool_saturation=r.get("pool_saturation", float, default=d.pool_saturation,
-                              check=_ratio),
-    )  # fmt: skip
+        route_error_ratio=r.get(
+            "route_error_ratio", float, default=d.route_error_ratio, check=_ratio
+        ),
+        pool_saturation=r.get("pool_saturation", float, default=d.pool_saturation, check=_ratio),
+    )
     r.reject_unknown()
     return t
 
@@ -272,8 +303,14 @@ def _kubernetes(r: _Reader) -> Kubernetes:
 
 T = TypeVar("T")
 Check = Callable[[Any], str | None]
-_TYPE_NAMES: Final = {str: "a string", int: "an integer", float: "a number",
-                      bool: "true or false", list: "a list", dict: "a table"}  # fmt: skip
+_TYPE_NAMES: Final = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    list: "a list",
+    dict: "a table",
+}
 
 
 class _Reader:
@@ -295,8 +332,15 @@ class _Reader:
         self._known.add(key)
         return _Reader(self._data.get(key), f"{self.path}.{key}", self.problems)
 
-    def get(self, key: str, kind: type[T], *, default: Any = None, required: bool = False,
-            check: Check | None = None) -> Any:  # fmt: skip
+    def get(
+        self,
+        key: str,
+        kind: type[T],
+        *,
+        default: Any = None,
+        required: bool = False,
+        check: Check | None = None,
+    ) -> Any:
         self._known.add(key)
         if key not in self._data:
             if required:
@@ -328,7 +372,11 @@ def _show(value: Any) -> str:
 
 
 def _namespace(v: str) -> str | None:
-    return None if _NAMESPACE.fullmatch(v) else f"must be a Prometheus name prefix ([a-zA-Z_][a-zA-Z0-9_]*), got {_show(v)}"  # noqa: E501
+    return (
+        None
+        if _NAMESPACE.fullmatch(v)
+        else f"must be a Prometheus name prefix ([a-zA-Z_][a-zA-Z0-9_]*), got {_show(v)}"
+    )
 
 
 def _nonempty(v: str) -> str | None:
@@ -361,8 +409,10 @@ def _objective(v: float) -> str | None:
     if not 0 < v < 1:
         return f"must be between 0 and 1 (exclusive), got {v}"
     if v < MIN_OBJECTIVE:
-        return (f"must be at least {MIN_OBJECTIVE}: below it even a total outage cannot "
-                f"burn the budget 14.4x (the fastest page could never fire), got {v}")  # fmt: skip
+        return (
+            f"must be at least {MIN_OBJECTIVE}: below it even a total outage cannot "
+            f"burn the budget 14.4x (the fastest page could never fire), got {v}"
+        )
     return None
 
 
@@ -371,7 +421,9 @@ def _at_least(low: int) -> Check:
 
 
 def _one_of(options: tuple[str, ...]) -> Check:
-    return lambda v: None if v in options else f"must be one of {', '.join(options)}; got {_show(v)}"  # noqa: E501
+    return lambda v: (
+        None if v in options else f"must be one of {', '.join(options)}; got {_show(v)}"
+    )
 
 
 def _names(v: list[Any]) -> str | None:

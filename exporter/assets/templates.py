@@ -18,7 +18,7 @@ _ACTION: Final = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 
 def _g(v: float) -> str:
     """Go's ``%.4g``."""
-    return "%.4g" % v
+    return f"{v:.4g}"
 
 
 def humanize(v: float) -> str:

@@ -12,8 +12,7 @@ from typing import Final
 
 UNITS: Final = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 _PART: Final = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
-_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800,
-                   "y": 31536000}  # fmt: skip
+_SECONDS: Final = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 
 
 def seconds(duration: str) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]
     pass
 
 
@@ -23,7 +23,7 @@ _Dumper.add_representer(str, _str)
 def dump(data: Any, header: str = "") -> str:
     """``data`` as YAML after ``header`` (comment lines)."""
     body = yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
-    return header + body
+    return header + str(body)
 
 
 def load(text: str) -> Any:
