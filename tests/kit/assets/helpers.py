@@ -18,22 +18,30 @@ URL = "https://runbooks.example.com/billing/runbooks.md"
 SPECS: dict[str, dict[str, Any]] = {
     "billing-no-database": {"namespace": "billing", "runbook_url": URL},
     "ledger-database-workers": {
-        "namespace": "ledger", "job": "ledger-api", "runbook_url": URL,
+        "namespace": "ledger",
+        "job": "ledger-api",
+        "runbook_url": URL,
         "parts": {"database": True, "workers": 4, "health_checks": ["ledger_sync", "fx_rates"]},
-        "slo": {"requests": "operations", "operations": ["post_entry", "get_balance"],
-                "availability": {"objective": 0.995},
-                "latency": {"threshold_seconds": 0.05, "target": 0.98}},
+        "slo": {
+            "requests": "operations",
+            "operations": ["post_entry", "get_balance"],
+            "availability": {"objective": 0.995},
+            "latency": {"threshold_seconds": 0.05, "target": 0.98},
+        },
         "thresholds": {"slow_operations_exclude": ["nightly_close"], "memory_mb": 256},
         "paging": {"ticket": ["HttpRouteServerErrors"], "labels": {"team": "ledger"}},
     },
     "routes-http-only": {
-        "namespace": "edge", "runbook_url": URL,
+        "namespace": "edge",
+        "runbook_url": URL,
         "parts": {"operations": False, "health": False, "process": False},
-        "slo": {"routes": ["/v1/items/{item_id}", "/v1/items"],
-                "latency": {"threshold_seconds": 0.5, "target": 0.999}},
+        "slo": {
+            "routes": ["/v1/items/{item_id}", "/v1/items"],
+            "latency": {"threshold_seconds": 0.5, "target": 0.999},
+        },
         "thresholds": {"error_ratio": 0.01, "route_error_ratio": 0.6},
     },
-}  # fmt: skip
+}
 
 
 def spec(name: str) -> Spec:

@@ -34,36 +34,58 @@ def test_required_fields_are_named():
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        ({"slo": {"availability": {"objective": 1.5}}},
-         "spec.slo.availability.objective: must be between 0 and 1 (exclusive), got 1.5"),
-        ({"slo": {"availability": {"objective": 0.9}}},
-         "spec.slo.availability.objective: must be at least 0.95"),
-        ({"slo": {"availability": {"objective": "high"}}},
-         'spec.slo.availability.objective: must be a number, got "high"'),
+        (
+            {"slo": {"availability": {"objective": 1.5}}},
+            "spec.slo.availability.objective: must be between 0 and 1 (exclusive), got 1.5",
+        ),
+        (
+            {"slo": {"availability": {"objective": 0.9}}},
+            "spec.slo.availability.objective: must be at least 0.95",
+        ),
+        (
+            {"slo": {"availability": {"objective": "high"}}},
+            'spec.slo.availability.objective: must be a number, got "high"',
+        ),
         ({"namespace": "my-shop"}, "spec.namespace: must be a Prometheus name prefix"),
         ({"runbook_url": "docs/runbooks.md"}, "spec.runbook_url: must be an http(s) URL"),
-        ({"slo": {"latency": {"threshold_seconds": 0.3, "target": 0.99}}},
-         "spec.slo.latency.threshold_seconds: must be one of the histogram's bucket bounds"),
-        ({"slo": {"latency": {"threshold_seconds": 0.25}}},
-         "spec.slo.latency.target: required with the other latency field"),
-        ({"slo": {"requests": "operations"}},
-         'spec.slo.operations: required when requests = "operations"'),
+        (
+            {"slo": {"latency": {"threshold_seconds": 0.3, "target": 0.99}}},
+            "spec.slo.latency.threshold_seconds: must be one of the histogram's bucket bounds",
+        ),
+        (
+            {"slo": {"latency": {"threshold_seconds": 0.25}}},
+            "spec.slo.latency.target: required with the other latency field",
+        ),
+        (
+            {"slo": {"requests": "operations"}},
+            'spec.slo.operations: required when requests = "operations"',
+        ),
         ({"slo": {"requests": "grpc"}}, "spec.slo.requests: must be one of http, operations"),
         ({"parts": {"workers": 0}}, "spec.parts.workers: must be >= 1, got 0"),
         ({"parts": {"databse": True}}, "spec.parts.databse: unknown field (a typo?)"),
-        ({"parts": {"health": False, "health_checks": ["prices"]}},
-         "spec.parts.health_checks: needs parts.health = true"),
+        (
+            {"parts": {"health": False, "health_checks": ["prices"]}},
+            "spec.parts.health_checks: needs parts.health = true",
+        ),
         ({"parts": {"http": False}}, 'spec.slo.requests: "http" needs parts.http = true'),
-        ({"thresholds": {"error_ratio": 5}},
-         "spec.thresholds.error_ratio: must be between 0 and 1 (exclusive), got 5.0"),
-        ({"paging": {"page": ["HighMemory"], "ticket": ["HighMemory"]}},
-         "spec.paging.ticket: HighMemory is also listed under page"),
-        ({"paging": {"labels": {"severity": "x"}}},
-         'spec.paging.labels: "severity" cannot be an alert label here'),
-        ({"kubernetes": {"interval": "often"}},
-         'spec.kubernetes.interval: must be a duration like "15s", got "often"'),
+        (
+            {"thresholds": {"error_ratio": 5}},
+            "spec.thresholds.error_ratio: must be between 0 and 1 (exclusive), got 5.0",
+        ),
+        (
+            {"paging": {"page": ["HighMemory"], "ticket": ["HighMemory"]}},
+            "spec.paging.ticket: HighMemory is also listed under page",
+        ),
+        (
+            {"paging": {"labels": {"severity": "x"}}},
+            'spec.paging.labels: "severity" cannot be an alert label here',
+        ),
+        (
+            {"kubernetes": {"interval": "often"}},
+            'spec.kubernetes.interval: must be a duration like "15s", got "often"',
+        ),
     ],
-)  # fmt: skip
+)
 def test_each_mistake_is_one_line_naming_the_field(fields, expected):
     found = problems(**fields)
     assert len(found) == 1, found
@@ -73,7 +95,10 @@ def test_each_mistake_is_one_line_naming_the_field(fields, expected):
 def test_every_mistake_is_reported_at_once():
     found = problems(namespace="a-b", parts={"workers": -1}, thresholds={"pool_saturation": 2})
     assert [p.split(":")[0] for p in found] == [
-        "spec.namespace", "spec.parts.workers", "spec.thresholds.pool_saturation"]
+        "spec.namespace",
+        "spec.parts.workers",
+        "spec.thresholds.pool_saturation",
+    ]
 
 
 def test_paging_names_must_be_alerts_of_the_spec():
@@ -86,7 +111,9 @@ def test_paging_names_must_be_alerts_of_the_spec():
 
 def test_load_spec_reads_toml_and_names_a_syntax_error(tmp_path):
     good = tmp_path / "ok.toml"
-    good.write_text('namespace = "shop"\nrunbook_url = "https://e.com/r.md"\n[parts]\ndatabase = true\n')
+    good.write_text(
+        'namespace = "shop"\nrunbook_url = "https://e.com/r.md"\n[parts]\ndatabase = true\n'
+    )
     assert load_spec(good).parts.database
     bad = tmp_path / "bad.toml"
     bad.write_text("namespace = shop\n")
