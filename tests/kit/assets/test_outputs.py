@@ -228,7 +228,8 @@ CACHE_TOML = {
             "unit": "ops",
             "queries": [
                 {
-                    "expr": 'sum by (cache) (rate(billing_cache_requests_total{job=~"$job", instance=~"$instance"}[$__rate_interval]))'
+                    "expr": "sum by (cache) (rate(billing_cache_requests_total"
+                    '{job=~"$job", instance=~"$instance"}[$__rate_interval]))'
                 }
             ],
         }
