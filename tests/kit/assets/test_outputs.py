@@ -238,6 +238,7 @@ CACHE_TOML = {
 }
 
 
+@pytest.mark.slow  # promtool runs the whole generated test file
 def test_an_extension_in_the_spec_reaches_every_output_and_is_proven(tmp_path):
     s = parse_spec({**SPECS["billing-no-database"], "extend": [CACHE_TOML]})
     files = generate(s)
