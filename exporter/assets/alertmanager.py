@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ruleset import RuleSet
+from .rules import RuleSet
 
 
 def team_matchers(rules: RuleSet) -> list[str]:

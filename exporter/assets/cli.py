@@ -17,7 +17,6 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .generate import generate, stale, write
 from .model import Extension
 from .spec import SpecError, load_spec
 
@@ -59,6 +58,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     output = args.output or args.spec.with_suffix("")
+    try:
+        from .files import generate, stale, write
+    except ImportError as exc:
+        print(
+            f"exporter-assets needs the assets extra: pip install "
+            f"'aiexpense-exporter[assets]' ({exc})",
+            file=sys.stderr,
+        )
+        return 2
     try:
         files = generate(load_spec(args.spec), _extensions(args.extension))
     except SpecError as exc:

@@ -15,7 +15,7 @@ from grafana_foundation_sdk.models import dashboard as model
 
 from .model import Panel, Query
 from .panels import Panels
-from .ruleset import RuleSet
+from .rules import RuleSet
 
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="${datasource}")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .ruleset import RuleSet
+from .rules import RuleSet
 from .spec import Spec
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .model import Panel, Query, Row
 from .recording import Recorded
-from .ruleset import RuleSet
+from .rules import RuleSet
 from .series import Series
 from .sli import Sli
 from .slo import SloRules, objectives

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from .model import Alert, AlertCase
-from .ruleset import RuleSet
+from .rules import RuleSet
 from .runbooks import anchor
 from .templates import render
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .model import RunbookSection
 
 if TYPE_CHECKING:
-    from .ruleset import RuleSet
+    from .rules import RuleSet
 
 
 def anchor(heading: str) -> str:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import alertmanager, dashboard, kubernetes, ruletests, runbooks
 from .model import Extension
-from .ruleset import RuleSet
+from .rules import RuleSet
 from .sli import Sli
 from .spec import Spec, SpecError
 from .windows import Clock
