@@ -15,7 +15,7 @@ given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 $(STAMP): pyproject.toml service/pyproject.toml bench/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[otel]' -e './service[embedded,dev]' -e ./bench
+	$(BIN)/pip install --quiet -e '.[otel,assets]' -e './service[embedded,dev]' -e ./bench
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -30,6 +30,16 @@ ORDERS = {7: {"id": 7, "item": "tea", "quantity": 2}}
 PRICES: dict[str, float] = {}
 
 
+class Outage:
+    """A switch to see the alerts work: while ``on``, every order request answers 503
+    (examples/monitoring/ pages on it; tests/kit/assets/test_e2e.py flips it)."""
+
+    on = False
+
+
+outage = Outage()
+
+
 async def prices_are_loaded() -> CheckResult:
     """A check of our own: run by the sampler every few seconds, never on a probe's path."""
     if PRICES:
@@ -44,6 +54,8 @@ router = APIRouter(prefix="/orders")
 
 @router.get("/{order_id}")
 async def get_order(order_id: int) -> dict[str, object]:
+    if outage.on:
+        raise HTTPException(503, "orders are unavailable (the outage switch is on)")
     with collector.time("load_order", expected=HTTPException):  # a 404 is no failure of ours
         if order_id not in ORDERS:
             raise HTTPException(404, f"no order {order_id}")
