@@ -159,20 +159,52 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _Lingering:
-    """The transport uvicorn's request cycle closes after a ``Connection: close`` answer.
-    Closing while the client is still sending its body makes the kernel reset the
-    connection, and the client usually loses the answer (a 413) with it; so a close asked
-    for mid-body waits until the body has been read (and dropped) or the header timeout."""
+    """The transport uvicorn's request cycle writes its answer to and closes.
+
+    Two things on top of the protocol's transport:
+
+    * One write per answer: uvicorn writes the status line and headers, then the body, as
+      two writes, and each is a ``send`` system call and a TCP segment on its own (with
+      ``TCP_NODELAY``). The first write of a cycle is held until the next write, a close,
+      or the end of this turn of the event loop (whichever comes first), so a whole answer
+      leaves in one call. A head whose body takes longer (a streamed answer) still leaves
+      within the same turn; nothing waits on a timer.
+    * A lingering close: closing while the client is still sending its body makes the
+      kernel reset the connection, and the client usually loses the answer (a 413) with
+      it; so a close asked for mid-body waits until the body has been read (and dropped)
+      or the header timeout.
+    """
+
+    __slots__ = ("_transport", "_protocol", "_held")
 
     def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._protocol.loop.call_soon(self._flush)
+            return
+        self._held = b""  # written: later writes go straight out (the callback is a no-op)
+        self._transport.write(held + data if held else data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, b""
+        if held and not self._transport.is_closing():
+            self._transport.write(held)
 
     def close(self) -> None:
+        self._flush()
         if self._protocol.reading_body():
             self._protocol.close_when_read()
         else:
             self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
