@@ -175,7 +175,7 @@ class _Lingering:
       or the header timeout.
     """
 
-    __slots__ = ("_transport", "_protocol", "_held")
+    __slots__ = ("_held", "_protocol", "_transport")
 
     def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
         self._transport = transport
