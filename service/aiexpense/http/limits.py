@@ -225,8 +225,8 @@ class BodyReadTimeout:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not _has_body(scope["headers"]):
+            await self.app(scope, receive, send)  # nothing to wait for: no wrappers to pay
             return
         loop = asyncio.get_running_loop()
         deadline: float | None = None
@@ -258,6 +258,16 @@ class BodyReadTimeout:
             await send(message)
 
         await self.app(scope, timed_receive, guarded_send)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Does the request come with a body? In HTTP/1.1 only one with a ``Content-Length``
+    other than 0 or a ``Transfer-Encoding`` does (RFC 9112 6.3): a GET, usually, does not."""
+    for name, value in headers:
+        name = name.lower()
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 async def _send_408(send: Send, seconds: float) -> None:
