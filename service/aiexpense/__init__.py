@@ -3,7 +3,15 @@
 It uses the kit only through ``exporter``'s public API; the kit never imports it.
 """
 
+import sys
 from importlib.metadata import PackageNotFoundError, version
+
+# httpx's package imports its command line (rich, pygments, click) whenever those happen to
+# be installed, as in a development venv: ~70 modules and 3-4 MB that a serving process
+# has no use for. A None in sys.modules makes that one import fail, and httpx then does
+# without its command line, as it does where they are not installed (the image).
+if "httpx" not in sys.modules:
+    sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 try:
     __version__ = version("aiexpense-service")

@@ -159,20 +159,52 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
 
 class _Lingering:
-    """The transport uvicorn's request cycle closes after a ``Connection: close`` answer.
-    Closing while the client is still sending its body makes the kernel reset the
-    connection, and the client usually loses the answer (a 413) with it; so a close asked
-    for mid-body waits until the body has been read (and dropped) or the header timeout."""
+    """The transport uvicorn's request cycle writes its answer to and closes.
+
+    Two things on top of the protocol's transport:
+
+    * One write per answer: uvicorn writes the status line and headers, then the body, as
+      two writes, and each is a ``send`` system call and a TCP segment on its own (with
+      ``TCP_NODELAY``). The first write of a cycle is held until the next write, a close,
+      or the end of this turn of the event loop (whichever comes first), so a whole answer
+      leaves in one call. A head whose body takes longer (a streamed answer) still leaves
+      within the same turn; nothing waits on a timer.
+    * A lingering close: closing while the client is still sending its body makes the
+      kernel reset the connection, and the client usually loses the answer (a 413) with
+      it; so a close asked for mid-body waits until the body has been read (and dropped)
+      or the header timeout.
+    """
+
+    __slots__ = ("_held", "_protocol", "_transport")
 
     def __init__(self, transport: asyncio.Transport, protocol: LimitedHttpToolsProtocol) -> None:
         self._transport = transport
         self._protocol = protocol
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is None:
+            self._held = bytes(data)
+            self._protocol.loop.call_soon(self._flush)
+            return
+        self._held = b""  # written: later writes go straight out (the callback is a no-op)
+        self._transport.write(held + data if held else data)
+
+    def _flush(self) -> None:
+        held, self._held = self._held, b""
+        if held and not self._transport.is_closing():
+            self._transport.write(held)
 
     def close(self) -> None:
+        self._flush()
         if self._protocol.reading_body():
             self._protocol.close_when_read()
         else:
             self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
@@ -193,8 +225,8 @@ class BodyReadTimeout:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
+        if scope["type"] != "http" or not _has_body(scope["headers"]):
+            await self.app(scope, receive, send)  # nothing to wait for: no wrappers to pay
             return
         loop = asyncio.get_running_loop()
         deadline: float | None = None
@@ -226,6 +258,16 @@ class BodyReadTimeout:
             await send(message)
 
         await self.app(scope, timed_receive, guarded_send)
+
+
+def _has_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Does the request come with a body? In HTTP/1.1 only one with a ``Content-Length``
+    other than 0 or a ``Transfer-Encoding`` does (RFC 9112 6.3): a GET, usually, does not."""
+    for name, value in headers:
+        name = name.lower()
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
 
 
 async def _send_408(send: Send, seconds: float) -> None:
