@@ -38,11 +38,13 @@ matching ``skip_paths``.
 from __future__ import annotations
 
 import asyncio
+from bisect import bisect_left as _bucket
 from collections.abc import Callable, Iterable, Mapping
 from re import Pattern
-from time import perf_counter
+from time import perf_counter, time
 from typing import Any, Final
 
+from prometheus_client.samples import Exemplar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._readback import value_inc
@@ -51,7 +53,7 @@ from .labels import Label
 from .naming import METHODS, URL_SCHEMES
 from .options import DEFAULT_EXCLUDE, DEFAULT_OPERATION, HttpOptions
 from .routes import UNMATCHED, RouteTemplates
-from .series import HasRegistry, Series, record
+from .series import HasRegistry, Series
 
 _KNOWN_METHODS: Final = frozenset(METHODS)
 _URL_SCHEMES: Final = frozenset(URL_SCHEMES)
@@ -100,6 +102,7 @@ class HttpMetricsMiddleware:
             labels=labels, exemplars=exemplars, operation=operation,
         )  # fmt: skip
         self._series = Series(collector, o)
+        self._bound = self._series.bound
         self._gauges = {k: value_inc(g) for k, g in self._series.gauges.items()}
         prefixes = tuple(p.rstrip("/") for p in o.exclude)
         self._exclude_exact = frozenset(p or "/" for p in prefixes)
@@ -220,7 +223,18 @@ class HttpMetricsMiddleware:
             key: tuple[Any, ...] = (method, route, code, url_scheme, *self._custom_values(scope))
         else:
             key = (method, route, code, url_scheme)
-        record(self._series.bound(key), elapsed, trace, sizes)
+        bound = self._bound.get(key) or self._series.bind(key)
+        if bound.count is not None:
+            bound.count(1)
+        bound.add(elapsed)
+        i = _bucket(bound.bounds, elapsed)
+        bound.buckets[i](1)
+        if trace and bound.exemplars is not None:
+            # as Histogram.observe(amount, exemplar) does, without its per-call label checks
+            bound.exemplars[i]._exemplar = Exemplar(trace, elapsed, time())
+        if sizes is not None and bound.request_size is not None:
+            bound.request_size(sizes[0])
+            bound.response_size(sizes[1])
         if self._record_operation is not None:
             self._record_operation(self._operation, elapsed, code >= SERVER_ERROR)
 

@@ -8,12 +8,11 @@ sent, two URL schemes, allow-listed custom values), so the cache is too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ..exemplars import Observe, TraceExemplar, exemplar_observer
+from .._readback import exemplar_buckets, histogram_incs, value_inc
 from .naming import METHODS, URL_SCHEMES
 from .options import HttpOptions, status_label
 
@@ -30,26 +29,21 @@ class HasRegistry(Protocol):
     def namespace(self) -> str: ...
 
 
-def _nothing() -> None:
-    return None
+class Bound:
+    """One label combination's children, reached through their values (``_readback``):
+    ``count(1)`` (None when the scheme has no counter), ``add(seconds)`` to the duration's
+    sum, ``buckets[i](1)`` for the first bucket whose bound is >= the duration (``bounds``),
+    ``exemplars`` the buckets to set a trace on (None where none are kept), and the body
+    size histograms' ``observe`` (None unless ``body_sizes``)."""
 
+    __slots__ = ("add", "bounds", "buckets", "count", "exemplars", "request_size",
+                 "response_size")  # fmt: skip
 
-class _Bound:
-    """One label combination's children: count, duration (with exemplars), sizes."""
-
-    __slots__ = ("count", "observe", "request_size", "response_size")
-
-    def __init__(
-        self,
-        count: Callable[[], None],
-        observe: Observe,
-        request_size: Callable[[float], None] | None,
-        response_size: Callable[[float], None] | None,
-    ) -> None:
+    def __init__(self, count: Any, duration: Any, sizes: tuple[Any, Any]) -> None:
         self.count = count
-        self.observe = observe
-        self.request_size = request_size
-        self.response_size = response_size
+        self.add, self.buckets, self.bounds = histogram_incs(duration)
+        self.exemplars = exemplar_buckets(duration)
+        self.request_size, self.response_size = sizes
 
 
 class Series:
@@ -100,21 +94,22 @@ class Series:
             }
         else:
             self.gauges = {m: in_progress.labels(m) for m in methods}
-        self._bound: dict[Key, _Bound] = {}
+        self.bound: dict[Key, Bound] = {}
 
-    def bound(self, key: Key) -> _Bound:
-        found = self._bound.get(key)
+    def bind(self, key: Key) -> Bound:
+        """The children of ``key``, bound on first use and kept in ``bound``."""
+        found = self.bound.get(key)
         if found is None:
-            found = self._bound[key] = self._bind(key)
+            found = self.bound[key] = self._bind(key)
         return found
 
-    def _bind(self, key: Key) -> _Bound:
+    def _bind(self, key: Key) -> Bound:
         method, route, code, url_scheme, *custom = key
         s = self.options.scheme
         status = self._status(code)
-        count = _nothing
+        count = None
         if self._requests is not None:
-            count = self._requests.labels(method, route, status, *custom).inc
+            count = value_inc(self._requests.labels(method, route, status, *custom))
         if s.requests is not None:
             values: tuple[str, ...] = (method, route)
         else:
@@ -124,15 +119,4 @@ class Series:
         sizes: tuple[Any, Any] = (None, None)
         if self._sizes is not None:
             sizes = (self._sizes[0].labels(*values).observe, self._sizes[1].labels(*values).observe)
-        return _Bound(count, exemplar_observer(self._duration.labels(*values)), *sizes)
-
-
-def record(
-    bound: _Bound, elapsed: float, trace: TraceExemplar | None, sizes: tuple[int, int] | None
-) -> None:
-    """Count one request into its bound children."""
-    bound.count()
-    bound.observe(elapsed, trace)
-    if sizes is not None and bound.request_size is not None and bound.response_size is not None:
-        bound.request_size(sizes[0])
-        bound.response_size(sizes[1])
+        return Bound(count, self._duration.labels(*values), sizes)
