@@ -29,7 +29,7 @@ import psutil
 
 from .server import free_port
 
-KINDS = ("bare", "ours", "ours_otel", "starlette_exporter")
+KINDS = ("bare", "ours", "ours_otel", "starlette_exporter")  # also: ours_no_operation
 APP = textwrap.dedent(
     """
     import sys, uvicorn
@@ -44,7 +44,8 @@ APP = textwrap.dedent(
     middleware = []
     if sys.argv[2].startswith("ours"):
         from exporter import HttpMetricsMiddleware, MetricsCollector
-        options = {"names": "otel"} if sys.argv[2] == "ours_otel" else {}
+        options = {"ours_otel": {"names": "otel"}, "ours_no_operation": {"operation": None}}
+        options = options.get(sys.argv[2], {})
         collector = MetricsCollector(namespace="b")
         middleware = [Middleware(HttpMetricsMiddleware, collector=collector, **options)]
     elif sys.argv[2] == "starlette_exporter":
