@@ -50,7 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .._readback import value_inc
 from ..exemplars import current_exemplar, current_trace, from_headers
 from .labels import Label
-from .naming import METHODS, URL_SCHEMES
+from .naming import METHODS, SIZE_BUCKETS, URL_SCHEMES
 from .options import DEFAULT_EXCLUDE, DEFAULT_OPERATION, HttpOptions
 from .routes import UNMATCHED, RouteTemplates
 from .series import HasRegistry, Series
@@ -77,6 +77,7 @@ class HttpMetricsMiddleware:
         status: str = "code",
         unmatched: str = "group",
         body_sizes: bool = False,
+        size_buckets: Iterable[float] = SIZE_BUCKETS,
         labels: Mapping[str, str | Label] | None = None,
         exemplars: bool = True,
         operation: str | None = DEFAULT_OPERATION,
@@ -88,7 +89,8 @@ class HttpMetricsMiddleware:
         not counted; ``skip_paths``: regular expressions, a path (relative to the root
         path) that one matches in full is not counted. ``status``: ``"code"`` (``404``) or
         ``"class"`` (``4xx``). ``unmatched``: ``"group"`` (one route value) or ``"drop"``
-        (not counted). ``body_sizes``: request and response body size histograms.
+        (not counted). ``body_sizes``: request and response body size histograms (bytes,
+        ``size_buckets``).
         ``labels``: custom labels (``exporter.http.labels``). ``exemplars``: read
         ``traceparent`` (and OpenTelemetry). ``operation``: the collector operation every
         request is also recorded as (None: none).
@@ -99,7 +101,7 @@ class HttpMetricsMiddleware:
         self.options = o = HttpOptions.check(
             names=names, buckets=buckets, exclude=exclude, skip_methods=skip_methods,
             skip_paths=skip_paths, status=status, unmatched=unmatched, body_sizes=body_sizes,
-            labels=labels, exemplars=exemplars, operation=operation,
+            size_buckets=size_buckets, labels=labels, exemplars=exemplars, operation=operation,
         )  # fmt: skip
         self._series = Series(collector, o)
         self._bound = self._series.bound

@@ -301,6 +301,7 @@ def test_unmatched_paths_grouped_or_dropped():
         ({"skip_paths": ["(unclosed"]}, "skip_paths: '(unclosed' is not a regular expression"),
         ({"buckets": [1.0, 0.5]}, "buckets: expected increasing finite bounds"),
         ({"buckets": ["fast"]}, "buckets: expected numbers"),
+        ({"size_buckets": []}, "size_buckets: expected increasing finite bounds"),
         ({"exclude": ["metrics"]}, "exclude: expected paths starting with '/'"),
         ({"body_sizes": "yes"}, "body_sizes: expected True or False"),
         ({"operation": "HTTP Request"}, "operation: invalid operation name"),
