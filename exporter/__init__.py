@@ -19,7 +19,16 @@ from .health import (
     Measurement,
     Thresholds,
 )
-from .middleware import HTTP_BUCKETS, HttpMetricsMiddleware
+from .http import (
+    HTTP_BUCKETS,
+    OTEL_BUCKETS,
+    HttpMetricsMiddleware,
+    HttpOptions,
+    Label,
+    header_label,
+    path_label,
+    scope_label,
+)
 from .noop import NullCollector
 from .recorder import MetricsSource, Recorder
 from .stats import HistoryPoint, OperationStats, WindowStats
@@ -29,12 +38,15 @@ __all__ = [
     "DEFAULT_BUCKETS",
     "HTTP_BUCKETS",
     "JSON_ERRORS",
+    "OTEL_BUCKETS",
     "CheckResult",
     "HealthCheck",
     "HealthChecker",
     "HealthStatus",
     "HistoryPoint",
     "HttpMetricsMiddleware",
+    "HttpOptions",
+    "Label",
     "Measurement",
     "MetricsCollector",
     "MetricsSource",
@@ -47,5 +59,8 @@ __all__ = [
     "Thresholds",
     "WindowStats",
     "current_exemplar",
+    "header_label",
     "parse_traceparent",
+    "path_label",
+    "scope_label",
 ]

@@ -33,6 +33,18 @@ def value_incs(total: Any, errors: Any, duration: Any) -> tuple[Any, ...]:
     return total._value.inc, errors._value.inc, duration._sum.inc, buckets, duration._upper_bounds
 
 
+def histogram_incs(child: Any) -> tuple[Any, tuple[Any, ...], Any]:
+    """A Histogram child's sum ``inc``, its buckets' ``inc`` and their upper bounds (+Inf
+    last): what ``observe()`` ends in, the bucket found by a bisect instead of its scan."""
+    return child._sum.inc, tuple(b.inc for b in child._buckets), child._upper_bounds
+
+
+def value_inc(child: Any) -> Any:
+    """The increment method behind a Counter or Gauge child (``inc(-1)`` decrements a
+    gauge): what ``child.inc()`` ends in, without its per-call checks."""
+    return child._value.inc
+
+
 def exemplar_buckets(duration: Any) -> tuple[Any, ...] | None:
     """The histogram child's bucket values, to set an exemplar on (``value._exemplar``, as
     ``Histogram.observe(amount, exemplar)`` does without its per-call label checks), or

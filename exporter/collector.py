@@ -306,14 +306,14 @@ class MetricsCollector:
         current = self._cumulative()
         self._windows.tick_if_due(current)
         now = self._clock()
+        extremes = self._extremes()
         by_window = {}
         for seconds in windows:
             then = self._windows.state_at(now - seconds, current)
             by_window[seconds] = {
-                name: self._window(seconds, cum.minus(then.get(name)))
+                name: self._window(seconds, cum.minus(then.get(name)), extremes.get(name))
                 for name, cum in current.items()
             }
-        extremes = self._extremes()
         stats = {
             name: self._stats(name, cum, extremes.get(name, Extremes()))
             for name, cum in current.items()
@@ -404,8 +404,11 @@ class MetricsCollector:
 
     # -- windows and baselines ---------------------------------------------------------------
 
-    def _window(self, seconds: float, cum: Cumulative) -> WindowStats:
-        q = [bucket_quantile(p, self.buckets, cum.buckets) for p in (0.5, 0.95, 0.99)]
+    def _window(self, seconds: float, cum: Cumulative, ext: Extremes | None) -> WindowStats:
+        # A window's observations lie within the operation's min and max since the reset
+        # (the window is part of that span), so its percentiles may be held within them.
+        observed = (ext.min_seconds, ext.max_seconds) if ext is not None else (None, None)
+        q = [bucket_quantile(p, self.buckets, cum.buckets, observed) for p in (0.5, 0.95, 0.99)]
         return WindowStats(seconds, cum.count, cum.errors, cum.total_seconds, *q)
 
     def _clear_extremes(self) -> None:

@@ -152,17 +152,34 @@ class WindowStats(_Rates):
     p99_seconds: float | None
 
 
-def bucket_quantile(q: float, bounds: Sequence[float], cumulative: Sequence[int]) -> float | None:
+def bucket_quantile(
+    q: float,
+    bounds: Sequence[float],
+    cumulative: Sequence[int],
+    observed: tuple[float | None, float | None] = (None, None),
+) -> float | None:
     """Estimate a quantile from cumulative histogram buckets, as PromQL's histogram_quantile.
 
     ``bounds`` are the finite upper bounds; ``cumulative`` has one more entry, for +Inf.
     Within a bucket the observations are assumed evenly spread; a quantile that falls in
-    the +Inf bucket is reported as the highest finite bound.
+    the +Inf bucket is reported as the highest finite bound. ``observed``: the smallest and
+    largest value known to be among the observations (or a range that holds them all);
+    the estimate never leaves it (a bucket's interpolation alone can report 0.05 for
+    observations that were all under 0.008).
     """
     total = cumulative[-1]
     if total <= 0:
         return None
-    rank = q * total
+    estimate = _interpolate(q * total, bounds, cumulative)
+    lo, hi = observed
+    if hi is not None and estimate > hi:
+        estimate = hi
+    if lo is not None and estimate < lo:
+        estimate = lo
+    return estimate
+
+
+def _interpolate(rank: float, bounds: Sequence[float], cumulative: Sequence[int]) -> float:
     below = 0
     for i, upto in enumerate(cumulative):
         if upto >= rank and upto > below:

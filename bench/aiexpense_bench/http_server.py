@@ -1,27 +1,35 @@
 """Server CPU per request of a trivial endpoint through a real uvicorn over loopback: bare,
-with HttpMetricsMiddleware, and with starlette-exporter's PrometheusMiddleware (issue 10's
-"added server CPU per request"). The server's own CPU seconds (psutil) over 4,000 requests
-from 8 aiohttp clients, in alternating rounds; medians:
+with HttpMetricsMiddleware (kit names, and OpenTelemetry names), and with starlette-exporter's
+PrometheusMiddleware (issues 10 and 19's "added server CPU per request").
 
-    python -m aiexpense_bench.http_server [--rounds 5]
+Every server runs for the whole measurement (one process each, started and warmed once);
+rounds alternate between them, the order rotating, each round ``--requests`` requests from
+8 keep-alive aiohttp clients. A server's CPU is read from ``/proc/<pid>/task/*/schedstat``
+(nanoseconds on CPU, every thread), falling back to ``/proc/<pid>/stat`` ticks (psutil) where
+schedstat is missing. The result is the median over rounds of each round's ratio to bare:
+
+    python -m aiexpense_bench.http_server [--rounds 15] [--requests 4000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import subprocess
 import sys
 import textwrap
 import urllib.request
+from collections.abc import Iterator
 
 import aiohttp
 import psutil
 
 from .server import free_port
 
-KINDS = ("bare", "ours", "starlette_exporter")
+KINDS = ("bare", "ours", "ours_otel", "starlette_exporter")  # also: ours_no_operation
 APP = textwrap.dedent(
     """
     import sys, uvicorn
@@ -34,9 +42,12 @@ APP = textwrap.dedent(
         return PlainTextResponse("ok")
 
     middleware = []
-    if sys.argv[2] == "ours":
+    if sys.argv[2].startswith("ours"):
         from exporter import HttpMetricsMiddleware, MetricsCollector
-        middleware = [Middleware(HttpMetricsMiddleware, collector=MetricsCollector(namespace="b"))]
+        options = {"ours_otel": {"names": "otel"}, "ours_no_operation": {"operation": None}}
+        options = options.get(sys.argv[2], {})
+        collector = MetricsCollector(namespace="b")
+        middleware = [Middleware(HttpMetricsMiddleware, collector=collector, **options)]
     elif sys.argv[2] == "starlette_exporter":
         from starlette_exporter import PrometheusMiddleware
         middleware = [Middleware(PrometheusMiddleware, app_name="b", group_paths=True)]
@@ -68,38 +79,86 @@ def _wait_up(url: str) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
-def server_cpu_per_request(kind: str, requests: int = 4000) -> float:
-    """Microseconds of the server process's CPU (user + system) per request."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-c", APP, str(port), kind])
-    url = f"http://127.0.0.1:{port}/items/7"
+def cpu_seconds(pid: int) -> float:
+    """The process's CPU time so far, every thread: schedstat's nanoseconds when the kernel
+    keeps them, else user + system from ``/proc/<pid>/stat`` (clock ticks, 10 ms apart)."""
     try:
-        _wait_up(url)
-        server = psutil.Process(process.pid)
-        asyncio.run(_drive(url, 500))  # warm-up
-        before = sum(server.cpu_times()[:2])
-        asyncio.run(_drive(url, requests))
-        return (sum(server.cpu_times()[:2]) - before) / requests * 1e6
+        total = 0
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        return float(sum(psutil.Process(pid).cpu_times()[:2]))
+
+
+class Server:
+    """One uvicorn of the given kind, running until closed."""
+
+    def __init__(self, kind: str) -> None:
+        port = free_port()
+        self.kind = kind
+        self.url = f"http://127.0.0.1:{port}/items/7"
+        self.process = subprocess.Popen([sys.executable, "-c", APP, str(port), kind])
+        _wait_up(self.url)
+
+    def cpu_per_request(self, requests: int) -> float:
+        """Microseconds of the server's CPU per request over ``requests`` requests."""
+        before = cpu_seconds(self.process.pid)
+        asyncio.run(_drive(self.url, requests))
+        return (cpu_seconds(self.process.pid) - before) / requests * 1e6
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait()
+
+
+@contextlib.contextmanager
+def servers(kinds: tuple[str, ...]) -> Iterator[list[Server]]:
+    started: list[Server] = []
+    try:
+        for kind in kinds:
+            started.append(Server(kind))
+        yield started
     finally:
-        process.terminate()
-        process.wait()
+        for server in started:
+            server.close()
+
+
+def measure(
+    kinds: tuple[str, ...] = KINDS, rounds: int = 15, requests: int = 4000
+) -> dict[str, list[float]]:
+    """kind -> microseconds per request, one value a round (rounds alternate the kinds)."""
+    runs: dict[str, list[float]] = {kind: [] for kind in kinds}
+    with servers(kinds) as running:
+        for server in running:
+            server.cpu_per_request(1000)  # warm-up: routes learnt, children bound
+        for n in range(rounds):
+            for server in running[n % len(running) :] + running[: n % len(running)]:
+                runs[server.kind].append(server.cpu_per_request(requests))
+    return runs
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m aiexpense_bench.http_server", description=__doc__)
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--requests", type=int, default=4000)
+    p.add_argument("--kinds", default=",".join(KINDS))
     args = p.parse_args(argv)
-    runs: dict[str, list[float]] = {kind: [] for kind in KINDS}
-    for _ in range(args.rounds):
-        for kind in KINDS:
-            runs[kind].append(server_cpu_per_request(kind))
-    bare, ours, theirs = (statistics.median(runs[kind]) for kind in KINDS)
-    for kind in KINDS:
-        print(f"{kind:20s} {statistics.median(runs[kind]):6.1f} us/request  {runs[kind]}")
-    print(
-        f"ours/bare {ours / bare:.3f} (goal <= 1.15); starlette-exporter/bare {theirs / bare:.3f}"
-    )
-    print(f"ours' added cost / starlette-exporter's {(ours - bare) / (theirs - bare):.3f} (<= 1/3)")
+    kinds = tuple(args.kinds.split(","))
+    runs = measure(kinds, args.rounds, args.requests)
+    bare = runs["bare"]
+    for kind in kinds:
+        line = f"{kind:20s} {statistics.median(runs[kind]):6.1f} us/request"
+        if kind != "bare":
+            ratios = [k / b for k, b in zip(runs[kind], bare, strict=True)]
+            line += f"  {statistics.median(ratios):.3f}x bare (median of {len(ratios)} rounds)"
+        print(line)
+    if "ours" in runs and "starlette_exporter" in runs:
+        added = [o - b for o, b in zip(runs["ours"], bare, strict=True)]
+        theirs = [t - b for t, b in zip(runs["starlette_exporter"], bare, strict=True)]
+        share = statistics.median(added) / statistics.median(theirs)
+        print(f"ours' added cost / starlette-exporter's {share:.3f} (<= 1/3)")
     return 0
 
 

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from .._names import VALID_NAME
 from ..collector import DEFAULT_BUCKETS
-from ..middleware import HTTP_BUCKETS
+from ..http import HTTP_BUCKETS
 from .extensions import parse_extensions
 from .fields import (
     SEVERITIES,

@@ -348,7 +348,9 @@ class _GcClock:
 
 class ErrorRateCheck:
     """The error rate of the judged operations over the window, judged only above a
-    minimum volume (a lifetime rate would hide an outage after a long uptime). Sync: the
+    minimum volume (a lifetime rate would hide an outage after a long uptime). With the
+    HTTP middleware installed its requests are an operation too (``http_request``, an
+    error when the status is 5xx), so the server's failures count here. Sync: the
     sampler runs it in a worker thread, since reading the metrics back costs milliseconds."""
 
     component_type = "component"

@@ -107,7 +107,7 @@ def burn_page(sink: Sink, status: str) -> list[dict[str, Any]]:
 def fresh_example() -> ModuleType:
     """examples/fastapi_app.py as a module of its own: its collector and health checker are
     module state, and a server's shutdown leaves the checker refusing readiness for good, so
-    this test must not share them with tests/test_example.py."""
+    this test must not share them with tests/kit/test_example.py."""
     loader = importlib.util.spec_from_file_location("shop_example_e2e", EXAMPLE_APP)
     assert loader is not None and loader.loader is not None
     module = importlib.util.module_from_spec(loader)

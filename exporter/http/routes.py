@@ -1,4 +1,4 @@
-"""The route template a request matched (``/users/{user_id}``), for a bounded ``route`` label.
+"""The route template a request matched (``/users/{user_id}``), for a bounded route label.
 
 Starlette's router leaves the route it matched in ``scope["route"]`` once the request has
 been dispatched; a mount's inner router overwrites it with its own route, whose path is
@@ -36,7 +36,8 @@ class RouteTemplates:
         self._table: dict[int, tuple[Any, list[tuple[str, Pattern[str]]]]] = {}
 
     def template(self, scope: Scope, route_path: str) -> str:
-        # FastAPI's router leaves no "route" for a mount, only the mounted app as "endpoint"
+        # FastAPI's router leaves no "route" for a mount or a plain Starlette route, only the
+        # mounted app or the route's endpoint as "endpoint"
         route = scope.get("route") or scope.get("endpoint")
         if route is None:
             return UNMATCHED
@@ -83,6 +84,10 @@ def walk(routes: Iterable[BaseRoute], prefix: str = "") -> Iterator[tuple[Any, s
         yield route, template
         if isinstance(route, Mount):
             yield route.app, template
+        elif getattr(route, "endpoint", None) is not None:
+            # FastAPI's router leaves no "route" for a plain Starlette route either
+            # (``app.add_route``), only its endpoint, which several routes may share
+            yield route.endpoint, template
         inner = getattr(route, "routes", None)
         if inner:
             if isinstance(route, Mount):
