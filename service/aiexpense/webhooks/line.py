@@ -23,12 +23,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from .addressing import command
+from .addressing import command, one_to_one
 from .core import Batch, Message, Outcome, Webhook, epoch, maybe, need, objects
 from .signatures import verify_line
 
 MAX_REPLY = 5000  # characters in a LINE text message
-GROUPS = ("group", "room")
 
 
 class LineWebhook(Webhook):
@@ -74,7 +73,7 @@ class LineWebhook(Webhook):
             return
         message_id = need(body, "id", str, "message")
         text = need(body, "text", str, "message")
-        if source is not None and source.get("type") in GROUPS:
+        if not one_to_one(self.platform, maybe(source, "type", str)):
             text = _addressed(body, text)
             if text is None:
                 return
