@@ -10,8 +10,9 @@ make the service queue for its pool:
 - **the highest user id holding a token** (:attr:`Credentials.highest`): an id above it
   has no token anywhere. It is read once, raised by every token this process issues and by
   every token issued elsewhere (migration 9 announces each one, see ``invalidation``),
-  and read again at most once per ``reread_seconds`` when an id above it is presented
-  (the few milliseconds an announcement from another replica takes to arrive).
+  and read again at most once per ``reread_seconds`` when an id just above it (within
+  ``NEW_IDS``) is presented: the few milliseconds an announcement from another replica
+  takes to arrive. An id further above is refused without any read.
 - **each person's stored digest, or that they have none** (the ``tokens`` cache, kept
   true across replicas by the same announcements). A presented token that differs from
   the cached digest is refused from the cache; it is compared with the database again
@@ -41,6 +42,9 @@ Refusal = Literal["unknown", "wrong_secret"]
 NONE: Final = b""  # cached for a person with no token (a digest is 32 bytes, never empty)
 REREAD_SECONDS: Final = 1.0
 RECENT_REREADS: Final = 10_000  # ids re-read within the last ``reread_seconds``, at most
+# Ids above the highest known holder that sign-ups elsewhere may have taken in the moment
+# their announcements take to arrive; anything further above is refused without a read.
+NEW_IDS: Final = 10_000
 
 
 class Credentials:
@@ -75,10 +79,14 @@ class Credentials:
         if not await self._may_hold(user_id):
             return "unknown"
         stored = self._cache.get(user_id)
-        if stored is not MISSING:
-            verdict = _verdict(presented, stored)
-            if verdict is None or user_id in self._reread:  # read a moment ago: no read
-                return verdict
+        if stored is MISSING:
+            stored = await self._cache.refresh(user_id, lambda: self._load(user_id))
+            return _verdict(presented, stored)
+        verdict = _verdict(presented, stored)
+        if verdict is None or user_id in self._reread:  # re-read a moment ago: no read
+            return verdict
+        # A mismatch may be a rotation elsewhere whose announcement is still on its way
+        # (even just after a load): read once more, then not again for reread_seconds.
         self._reread[user_id] = True  # before the read: concurrent mismatches do not read
         stored = await self._cache.refresh(user_id, lambda: self._load(user_id))
         return _verdict(presented, stored)
@@ -98,9 +106,15 @@ class Credentials:
 
     async def _may_hold(self, user_id: int) -> bool:
         """False only when ``user_id`` is known to hold no token (above the highest)."""
-        if self.highest is not None and user_id <= self.highest:
+        highest = self.highest
+        if highest is not None and user_id <= highest:
             return True
-        if self._clock() - self._highest_read_at >= self._reread_seconds or self.highest is None:
+        # Read again only for an id a sign-up elsewhere could just have been given (its
+        # announcement may still be on its way), at most once per reread_seconds.
+        recent = highest is not None and user_id <= highest + NEW_IDS
+        if highest is None or (
+            recent and self._clock() - self._highest_read_at >= self._reread_seconds
+        ):
             await self._read_highest()
         return self.highest is not None and user_id <= self.highest
 
