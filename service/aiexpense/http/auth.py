@@ -40,7 +40,7 @@ REALM: Final = 'Bearer realm="api"'
 REASONS: Final = (
     "missing",  # no Authorization header (401)
     "malformed",  # not "Bearer <token>", or a token not shaped like ours (401, no lookup)
-    "unknown",  # an id that holds no token (401; above the highest holder: no lookup)
+    "unknown",  # an id that holds no token (401; far above the highest holder: no lookup)
     "wrong_secret",  # an id that holds a token, another secret (401; from the cache)
     "forbidden",  # a valid person's token where only the admin's will do (403)
 )

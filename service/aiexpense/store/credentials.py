@@ -7,12 +7,12 @@
 What is known without a read, so a refusal costs no statement and an attacker cannot
 make the service queue for its pool:
 
-- **the highest user id holding a token** (:attr:`Credentials.highest`): an id above it
-  has no token anywhere. It is read once, raised by every token this process issues and by
-  every token issued elsewhere (migration 9 announces each one, see ``invalidation``),
-  and read again at most once per ``reread_seconds`` when an id just above it (within
-  ``NEW_IDS``) is presented: the few milliseconds an announcement from another replica
-  takes to arrive. An id further above is refused without any read.
+- **the highest user id holding a token** (:attr:`Credentials.highest`). It is read once,
+  raised by every token this process issues or finds and by every token issued elsewhere
+  (migration 9 announces each one, see ``invalidation``). An id more than ``NEW_IDS``
+  above it has no token anywhere and is refused without a read; one just above it may
+  belong to a sign-up elsewhere whose announcement is still on its way, and is looked up
+  like any other id (once: the answer is cached).
 - **each person's stored digest, or that they have none** (the ``tokens`` cache, kept
   true across replicas by the same announcements). A presented token that differs from
   the cached digest is refused from the cache; it is compared with the database again
@@ -43,7 +43,7 @@ NONE: Final = b""  # cached for a person with no token (a digest is 32 bytes, ne
 REREAD_SECONDS: Final = 1.0
 RECENT_REREADS: Final = 10_000  # ids re-read within the last ``reread_seconds``, at most
 # Ids above the highest known holder that sign-ups elsewhere may have taken in the moment
-# their announcements take to arrive; anything further above is refused without a read.
+# their announcements take to arrive (looked up); anything further above is refused.
 NEW_IDS: Final = 10_000
 
 
@@ -62,11 +62,8 @@ class Credentials:
         self._repo = repo
         self._cache = cache
         self._coherent = coherent
-        self._reread_seconds = reread_seconds
-        self._clock = clock
         self._reread: TTLCache[int, bool] = TTLCache(RECENT_REREADS, reread_seconds, timer=clock)
         self.highest: int | None = None  # None: not known (not read yet, or announcements missed)
-        self._highest_read_at = -float("inf")
         self._highest_reading: asyncio.Future[None] | None = None
         self._clears = 0
         cache.on_drop = self._dropped
@@ -102,26 +99,22 @@ class Credentials:
         self._raise_highest(user_id)
 
     async def _load(self, user_id: int) -> bytes:
-        return await self._repo.token_digest(user_id) or NONE
+        stored = await self._repo.token_digest(user_id)
+        if stored is not None:
+            self._raise_highest(user_id)
+        return stored or NONE
 
     async def _may_hold(self, user_id: int) -> bool:
-        """False only when ``user_id`` is known to hold no token (above the highest)."""
-        highest = self.highest
-        if highest is not None and user_id <= highest:
-            return True
-        # Read again only for an id a sign-up elsewhere could just have been given (its
-        # announcement may still be on its way), at most once per reread_seconds.
-        recent = highest is not None and user_id <= highest + NEW_IDS
-        if highest is None or (
-            recent and self._clock() - self._highest_read_at >= self._reread_seconds
-        ):
+        """False only when ``user_id`` is known to hold no token: further above the
+        highest holder than sign-ups elsewhere can have gone unannounced (``NEW_IDS``).
+        An id just above it is looked up like any other (once, then cached)."""
+        if self.highest is None:
             await self._read_highest()
-        return self.highest is not None and user_id <= self.highest
+        return self.highest is not None and user_id <= self.highest + NEW_IDS
 
     async def _read_highest(self) -> None:
         # One read for every check waiting on it; its failure is theirs too (503).
         if self._highest_reading is None:
-            self._highest_read_at = self._clock()
             self._highest_reading = asyncio.ensure_future(self._fetch_highest())
         reading = self._highest_reading
         try:
