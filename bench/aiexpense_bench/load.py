@@ -1,4 +1,5 @@
-"""The load generator: "Concurrent Signups", "Mixed Operations" and the probe scenario.
+"""The load generator: "Concurrent Signups", "Mixed Operations", the probe scenario and
+the refusal of bad credentials (:mod:`.refusals`).
 
 A process of its own, separate from the service it drives over HTTP::
 
@@ -35,7 +36,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import probes
+from . import probes, refusals
 from .loadgen import Request, drive, merge_summaries, summarize
 from .results import emit
 from .server import BENCH_ADMIN_TOKEN, BENCH_SECRET
@@ -290,6 +291,16 @@ async def run_scenario(args: argparse.Namespace) -> dict[str, Any]:
                 slices=args.slices,
                 progress=not args.quiet,
             )
+        if args.scenario == "refusals":
+            return await refusals.run(
+                session,
+                args.url,
+                admin=ADMIN,
+                users=args.users,
+                duration=args.duration,
+                warmup=args.warmup,
+                progress=not args.quiet,
+            )
         next_request = await prepare(session, args)
         return await measure(session, args, next_request)
 
@@ -347,7 +358,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--url", required=True, help="the service, e.g. http://127.0.0.1:8080")
     p.add_argument(
         "--scenario",
-        choices=("signups", "mixed", "webhook", "probes", "categories"),
+        choices=("signups", "mixed", "webhook", "probes", "categories", "refusals"),
         default="mixed",
     )
     p.add_argument("--users", type=int, default=16, help="concurrent virtual users")

@@ -37,6 +37,7 @@ from .domain.errors import InvalidField, NotFound, ServiceError
 from .domain.models import Expense, Summary, User
 from .jobs import JobQueue
 from .store.cache import MISSING, Caches
+from .store.credentials import Credentials
 from .store.db import Database
 from .store.invalidation import CacheListener
 from .store.migrations import migrate_connection
@@ -74,10 +75,9 @@ class CacheConfig:
     categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
     # Writes anywhere invalidate it (LISTEN/NOTIFY); the TTL only bounds memory use.
     expenses: tuple[int, float] = (2_000, 30.0)
-    # user id -> digest of their API token. A rotated-out token stops working at once in
-    # the process that rotates, in other worker processes and replicas within this TTL
-    # (the new one works everywhere at once: http.auth.Guard re-reads on a mismatch).
-    tokens: tuple[int, float] = (10_000, 10.0)
+    # user id -> digest of their API token (or that they have none). Rotations anywhere
+    # invalidate it (LISTEN/NOTIFY, migration 9); see store.credentials.
+    tokens: tuple[int, float] = (10_000, 600.0)
 
 
 Method = Callable[Concatenate["ExpenseService", P], Awaitable[R]]
@@ -131,7 +131,9 @@ class ExpenseService:
         self._users = self.caches["users"]
         self._categories = self.caches["categories"]
         self._recent = self.caches["expenses"]
-        self._tokens = self.caches["tokens"]
+        self.credentials = Credentials(
+            self.repo, self.caches["tokens"], coherent=lambda: self.caches.coherent
+        )
         self.jobs = JobQueue(
             collector,
             workers=settings.job_workers,
@@ -272,26 +274,20 @@ class ExpenseService:
 
     async def issue_token(self, user_id: int, *, replace: bool = True) -> str | None:
         """A new API token for the person, shown to the caller once; only its SHA-256 is
-        stored. ``replace``: the previous token stops working (see ``CacheConfig.tokens``
-        for other processes). Without ``replace`` a token is issued only if the person has
-        none yet (sign-up: concurrent sign-ups of one person hand out one token): else None.
+        stored. ``replace``: the previous token stops working, in other processes as soon as
+        PostgreSQL's announcement reaches them (``store.credentials``). Without ``replace``
+        a token is issued only if the person has none yet (sign-up: concurrent sign-ups of
+        one person hand out one token): else None.
         """
         user = await self._require_user(v.check("user_id", v.positive_id, user_id))
-        if not replace and await self.token_digest(user.id) is not None:
+        if not replace and await self.credentials.stored(user.id) is not None:
             return None  # the common case of a repeated sign-up: no write
         token = tokens.new_token(user.id)
         sha256 = tokens.digest(token)
         if not await self.repo.store_token(user.id, sha256, replace=replace):
             return None
-        self._tokens.store(user.id, sha256)
+        self.credentials.issued(user.id, sha256)
         return token
-
-    async def token_digest(self, user_id: int, *, fresh: bool = False) -> bytes | None:
-        """The stored digest of the person's API token (None: they have none); ``fresh``:
-        read past the cache (a rotation in another process has not reached it yet)."""
-        if fresh:
-            self._tokens.invalidate(user_id)
-        return await self._tokens.get_or_load(user_id, lambda: self.repo.token_digest(user_id))
 
     # -- expenses --------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import logging
 import signal
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -26,7 +27,7 @@ from aiexpense.store.db import Database
 from aiexpense.store.startup import describe, pool_conninfo
 from exporter import MetricsCollector
 from tests.service import webhook_samples as ws
-from tests.service.helpers import ADMIN, ADMIN_TOKEN
+from tests.service.helpers import ADMIN, ADMIN_TOKEN, op_count
 from tests.support import running, thresholds, wait_until
 
 # Sample often; leave the error-rate rule out: the outage's own 503s would hold readiness
@@ -213,3 +214,77 @@ def test_the_pool_url_keeps_the_callers_options_and_no_log_shows_a_password():
     with pytest.raises(ValueError) as caught:
         pool_conninfo("postgresql://app:hunter2@[broken/aiexpense", 1.0)
     assert "hunter2" not in str(caught.value)
+
+
+def _timed(base: str, method: str, path: str, **kwargs) -> tuple[int, str | None, float]:
+    """(status, Retry-After, seconds) of one request on a connection of its own."""
+    with httpx.Client(base_url=base, timeout=10) as client:  # an unbounded wait fails here
+        started = time.monotonic()
+        r = client.request(method, path, **kwargs)
+        return r.status_code, r.headers.get("retry-after"), time.monotonic() - started
+
+
+@pytest.mark.slow
+def test_every_request_is_bounded_while_the_database_is_frozen(own_postgres):
+    # The README's bound: a request that needs the database answers 503 + Retry-After
+    # within max(pool timeout, statement timeout + 0.5 s) of the database going silent,
+    # transactions included (a keyed POST, a webhook's claim). A cached credential is not
+    # queued behind the exhausted pool at all.
+    overrides = dict(statement_timeout_seconds=1.0, pool_timeout_seconds=1.0, pool_max=3)
+    app = create_app(settings(own_postgres.url, **overrides))
+    bound = max(1.0, 1.0 + 0.5)
+    service = app.state.service
+    with running(app) as base, httpx.Client(base_url=base, timeout=30, headers=ADMIN) as client:
+        amy = client.post("/api/users", json={"external_id": "amy"}).json()
+        uid, amy_auth = amy["id"], {"Authorization": f"Bearer {amy['token']}"}
+        statements = lambda: sum(op_count(service, op) for op in ("db_query", "db_insert"))  # noqa: E731
+
+        def cached() -> bool:  # the sign-up's own announcement has dropped and re-read it
+            before = statements()
+            return client.get(f"/api/users/{uid}", headers=amy_auth).status_code == 200 and (
+                statements() == before
+            )
+
+        wait_until(cached, timeout=10)
+        payload, _, _ = ws.sample("telegram", "lunch 120")
+        body = json.dumps(payload).encode()
+        expense = {"user_id": uid, "amount": "5"}
+        requests = {
+            **{
+                f"writer {n}": ("POST", "/api/expenses", {"json": expense, "headers": ADMIN})
+                for n in range(8)  # more than the pool holds: the others wait for it
+            },
+            "keyed POST": (
+                "POST",
+                "/api/expenses",
+                {"json": expense, "headers": {**amy_auth, "Idempotency-Key": "k-1"}},
+            ),
+            "sign-up": ("POST", "/api/users", {"json": {"external_id": "bo"}, "headers": ADMIN}),
+            "rotation": ("POST", f"/api/users/{uid}/tokens", {"headers": amy_auth}),
+            "webhook": (
+                "POST",
+                "/webhook/telegram",
+                {
+                    "content": body,
+                    "headers": {"content-type": "application/json", **ws.telegram_headers(body)},
+                },
+            ),
+        }
+        with frozen(own_postgres), ThreadPoolExecutor(len(requests) + 1) as pool:
+            person = pool.submit(_timed, base, "GET", f"/api/users/{uid}", headers=amy_auth)
+            answers = {
+                name: pool.submit(_timed, base, method, path, **kwargs)
+                for name, (method, path, kwargs) in requests.items()
+            }
+            answers = {name: future.result() for name, future in answers.items()}
+            status, _, took = person.result()
+            time.sleep(bound)  # frozen for longer than the bound, however fast the answers
+        assert status == 200 and took < bound, (status, took)  # from the caches: no pool wait
+        for name, (status, retry_after, took) in answers.items():
+            assert status == 503 and retry_after == "5", (name, status)
+            assert took <= bound + 0.5, (name, took)  # was: the whole freeze for a keyed POST
+        wait_until(lambda: ready(client), timeout=20)
+        retried = client.post(
+            "/api/expenses", json=expense, headers={**amy_auth, "Idempotency-Key": "k-1"}
+        )
+        assert retried.status_code == 201, retried.text  # the frozen attempt left nothing

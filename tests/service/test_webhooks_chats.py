@@ -17,11 +17,13 @@ from tests.service.test_webhooks import expenses, receiver, service  # noqa: F40
 from tests.service.webhook_samples import (
     TELEGRAM_BOT_TOKEN,
     WHATSAPP_NUMBER_ID,
+    discord_command,
     line_message,
     messenger_message,
     post,
     sample,
     slack_message,
+    snowflake,
     telegram_message,
     whatsapp_message,
 )
@@ -315,6 +317,105 @@ def test_whatsapp_group_records_commands_and_replies_to_the_business(database, r
         ("wamid.C1", "lunch"),
         ("wamid.C2", "taxi"),
     ]
+
+
+# Every platform's chat kinds: one-to-one records "lunch 120" as it is, a group only when
+# the message is addressed to the bot (these are not). A kind the platform adds later is read
+# as a group (Slack's app_home was recorded as group chatter: never again).
+def _slack(kind):
+    def build(text):
+        payload, _, _ = sample("slack", text)
+        payload["event"]["channel_type"] = kind
+        return payload
+
+    return build
+
+
+def _telegram(kind):
+    def build(text):
+        payload, _, _ = sample("telegram", text)
+        if kind != "private":
+            payload["message"]["chat"] = {**GROUP, "type": kind}
+        return payload
+
+    return build
+
+
+def _line(kind):
+    def build(text):
+        payload, _, _ = sample("line", text)
+        source = {"type": kind, "userId": "U4af4980629"}
+        if kind != "user":
+            source[f"{kind}Id"] = "Cg1"
+        payload["events"][0]["source"] = source
+        return payload
+
+    return build
+
+
+def _discord(guild):
+    def build(text):
+        payload = discord_command(text, interaction_id=snowflake())
+        if not guild:  # a DM: the person is `user`, no guild, no member
+            payload["user"] = payload.pop("member")["user"]
+            del payload["guild_id"]
+        return payload
+
+    return build
+
+
+def _whatsapp(group):
+    def build(text):
+        payload, _, _ = sample("whatsapp", text)
+        if group:
+            message = payload["entry"][0]["changes"][0]["value"]["messages"][0]
+            message["group_id"] = "120363025246125888@g.us"
+        return payload
+
+    return build
+
+
+def _messenger(text):
+    return sample("messenger", text)[0]
+
+
+CHAT_KINDS = [
+    ("slack", "im", _slack("im"), True),
+    ("slack", "app_home", _slack("app_home"), True),
+    ("slack", "mpim", _slack("mpim"), False),
+    ("slack", "channel", _slack("channel"), False),
+    ("slack", "group", _slack("group"), False),
+    ("slack", "unknown", _slack("huddle_thread"), False),
+    ("telegram", "private", _telegram("private"), True),
+    ("telegram", "group", _telegram("group"), False),
+    ("telegram", "supergroup", _telegram("supergroup"), False),
+    ("telegram", "channel", _telegram("channel"), False),
+    ("discord", "dm", _discord(guild=False), True),  # an interaction is always addressed
+    ("discord", "guild", _discord(guild=True), True),
+    ("line", "user", _line("user"), True),
+    ("line", "group", _line("group"), False),
+    ("line", "room", _line("room"), False),
+    ("whatsapp", "one-to-one", _whatsapp(group=False), True),
+    ("whatsapp", "group", _whatsapp(group=True), False),
+    ("messenger", "page", _messenger, True),  # a Page and one person: no groups
+]
+
+
+@pytest.mark.parametrize(
+    ("platform", "build", "recorded"),
+    [(platform, build, recorded) for platform, _, build, recorded in CHAT_KINDS],
+    ids=[f"{platform}-{kind}" for platform, kind, _, _ in CHAT_KINDS],
+)
+def test_one_to_one_chats_record_and_groups_only_when_addressed(
+    database,
+    platform,
+    build,
+    recorded,
+):
+    with service(database) as client:
+        r = post(client, platform, build("lunch 120"))
+    assert r.status_code == 200, r.text
+    assert [x[3] for x in rows(database.url)] == (["lunch"] if recorded else [])
 
 
 def test_direct_messages_still_record_everything(database):

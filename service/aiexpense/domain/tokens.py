@@ -13,6 +13,8 @@ from typing import Final
 
 PREFIX: Final = "aiex_"
 SECRET_BYTES: Final = 32
+SECRET_LENGTH: Final = 43  # characters of SECRET_BYTES in unpadded base64url
+_BASE64URL: Final = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def new_token(user_id: int) -> str:
@@ -26,11 +28,15 @@ def digest(token: str) -> bytes:
 
 
 def token_user(token: str) -> int | None:
-    """The user id an API token names, or None when it is not shaped like one of ours."""
+    """The user id an API token names, or None when it is not shaped like one of ours
+    (prefix, a decimal id, and a secret of exactly SECRET_LENGTH base64url characters):
+    such a token is refused without looking anything up."""
     if not token.startswith(PREFIX):
         return None
     number, _, rest = token[len(PREFIX) :].partition("_")
-    if not (number.isascii() and number.isdigit() and len(number) <= 19 and rest):
+    if not (number.isascii() and number.isdigit() and len(number) <= 19):
+        return None
+    if len(rest) != SECRET_LENGTH or not _BASE64URL.issuperset(rest):
         return None
     user_id = int(number)
     return user_id if 1 <= user_id < 2**63 else None

@@ -179,7 +179,9 @@ def _timestamp(moment: datetime) -> str:
 class ExpenseApi:
     def __init__(self, service: ExpenseService) -> None:
         self.service = service
-        self.auth = Guard(service.token_digest, service.settings.admin_token)
+        self.auth = Guard(
+            service.credentials.check, service.settings.admin_token, service.collector
+        )
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -6,8 +6,9 @@ Two kinds, both sent as ``Authorization: Bearer <token>`` (RFC 6750):
   base64url). It is handed out once, by sign-up or rotation; PostgreSQL keeps only its
   SHA-256 (the token is high-entropy, so a fast hash is enough: no one can guess their way
   back from the digest). The user id inside names the row to compare with, so checking a
-  token is one primary-key read (cached) and one constant-time comparison. The prefix lets
-  secret scanners recognise a leaked token.
+  token is one primary-key read (cached; see ``store.credentials`` for what is refused
+  without any read) and one constant-time comparison. The prefix lets secret scanners
+  recognise a leaked token.
 - the **admin token** (``EXPORTER_ADMIN_TOKEN``): signs people up and may act for anyone.
 
 A token reaches only its own person's data. A request naming someone else's user or
@@ -25,19 +26,31 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Final, Protocol
 
+from prometheus_client import Counter
 from starlette.requests import Request
+
+from exporter import Recorder
 
 from ..domain.errors import NotFound, ServiceError
 from ..domain.tokens import digest, token_user
 
 MAX_TOKEN_LENGTH: Final = 256  # ours are ~70 characters; longer is not worth hashing
 REALM: Final = 'Bearer realm="api"'
+# Why a credential was refused: the label values of <ns>_auth_refusals_total (bounded).
+REASONS: Final = (
+    "missing",  # no Authorization header (401)
+    "malformed",  # not "Bearer <token>", or a token not shaped like ours (401, no lookup)
+    "unknown",  # an id that holds no token (401; far above the highest holder: no lookup)
+    "wrong_secret",  # an id that holds a token, another secret (401; from the cache)
+    "forbidden",  # a valid person's token where only the admin's will do (403)
+)
 
 
-class DigestLookup(Protocol):
-    """The stored digest of a person's token; ``fresh``: not from a cache."""
+class CredentialCheck(Protocol):
+    """Is ``presented`` (a token's SHA-256) the token of ``user_id``? None when it is,
+    else the reason (``"unknown"`` or ``"wrong_secret"``)."""
 
-    def __call__(self, user_id: int, *, fresh: bool) -> Awaitable[bytes | None]: ...
+    def __call__(self, user_id: int, presented: bytes) -> Awaitable[str | None]: ...
 
 
 class Unauthorized(ServiceError):
@@ -81,44 +94,55 @@ class Principal:
 
 
 class Guard:
-    """Authenticates requests against the admin token and the stored token digests."""
+    """Authenticates requests against the admin token and the stored token digests;
+    counts every refusal in ``<ns>_auth_refusals_total{reason}`` (see :data:`REASONS`)."""
 
-    def __init__(self, digests: DigestLookup, admin_token: str | None) -> None:
-        self._digests = digests
+    def __init__(self, check: CredentialCheck, admin_token: str | None, recorder: Recorder) -> None:
+        self._check = check
         self._admin = digest(admin_token) if admin_token else None
+        refusals = Counter(
+            "auth_refusals",
+            "Requests refused for their credential, by reason: missing, malformed, unknown"
+            " (an id holding no token), wrong_secret, forbidden (a person's token where the"
+            " admin's is needed).",
+            ("reason",),
+            namespace=recorder.namespace,
+            registry=recorder.registry,
+        )
+        # Children bound once (every reason shows from the start, at 0, for alerts).
+        self._refused = {reason: refusals.labels(reason) for reason in REASONS}
 
     async def principal(self, request: Request) -> Principal:
-        """Who ``request`` acts as; :class:`Unauthorized` when it has no valid credential."""
+        """Who ``request`` acts as; :class:`Unauthorized` when it has no valid credential.
+        A token refused for its shape or for an id above every token holder costs no
+        database statement; a cached person's check costs none either (store.credentials).
+        """
         header = request.headers.get("authorization")
         if header is None:
+            self._refused["missing"].inc()
             raise Unauthorized(
                 "missing credentials: send Authorization: Bearer <token>", presented=False
             )
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
+            self._refused["malformed"].inc()
             raise Unauthorized(
                 "expected Authorization: Bearer <token>", presented=scheme.lower() == "bearer"
             )
+        reason = "malformed"
         if len(token) <= MAX_TOKEN_LENGTH:
             presented = digest(token)
             if self._admin is not None and hmac.compare_digest(presented, self._admin):
                 return Principal(None)
             user_id = token_user(token)
-            if user_id is not None and await self._matches(user_id, presented):
-                return Principal(user_id)
+            if user_id is not None:
+                refused = await self._check(user_id, presented)
+                if refused is None:
+                    return Principal(user_id)
+                reason = refused
+        self._refused[reason].inc()
         raise Unauthorized("invalid token (unknown, or replaced by a newer one)", presented=True)
-
-    async def _matches(self, user_id: int, presented: bytes) -> bool:
-        stored = await self._digests(user_id, fresh=False)
-        if stored is None:  # not cached: this was read from the database just now
-            return False
-        if hmac.compare_digest(presented, stored):
-            return True
-        # A token rotated through another worker or replica is new to this one's cache:
-        # read once more past the cache before refusing it.
-        stored = await self._digests(user_id, fresh=True)
-        return stored is not None and hmac.compare_digest(presented, stored)
 
     async def admin(self, request: Request, action: str) -> Principal:
         """The admin, or :class:`Forbidden` (403) for anyone else. With no admin token
@@ -127,5 +151,6 @@ class Guard:
             raise Forbidden(f"{action} is disabled: no admin token is configured")
         who = await self.principal(request)
         if not who.is_admin:
+            self._refused["forbidden"].inc()
             raise Forbidden(f"{action} needs the admin token; a person's token cannot do it")
         return who

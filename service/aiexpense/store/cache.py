@@ -75,6 +75,9 @@ class Cache:
         }
         self.hits = 0
         self.misses = 0
+        # Told of every key another process's write dropped (``source="notify"``), and of a
+        # clear (``None``: anything may have changed); see ``store.credentials``.
+        self.on_drop: Callable[[Hashable | None], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)
@@ -114,6 +117,9 @@ class Cache:
         if timer is not None:
             timer.end()
         self._invalidated[source].inc(len(keys))
+        if self.on_drop is not None and source == "notify":
+            for key in keys:
+                self.on_drop(key)
 
     def clear(self) -> None:
         """Drop every entry and spoil every load in flight: writes may have been missed.
@@ -123,6 +129,8 @@ class Cache:
             for fill in fills:
                 fill.stale = True
         self._invalidated["resync"].inc()
+        if self.on_drop is not None:
+            self.on_drop(None)
 
     async def get_or_load(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
         """The cached value, else ``await load()``, stored unless it is None or went stale
@@ -130,6 +138,12 @@ class Cache:
         value = self.get(key)
         if value is not MISSING:
             return cast(V, value)
+        return await self.refresh(key, load)
+
+    async def refresh(self, key: Hashable, load: Callable[[], Awaitable[V]]) -> V:
+        """``await load()`` past the cache, stored as :meth:`get_or_load` would store it.
+        The entry in place stays until the load has answered: a read that fails (the
+        database down, the pool busy) leaves the cache as it was."""
         fill = _Fill()
         self._fills.setdefault(key, []).append(fill)
         try:

@@ -93,11 +93,44 @@ class Database(Statements):
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         """Statements that run as one transaction on one connection: committed when the
-        block ends, rolled back if it raises."""
-        async with self.pool.connection() as conn:
-            await autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
-            async with conn.transaction():
-                yield Transaction(self, conn)
+        block ends, rolled back if it raises.
+
+        Every round trip is bounded like a single statement: BEGIN, each statement, and
+        COMMIT or ROLLBACK (psycopg's own ``conn.transaction()`` sends BEGIN and COMMIT past
+        our bound, so a frozen server held a keyed POST for as long as it stayed frozen).
+        """
+        if not self.schema_ready:
+            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
+        try:
+            async with self.pool.connection() as conn:
+                await autocommit(conn)  # so BEGIN/COMMIT are ours, explicit
+                await self._control(conn, "BEGIN")
+                try:
+                    yield Transaction(self, conn)
+                except BaseException:
+                    await self._roll_back(conn)
+                    raise
+                await self._control(conn, "COMMIT")
+        except (OperationalError, DatabaseUnavailable):
+            self._sweep()
+            raise
+
+    async def _control(self, conn: AsyncConnection, sql: LiteralString) -> None:
+        """BEGIN, COMMIT or ROLLBACK, under the same bound as a statement (not timed as an
+        operation: the statements inside are)."""
+        if self.answer_timeout is None:
+            await conn.execute(sql)
+        else:
+            await self._bounded(conn, _rowcount, sql, None)
+
+    async def _roll_back(self, conn: AsyncConnection) -> None:
+        # The block's own exception is what the caller must see. A ROLLBACK that fails
+        # leaves the connection in a transaction: sever it, so the pool discards it rather
+        # than sending a ROLLBACK of its own, which nothing would bound.
+        try:
+            await self._control(conn, "ROLLBACK")
+        except Exception:
+            _sever(conn)
 
     async def _run(
         self,
@@ -205,7 +238,7 @@ def _sever(conn: AsyncConnection) -> None:
     # and waits for the server (5 s + 5 s) before giving up, and a stopped server never
     # answers. Shutting the socket down wakes psycopg's wait at once with an EOF; the
     # descriptor stays open (psycopg owns it) and the pool discards the broken connection.
-    with contextlib.suppress(OSError, ValueError):
+    with contextlib.suppress(OSError, ValueError, psycopg.Error):  # already closed: done
         sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
         with sock:
             sock.shutdown(socket.SHUT_RDWR)

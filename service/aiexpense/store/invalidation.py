@@ -5,9 +5,10 @@
     ...
     await listener.stop()
 
-Triggers on ``expenses`` and ``categories`` (migration 6) send ``NOTIFY aiexpense_cache``
-with the payload ``<cache>:<key>`` (``expenses:42`` is user 42's recent rows) when a write
-commits, whichever process or replica made it; every listener drops that key.
+Triggers on ``expenses`` and ``categories`` (migration 6) and ``api_tokens`` (migration 9)
+send ``NOTIFY aiexpense_cache`` with the payload ``<cache>:<key>`` (``expenses:42`` is user
+42's recent rows) when a write commits, whichever process or replica made it; every
+listener drops that key.
 
 Missed notifications: PostgreSQL delivers every notification to a connected listener, so
 one is only missed while the listener's connection is broken. The listener sends a
@@ -42,7 +43,11 @@ CHANNEL: Final = "aiexpense_cache"  # the triggers' channel (migration 6)
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnection attempts
 
 # How a payload's key text becomes the cache's key.
-KEY_TYPES: Final[dict[str, Callable[[str], object]]] = {"expenses": int, "categories": str}
+KEY_TYPES: Final[dict[str, Callable[[str], object]]] = {
+    "expenses": int,
+    "categories": str,
+    "tokens": int,  # migration 9
+}
 
 
 def parse(payload: str) -> tuple[str, object] | None:

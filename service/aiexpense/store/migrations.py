@@ -214,6 +214,27 @@ MIGRATIONS: tuple[Migration, ...] = (
         CREATE INDEX idempotency_keys_created_idx ON idempotency_keys (created_at);
         """,
     ),
+    Migration(
+        9,
+        "api_tokens_notify",
+        """
+        -- A token issued or rotated anywhere drops that person's cached digest in every
+        -- replica (aiexpense.store.credentials): a token check then needs the database
+        -- only for what no cache can know.
+        CREATE FUNCTION notify_api_tokens_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP <> 'INSERT' THEN
+                PERFORM pg_notify('aiexpense_cache', 'tokens:' || OLD.user_id);
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                PERFORM pg_notify('aiexpense_cache', 'tokens:' || NEW.user_id);
+            END IF;
+            RETURN NULL;
+        END $$;
+        CREATE TRIGGER api_tokens_changed AFTER INSERT OR UPDATE OR DELETE ON api_tokens
+            FOR EACH ROW EXECUTE FUNCTION notify_api_tokens_changed();
+        """,
+    ),
 )
 
 _SYNC_CURRENCIES: LiteralString = """

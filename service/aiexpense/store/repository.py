@@ -118,6 +118,8 @@ _REPLACE_TOKEN: LiteralString = """
     RETURNING created_at
 """
 _TOKEN_DIGEST: LiteralString = "SELECT sha256 FROM api_tokens WHERE user_id = %s"
+# The highest user id holding a token (the primary key's index: one step from its end).
+_TOKEN_HOLDER_MAX: LiteralString = "SELECT COALESCE(max(user_id), 0) FROM api_tokens"
 
 # Idempotency keys (inside the transaction that creates the expense): two statements
 # besides BEGIN and COMMIT. Claiming a key a concurrent transaction has claimed but not
@@ -322,6 +324,11 @@ class Repository:
     async def token_digest(self, user_id: int) -> bytes | None:
         row = await self.db.fetch_one(Op.DB_QUERY, _TOKEN_DIGEST, (user_id,))
         return bytes(row[0]) if row else None
+
+    async def highest_token_holder(self) -> int:
+        """The highest user id that holds an API token (0: nobody does)."""
+        row = await self.db.fetch_one(Op.DB_QUERY, _TOKEN_HOLDER_MAX)
+        return int(row[0]) if row else 0
 
     # -- idempotency keys (call inside Database.transaction) -------------------------------
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.responses import Response
 
-from .addressing import command
+from .addressing import command, one_to_one
 from .batches import Batch
 from .messages import Message, Outcome
 from .payloads import epoch, maybe, need, objects
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from .replies import Replies
 
 MAX_REPLY = 5000  # characters in a LINE text message
-GROUPS = ("group", "room")
 
 
 class LineWebhook(Webhook):
@@ -89,7 +88,7 @@ class LineWebhook(Webhook):
             return
         message_id = need(body, "id", str, "message")
         text = need(body, "text", str, "message")
-        if source is not None and source.get("type") in GROUPS:
+        if not one_to_one(self.platform, maybe(source, "type", str)):
             addressed = _addressed(body, text)
             if addressed is None:
                 return

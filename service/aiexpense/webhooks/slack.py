@@ -9,12 +9,13 @@ once and answered once. Signed with ``X-Slack-Signature`` over
 ``v0:{X-Slack-Request-Timestamp}:{body}``; a timestamp more than five minutes away is
 refused as a replay.
 
-In a channel (``channel_type`` other than ``im``) only messages for the app are read: an
-``app_mention``, a message naming the app's bot user (``<@U...>``, the bot user id being
-the ``authorizations`` entry with ``is_bot``), or a reply in a thread the bot started
-(``parent_user_id``). A file shared with words (subtype ``file_share``) is read by its
-text; an edit (``message_changed``) updates what the message recorded, a deletion
-(``message_deleted``) deletes it, each answered in the same place.
+In a channel (any ``channel_type`` but the one-to-one ``im`` and ``app_home``: ``channel``,
+``group``, ``mpim``) only messages for the app are read: an ``app_mention``, a message
+naming the app's bot user (``<@U...>``, the bot user id being the ``authorizations`` entry
+with ``is_bot``), or a reply in a thread the bot started (``parent_user_id``). A file
+shared with words (subtype ``file_share``) is read by its text; an edit
+(``message_changed``) updates what the message recorded, a deletion (``message_deleted``)
+deletes it, each answered in the same place.
 
 Answers go to ``chat.postMessage`` as a job (in the message's thread when it had one).
 Everything else is acknowledged 200 and ignored, malformed signed bodies included: Slack
@@ -31,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
+from .addressing import one_to_one
 from .messages import Message, Outcome
 from .payloads import epoch, maybe, need
 from .refusals import Malformed, ignored, ok
@@ -124,7 +126,7 @@ class SlackWebhook(Webhook):
     def _for_us(
         self, data: dict[str, Any], event: dict[str, Any], body: dict[str, Any], text: str
     ) -> bool:
-        if event.get("channel_type", body.get("channel_type")) == "im":
+        if one_to_one(self.platform, event.get("channel_type", body.get("channel_type"))):
             return True
         bots = {
             a["user_id"]

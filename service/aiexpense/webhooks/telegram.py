@@ -6,9 +6,10 @@ and ``message_id`` (unique within its chat, so the message id we store is
 ``"{chat_id}:{message_id}"``). Authenticated by ``X-Telegram-Bot-Api-Secret-Token``, the
 ``secret_token`` given to ``setWebhook``.
 
-In a group or supergroup only messages addressed to the bot are read: an ``/expense``
-command, a mention of ``@<TELEGRAM_BOT_USERNAME>``, or a reply to one of the bot's messages
-(the bot's user id is the number before the colon of ``TELEGRAM_BOT_TOKEN``).
+In any chat but a ``private`` one (a group, supergroup or channel) only messages addressed
+to the bot are read: an ``/expense`` command, a mention of ``@<TELEGRAM_BOT_USERNAME>``, or
+a reply to one of the bot's messages (the bot's user id is the number before the colon of
+``TELEGRAM_BOT_TOKEN``).
 
 Answers: without ``TELEGRAM_BOT_TOKEN``, in the webhook's HTTP response as a ``sendMessage``
 method call, which Telegram allows (it then reports no result). With the token, as a
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse, Response
 
-from .addressing import command, mention_pattern
+from .addressing import command, mention_pattern, one_to_one
 from .messages import Message, Outcome
 from .payloads import epoch, maybe, need
 from .refusals import ignored, ok
@@ -37,7 +38,6 @@ if TYPE_CHECKING:
     from .replies import Replies
 
 MAX_REPLY = 4096  # characters in a Telegram message
-GROUPS = ("group", "supergroup")
 
 
 class TelegramWebhook(Webhook):
@@ -90,7 +90,7 @@ class TelegramWebhook(Webhook):
         chat_id = need(chat, "id", int, "message.chat")
         message_id = need(body, "message_id", int, "message")
         sender_id = need(sender, "id", int, "message.from")
-        addressed = self._for_us(body, text, group=chat.get("type") in GROUPS)
+        addressed = self._for_us(body, text, group=not one_to_one(self.platform, chat.get("type")))
         if addressed is None and not edited:
             return ignored("a group message not addressed to the bot")
         message = Message(
