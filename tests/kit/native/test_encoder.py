@@ -1,6 +1,7 @@
 """The protobuf exposition, decoded with a parser compiled from the format's messages
 (exposition.proto) and compared field by field: with prometheus-client's own text parser as
-the oracle for every classic family's values, and with client_golang's expected messages for native buckets."""
+the oracle for every classic family's values, and with client_golang's expected messages for
+native buckets."""
 
 from __future__ import annotations
 
