@@ -427,8 +427,9 @@ def _bury(pid: int, path: str) -> None:
     if os.path.exists(published):
         _fold_published(published, os.path.join(path, f"published_{DEAD}.json"))
         os.remove(published)
-    # Its other documents (its health report, ...) are snapshots that die with it.
-    for name in glob.glob(os.path.join(path, f"*_{pid}.json")):
+    # Its other documents (its health report, ...) are snapshots that die with it, and so
+    # do the halves it was writing when it died.
+    for name in glob.glob(os.path.join(path, f"*_{pid}.json*")):
         os.remove(name)
     for name in glob.glob(os.path.join(path, f"process_{pid}_*{MARK_SUFFIX}")):
         os.remove(name)
@@ -437,11 +438,14 @@ def _bury(pid: int, path: str) -> None:
 # -- noticing dead workers without a supervisor's help --------------------------------------
 
 
-def mark_alive(path: str | os.PathLike[str]) -> None:
-    """Leave this process's mark (its pid and start token) beside its files, so that others
-    can tell it from a later process that reuses its pid. Any older mark of the same pid
-    (a process gone before its files were swept) is replaced."""
-    pid, token = os.getpid(), _liveness.own_token()
+def mark_alive(path: str | os.PathLike[str], pid: int | None = None) -> None:
+    """Leave this process's mark (its pid and start token; or ``pid``'s, a running process)
+    beside its files, so that others can tell it from a later process that reuses its pid.
+    Any older mark of the same pid (a process gone before its files were swept) goes."""
+    pid = os.getpid() if pid is None else pid
+    token = _liveness.start_token(pid)
+    if token is None:
+        raise ProcessLookupError(f"no running process has pid {pid}")
     path = os.fspath(path)
     mine = f"process_{pid}_{token}{MARK_SUFFIX}"
     for name in glob.glob(os.path.join(path, f"process_{pid}_*{MARK_SUFFIX}")):

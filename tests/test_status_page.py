@@ -17,9 +17,9 @@ from starlette.applications import Starlette
 
 from aiexpense.operations import Op
 from exporter import HealthChecker, MetricsCollector, MonitoringHandler
-from exporter.status.snapshot import Snapshot
 from exporter.status.page import FALLBACK_RUNBOOK, RUNBOOKS, StatusPage, prefers_html
 from exporter.status.render import Sort
+from exporter.status.snapshot import Snapshot
 from tests.kit_app import kit_app
 from tests.status_dom import Node, parse
 from tests.support import running, thresholds

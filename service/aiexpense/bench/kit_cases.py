@@ -31,8 +31,8 @@ from exporter import (
     MonitoringHandler,
     Thresholds,
 )
-from exporter.status.snapshot import operations_view
 from exporter.status import page as status_page
+from exporter.status.snapshot import operations_view
 
 OPERATIONS = Op.all()
 
