@@ -142,6 +142,10 @@ class MetricsCollector:
             GCCollector(registry=self.registry)
 
         self.started_at = clock()
+        # Uptime is the server's: with several workers, since the first of them started.
+        self.server_started_at = self.started_at
+        if self.multiprocess_dir is not None:
+            self.server_started_at = mp.server_started(self.multiprocess_dir, self.started_at)
         self._baseline: dict[str, Cumulative] = {}
         self._reset_at = -math.inf
         self._setup_sharing(self.multiprocess_dir, publish_interval)
@@ -369,7 +373,7 @@ class MetricsCollector:
 
     @property
     def uptime_seconds(self) -> float:
-        return max(0.0, self._clock() - self.started_at)
+        return max(0.0, self._clock() - self.server_started_at)
 
     def error_rate(self, stats: Iterable[OperationStats]) -> float:
         items = list(stats)

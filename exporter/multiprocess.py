@@ -82,6 +82,23 @@ def clear(path: str | os.PathLike[str]) -> None:
             os.remove(os.path.join(path, name))
 
 
+def server_started(path: str | os.PathLike[str], now: float) -> float:
+    """When the server started: the time the first process to ask wrote (``now``, if
+    that is this one) to ``server_started.json``, which ``clear()`` removes with the rest."""
+    target = os.path.join(path, "server_started.json")
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump({"at": now}, f)
+    try:
+        os.link(temporary, target)  # only the first succeeds, and whole: no half-read file
+        return now
+    except FileExistsError:
+        with open(target) as f:
+            return float(json.load(f)["at"])
+    finally:
+        os.remove(temporary)
+
+
 # -- the operation metrics, read fast --------------------------------------------------------
 
 

@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,11 @@ def test_a_killed_failing_worker_stops_counting_without_any_hook(server: Server)
     wait_until(lambda: memory_is_the_live_workers(server), timeout=30, interval=0.2)
     for _ in range(2):
         assert verdicts(server) == HEALTHY
+    # The replacement tells the server's uptime, not its own.
+    starts = answers(
+        server, "/monitoring/system", lambda r: time.time() - r.json()["uptime_seconds"]
+    )
+    assert max(starts) - min(starts) < 1.0, starts
     # Its files were compacted by the workers themselves.
     assert not list(server.directory.glob(f"*_{victim}.*"))
     assert (server.directory / "published_dead.json").exists()

@@ -209,6 +209,8 @@ def _pyperf_suite(
     if args.select:
         command += ["--select", args.select]
     _python(*command, env=env)
+    if not out.exists():  # --select picked none of this suite's cases
+        return
     benchmarks, pyperf_meta = results.pyperf_benchmarks(out)
     result["benchmarks"].update(benchmarks)
     result["metadata"].update(pyperf_meta)
