@@ -478,17 +478,20 @@ def dead_processes(path: str | os.PathLike[str]) -> list[int]:
     process than the one that left its mark. One directory listing and one ``/proc`` read
     per pid: no file is opened. (A pid without a mark, such as a process that counts with
     prometheus-client alone, is judged by whether it runs at all.)"""
-    tokens: dict[int, str | None] = {}
+    marks: dict[int, set[str]] = {}
     for name in os.listdir(path):
         found = _owner(name)
         if found is not None:
             pid, token = found
-            if token is not None or pid not in tokens:
-                tokens[pid] = token
+            marks.setdefault(pid, set()).update(() if token is None else (token,))
     me = os.getpid()
-    return sorted(
-        pid for pid, token in tokens.items() if pid != me and not _liveness.running(pid, token)
-    )
+    return sorted(pid for pid, tokens in marks.items() if pid != me and _gone(pid, tokens))
+
+
+def _gone(pid: int, tokens: set[str]) -> bool:
+    # Two marks of one pid: a new process has just replaced the mark of an old one; it runs.
+    current = _liveness.start_token(pid)
+    return current is None or (bool(tokens) and current not in tokens)
 
 
 def _owner(name: str) -> tuple[int, str | None] | None:
