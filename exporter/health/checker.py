@@ -213,7 +213,7 @@ class HealthChecker:
     def shutting_down(self) -> bool:
         return self._shutting_down
 
-    # -- reading (no I/O) ------------------------------------------------------------------
+    # -- reading (no slow I/O: several workers' reports are small files, reread 4x a second)
 
     def report(self) -> HealthReport | None:
         """The latest report of the server: this worker's, merged with every other running
