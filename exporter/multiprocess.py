@@ -52,6 +52,7 @@ DEAD = "dead"
 RULES = ("sum", "min", "max", "first", "worst")
 RENDER_SUFFIX = ".render"  # the /metrics renders the workers share (see ``exposition``)
 MARK_SUFFIX = ".alive"  # process_<pid>_<start token>.alive: who wrote the pid's files
+STARTED = "server.started"  # when the server's first process started (its uptime)
 _HEADER = struct.Struct("i")
 _ENTRY = struct.Struct("dd")
 
@@ -78,14 +79,14 @@ def clear(path: str | os.PathLike[str]) -> None:
     files left by an earlier run would be added to this one's)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     for name in os.listdir(path):
-        if name.endswith((".db", ".json", RENDER_SUFFIX, ".tmp", MARK_SUFFIX)):
+        if name.endswith((".db", ".json", RENDER_SUFFIX, ".tmp", MARK_SUFFIX)) or name == STARTED:
             os.remove(os.path.join(path, name))
 
 
 def server_started(path: str | os.PathLike[str], now: float) -> float:
     """When the server started: the time the first process to ask wrote (``now``, if
-    that is this one) to ``server_started.json``, which ``clear()`` removes with the rest."""
-    target = os.path.join(path, "server_started.json")
+    that is this one) to ``server.started``, which ``clear()`` removes with the rest."""
+    target = os.path.join(path, STARTED)
     temporary = f"{target}.{os.getpid()}.tmp"
     with open(temporary, "w") as f:
         json.dump({"at": now}, f)
