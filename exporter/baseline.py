@@ -8,6 +8,7 @@ reset through any worker resets the view of all: each notices the file changed a
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from .stats import Cumulative
@@ -55,3 +56,13 @@ class SharedBaseline:
             for op, (count, errors, seconds, buckets) in body["totals"].items()
         }
         return totals, float(body["at"])
+
+
+def reset_at(directory: str) -> float:
+    """When the view was last reset in ``directory`` (Unix time), or -inf: extremes
+    published before it belong to the old view."""
+    try:
+        with open(os.path.join(directory, "baseline.json")) as f:
+            return float(json.load(f)["at"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return -math.inf

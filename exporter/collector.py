@@ -128,6 +128,9 @@ class MetricsCollector:
         self._lock = threading.Lock()
         self._slots: dict[str, _Slot] = {}
         self._rules: dict[str, str] = dict(PROCESS_RULES)
+        self.multiprocess_dir = self._directory(multiprocess_dir)
+        if self.multiprocess_dir is not None:  # before our first file: who writes them
+            mp.mark_alive(self.multiprocess_dir)
         self._create_metrics()
         for name in (*operations, OVERFLOW):
             self._bind(check_name(name))
@@ -139,9 +142,13 @@ class MetricsCollector:
             GCCollector(registry=self.registry)
 
         self.started_at = clock()
+        # Uptime is the server's: with several workers, since the first of them started.
+        self.server_started_at = self.started_at
+        if self.multiprocess_dir is not None:
+            self.server_started_at = mp.server_started(self.multiprocess_dir, self.started_at)
         self._baseline: dict[str, Cumulative] = {}
         self._reset_at = -math.inf
-        self._setup_sharing(multiprocess_dir, publish_interval)
+        self._setup_sharing(self.multiprocess_dir, publish_interval)
         self._windows = Windows(
             self._cumulative,
             clock,
@@ -175,10 +182,13 @@ class MetricsCollector:
         build = Info("build", "Build of the running service.", namespace=ns, registry=registry)
         build.info({"version": self.version})
 
-    def _setup_sharing(self, directory: str | None, interval: float) -> None:
+    @staticmethod
+    def _directory(directory: str | None) -> str | None:
         if directory is None and values.ValueClass._multiprocess:
             directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-        self.multiprocess_dir = directory
+        return directory
+
+    def _setup_sharing(self, directory: str | None, interval: float) -> None:
         self._files: mp.OperationFiles | None = None
         self._publisher: mp.Publisher | None = None
         self._shared_baseline: SharedBaseline | None = None
@@ -189,9 +199,11 @@ class MetricsCollector:
             directory, self._name("operations"), self._name("operation_errors"),
             self._name("operation_duration_seconds"), self.buckets,
         )  # fmt: skip
+        last = self._name("operation_last_recorded_timestamp_seconds")
         self._publisher = mp.Publisher(
-            directory, self._custom_families, self._own_extremes, interval, self._on_interval
-        )
+            directory, self._custom_families, self._own_extremes, interval, self._on_interval,
+            kept={last: "max"},  # a dead worker's last record stays the server's last
+        )  # fmt: skip
         self._shared_baseline = SharedBaseline(directory)
         server = CollectorRegistry(auto_describe=False)
         server.register(mp.ServerCollector(directory, self._custom_families, self._rules))
@@ -361,7 +373,7 @@ class MetricsCollector:
 
     @property
     def uptime_seconds(self) -> float:
-        return max(0.0, self._clock() - self.started_at)
+        return max(0.0, self._clock() - self.server_started_at)
 
     def error_rate(self, stats: Iterable[OperationStats]) -> float:
         items = list(stats)
@@ -398,7 +410,10 @@ class MetricsCollector:
         return families
 
     def _on_interval(self) -> None:
-        """The publisher's beat (multiprocess mode): follow a reset, take a due snapshot."""
+        """The publisher's beat (multiprocess mode): compact the files of workers gone (no
+        supervisor hook needed), follow a reset, take a due snapshot."""
+        if self.multiprocess_dir is not None:
+            mp.sweep(self.multiprocess_dir)
         self._follow_reset()
         self._windows.tick_if_due()
 

@@ -8,10 +8,14 @@ three ways, which this module mends without a second storage mechanism:
   the per-operation min/max/last are not in those files. Each process *publishes* them: every
   ``interval`` seconds it writes its own ``published_<pid>.json`` (atomically), and a reader
   merges them by a rule per family (``sum``, ``min``, ``max``, ``first``, ``worst``).
-- **Dead workers** keep their files forever, so every scrape reads every pid that ever lived.
-  ``mark_process_dead(pid)`` compacts a dead worker's files into ``*_dead`` files (counters and
-  histograms added, min/max gauges folded, live gauges dropped): the scrape cost follows the
-  live workers, and no total goes backwards.
+- **Dead workers** keep their files forever, so every scrape reads every pid that ever lived,
+  and their gauges (memory, health) go on counting. ``mark_process_dead(pid)`` compacts a dead
+  worker's files into ``*_dead`` files (counters and histograms added, min/max gauges folded,
+  live gauges dropped): the scrape cost follows the live workers, and no total goes
+  backwards. No supervisor hook is needed to call it: each process leaves a mark with its
+  start time (``process_<pid>_<token>.alive``, see ``_liveness``), and ``sweep()`` (run by
+  every scrape and by every process's publisher once a second) compacts the files of any pid
+  that no longer runs, or now runs another process.
 - **Reading the kit's own numbers** through ``MultiProcessCollector`` rebuilds every sample;
   ``OperationFiles`` reads just the three operation metrics, caching where each value sits.
 
@@ -40,11 +44,15 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
+from . import _liveness
+from .baseline import reset_at
 from .stats import Cumulative, Extremes
 
 DEAD = "dead"
 RULES = ("sum", "min", "max", "first", "worst")
 RENDER_SUFFIX = ".render"  # the /metrics renders the workers share (see ``exposition``)
+MARK_SUFFIX = ".alive"  # process_<pid>_<start token>.alive: who wrote the pid's files
+STARTED = "server.started"  # when the server's first process started (its uptime)
 _HEADER = struct.Struct("i")
 _ENTRY = struct.Struct("dd")
 
@@ -71,8 +79,25 @@ def clear(path: str | os.PathLike[str]) -> None:
     files left by an earlier run would be added to this one's)."""
     Path(path).mkdir(parents=True, exist_ok=True)
     for name in os.listdir(path):
-        if name.endswith((".db", ".json", RENDER_SUFFIX, ".tmp")):
+        if name.endswith((".db", ".json", RENDER_SUFFIX, ".tmp", MARK_SUFFIX)) or name == STARTED:
             os.remove(os.path.join(path, name))
+
+
+def server_started(path: str | os.PathLike[str], now: float) -> float:
+    """When the server started: the time the first process to ask wrote (``now``, if
+    that is this one) to ``server.started``, which ``clear()`` removes with the rest."""
+    target = os.path.join(path, STARTED)
+    temporary = f"{target}.{os.getpid()}.tmp"
+    with open(temporary, "w") as f:
+        json.dump({"at": now}, f)
+    try:
+        os.link(temporary, target)  # only the first succeeds, and whole: no half-read file
+        return now
+    except FileExistsError:
+        with open(target) as f:
+            return float(json.load(f)["at"])
+    finally:
+        os.remove(temporary)
 
 
 # -- the operation metrics, read fast --------------------------------------------------------
@@ -197,6 +222,9 @@ class Publisher:
     ``families`` returns what to publish (the collectors prometheus-client does not store);
     ``extremes`` the per-operation min/max/last. A daemon thread publishes every ``interval``
     seconds; ``publish()`` does it at once (before a read, and when the process stops).
+    ``kept`` names the gauge families that outlive the process, and the rule they fold by
+    (``{"x_last_recorded_timestamp_seconds": "max"}``): counters always do, other gauges
+    (memory, health) stop counting with it.
     """
 
     def __init__(
@@ -206,12 +234,14 @@ class Publisher:
         extremes: Callable[[], Mapping[str, Extremes]],
         interval: float = 1.0,
         on_interval: Callable[[], None] | None = None,
+        kept: Mapping[str, str] | None = None,
     ) -> None:
         self._path = path
         self._families = families
         self._extremes = extremes
         self._interval = interval
         self._on_interval = on_interval
+        self._kept = dict(kept or {})
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -239,6 +269,7 @@ class Publisher:
             "pid": os.getpid(),
             "at": time.time(),
             "families": [family_to_json(f) for f in self._families()],
+            "kept": self._kept,
             **extremes_document(self._extremes()),
         }
 
@@ -349,16 +380,25 @@ def _merge_worst(values: dict[_Key, float], samples: _Samples) -> None:
 class ServerCollector(Collector):
     """Everything at ``/metrics`` for the whole server: prometheus-client's own multiprocess
     merge of the mmap files, plus the published families of every process (this one's read
-    fresh), both under the shared lock."""
+    fresh), both under the shared lock. First, unless ``sweep=False``, the files of processes
+    gone since are compacted (``sweep``), so a dead worker's gauges stop counting at once."""
 
     def __init__(
-        self, path: str, own: Callable[[], Iterable[Metric]], rules: Mapping[str, str]
+        self,
+        path: str,
+        own: Callable[[], Iterable[Metric]],
+        rules: Mapping[str, str],
+        *,
+        sweep: bool = True,
     ) -> None:
         self._path = path
         self._own = own
         self._rules = rules
+        self._sweep = sweep
 
     def collect(self) -> Iterable[Metric]:
+        if self._sweep:
+            sweep(self._path)
         own = {"families": [family_to_json(f) for f in self._own()]}
         with locked(self._path):
             files = glob.glob(os.path.join(self._path, "*.db"))
@@ -379,27 +419,114 @@ _FOLD: dict[str, Callable[[float, float], float]] = {
 def mark_process_dead(pid: int, path: str | os.PathLike[str]) -> None:
     """A worker has died: fold its files into the ``*_dead`` ones and remove them.
 
-    Call it from the process supervisor (``exporter serve`` does; under gunicorn, from the
-    ``child_exit`` hook). Counters, histograms and summaries are added; ``min``/``max``/``sum``
-    gauges folded by their mode; ``live*`` gauges dropped (as prometheus-client's own
-    ``mark_process_dead`` does); ``mostrecent`` and ``all`` gauges are left as they are.
+    ``sweep()`` calls it for every process it finds gone; a supervisor may call it too, at
+    once (``exporter serve`` does; under gunicorn, the ``child_exit`` hook). Counters,
+    histograms and summaries are added; ``min``/``max``/``sum`` gauges folded by their mode;
+    ``live*`` gauges dropped (as prometheus-client's own ``mark_process_dead`` does);
+    ``mostrecent`` and ``all`` gauges are left as they are. What the process published is
+    folded (counters and extremes kept), its other documents and its mark removed. Calling it
+    again for the same pid does nothing.
     """
     path = os.fspath(path)
     with locked(path, exclusive=True):
-        for name in glob.glob(os.path.join(path, f"*_{pid}.db")):
-            base = os.path.basename(name)[: -len(f"_{pid}.db")]
-            kind, _, mode = base.partition("_")
-            if kind == "gauge" and mode.startswith("live"):
+        _bury(pid, path)
+
+
+def _bury(pid: int, path: str) -> None:
+    for name in glob.glob(os.path.join(path, f"*_{pid}.db")):
+        base = os.path.basename(name)[: -len(f"_{pid}.db")]
+        kind, _, mode = base.partition("_")
+        if kind == "gauge" and mode.startswith("live"):
+            os.remove(name)
+        elif kind != "gauge" or mode in _FOLD:
+            _fold_mmap(name, os.path.join(path, f"{base}_{DEAD}.db"), _FOLD.get(mode, _FOLD["sum"]))
+            os.remove(name)
+    published = os.path.join(path, f"published_{pid}.json")
+    if os.path.exists(published):
+        _fold_published(published, os.path.join(path, f"published_{DEAD}.json"))
+        os.remove(published)
+    # Its other documents (its health report, ...) are snapshots that die with it, and so
+    # do the halves it was writing when it died.
+    for name in glob.glob(os.path.join(path, f"*_{pid}.json*")):
+        os.remove(name)
+    for name in glob.glob(os.path.join(path, f"process_{pid}_*{MARK_SUFFIX}")):
+        os.remove(name)
+
+
+# -- noticing dead workers without a supervisor's help --------------------------------------
+
+
+def mark_alive(path: str | os.PathLike[str], pid: int | None = None) -> None:
+    """Leave this process's mark (its pid and start token; or ``pid``'s, a running process)
+    beside its files, so that others can tell it from a later process that reuses its pid.
+    Any older mark of the same pid (a process gone before its files were swept) goes."""
+    pid = os.getpid() if pid is None else pid
+    token = _liveness.start_token(pid)
+    if token is None:
+        raise ProcessLookupError(f"no running process has pid {pid}")
+    path = os.fspath(path)
+    mine = f"process_{pid}_{token}{MARK_SUFFIX}"
+    for name in glob.glob(os.path.join(path, f"process_{pid}_*{MARK_SUFFIX}")):
+        if os.path.basename(name) != mine:
+            with contextlib.suppress(FileNotFoundError):
                 os.remove(name)
-            elif kind != "gauge" or mode in _FOLD:
-                _fold_mmap(
-                    name, os.path.join(path, f"{base}_{DEAD}.db"), _FOLD.get(mode, _FOLD["sum"])
-                )
-                os.remove(name)
-        published = os.path.join(path, f"published_{pid}.json")
-        if os.path.exists(published):
-            _fold_published(published, os.path.join(path, f"published_{DEAD}.json"))
-            os.remove(published)
+    with open(os.path.join(path, mine), "a"):
+        pass
+
+
+def dead_processes(path: str | os.PathLike[str]) -> list[int]:
+    """The pids with files to compact whose process no longer runs, or now runs another
+    process than the one that left its mark. One directory listing and one ``/proc`` read
+    per pid: no file is opened. (A pid without a mark, such as a process that counts with
+    prometheus-client alone, is judged by whether it runs at all.)"""
+    marks: dict[int, set[str]] = {}
+    for name in os.listdir(path):
+        found = _owner(name)
+        if found is not None:
+            pid, token = found
+            marks.setdefault(pid, set()).update(() if token is None else (token,))
+    me = os.getpid()
+    return sorted(pid for pid, tokens in marks.items() if pid != me and _gone(pid, tokens))
+
+
+def _gone(pid: int, tokens: set[str]) -> bool:
+    # Two marks of one pid: a new process has just replaced the mark of an old one; it runs.
+    current = _liveness.start_token(pid)
+    return current is None or (bool(tokens) and current not in tokens)
+
+
+def _owner(name: str) -> tuple[int, str | None] | None:
+    """The pid (and, for a mark, the start token) of a file ``_bury`` would remove."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        return None
+    if "." + suffix == MARK_SUFFIX:
+        _, _, rest = stem.partition("_")
+        pid, _, token = rest.partition("_")
+        return (int(pid), token) if pid.isdigit() and token else None
+    base, _, pid = stem.rpartition("_")
+    if not pid.isdigit():
+        return None
+    if suffix == "json":
+        return int(pid), None
+    if suffix != "db":
+        return None
+    kind, _, mode = base.partition("_")
+    if kind == "gauge" and not (mode.startswith("live") or mode in _FOLD):
+        return None  # "all" and "mostrecent" gauges stay (they would be found every time)
+    return int(pid), None
+
+
+def sweep(path: str | os.PathLike[str]) -> list[int]:
+    """Compact the files of every process gone (``dead_processes``), under one exclusive
+    lock; the pids compacted. Cheap when nobody died: nothing is locked or opened."""
+    dead = dead_processes(path)
+    if dead:
+        path = os.fspath(path)
+        with locked(path, exclusive=True):
+            for pid in dead:
+                _bury(pid, path)
+    return dead
 
 
 def _fold_mmap(source: str, target: str, combine: Callable[[float, float], float]) -> None:
@@ -413,21 +540,34 @@ def _fold_mmap(source: str, target: str, combine: Callable[[float, float], float
 
 
 def _fold_published(source: str, target: str) -> None:
-    """Keep what must not go backwards: counters add up, extremes merge; gauges go."""
+    """Keep what must not go backwards: counters add up, the ``kept`` gauges fold by their
+    rule, extremes merge; other gauges go."""
     with open(source) as f:
         dead = json.load(f)
     documents = [dead]
     if os.path.exists(target):
         with open(target) as f:
             documents.append(json.load(f))
-    counters = [
-        {"families": [f for f in d.get("families", ()) if f["type"] == "counter"]}
+    kept: dict[str, str] = {}
+    for document in documents:
+        kept.update(document.get("kept", {}))
+    # Extremes from before the view's last reset belong to the old view: readers would skip
+    # them by the document's time, which the fold moves on.
+    since = reset_at(os.path.dirname(target))
+    current = [d for d in documents if d.get("at", 0.0) >= since]
+    lasting = [
+        {
+            "families": [
+                f for f in d.get("families", ()) if f["type"] == "counter" or f["name"] in kept
+            ]
+        }
         for d in documents
     ]
     folded = {
         "at": max(d.get("at", 0.0) for d in documents),
-        "families": [family_to_json(f) for f in merge_families(counters, {})],
-        **extremes_document(merge_extremes(documents)),
+        "families": [family_to_json(f) for f in merge_families(lasting, kept)],
+        "kept": kept,
+        **extremes_document(merge_extremes(current)),
     }
     temporary = f"{target}.tmp"
     with open(temporary, "w") as f:

@@ -31,8 +31,8 @@ from exporter import (
     MonitoringHandler,
     Thresholds,
 )
-from exporter import _views as views
 from exporter.status import StatusPage
+from exporter.status.snapshot import operations_view
 
 OPERATIONS = Op.all()
 
@@ -231,7 +231,7 @@ def _read_case(operations: int, read: str) -> Callable[[int], float]:
         handler = MonitoringHandler(None, collector)
         run = {
             "system": handler.system_summary,
-            "operations": functools.partial(views.operations_view, collector),
+            "operations": functools.partial(operations_view, collector),
             "render": functools.partial(generate_latest, collector.registry),
         }[read]
         start = perf_counter()
@@ -256,7 +256,7 @@ def _page_case(operations: int, page: bool) -> Callable[[int], float]:
             return HTMLResponse(renderer.render(handler.snapshot())).body
 
         def json() -> bytes:
-            return JSONResponse(views.operations_view(checker.collector)).body
+            return JSONResponse(operations_view(checker.collector)).body
 
         run = html if page else json
         start = perf_counter()

@@ -41,7 +41,8 @@ PHASES = ("micro", "memory", "load", "probes", "workers")
 # The cases of aiexpense_bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
-    "mp.scrape_after_60_restarts", "mp.scrape_4_workers", "ref.mp_scrape_64_uncompacted",
+    "mp.scrape_after_60_restarts", "mp.scrape_after_60_restarts_hookless", "mp.scrape_4_workers",
+    "mp.scrape_4_workers_undetected", "ref.mp_scrape_64_uncompacted",
 )  # fmt: skip
 # The webhook's end-to-end latency is measured under light load (issue 5), not saturation.
 WEBHOOK_USERS, WEBHOOK_RATE = 4, 50.0
@@ -208,6 +209,8 @@ def _pyperf_suite(
     if args.select:
         command += ["--select", args.select]
     _python(*command, env=env)
+    if not out.exists():  # --select picked none of this suite's cases
+        return
     benchmarks, pyperf_meta = results.pyperf_benchmarks(out)
     result["benchmarks"].update(benchmarks)
     result["metadata"].update(pyperf_meta)

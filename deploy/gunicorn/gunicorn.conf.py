@@ -3,8 +3,9 @@
     PROMETHEUS_MULTIPROC_DIR=/run/aiexpense-metrics \\
         gunicorn -c deploy/gunicorn/gunicorn.conf.py 'aiexpense.app:create_app()'
 
-prometheus-client's multiprocess mode needs the directory set before any worker imports it,
-emptied when the server starts, and told when a worker dies; these hooks do the last two.
+prometheus-client's multiprocess mode needs the directory set before any worker imports it
+and emptied when the server starts (``on_starting``). The kit notices a dead worker by itself
+(at the next scrape, or within a second); ``child_exit`` makes that immediate, and is optional.
 """
 
 import os

@@ -11,6 +11,10 @@ the spec says), ``liveness`` (the event-loop heartbeat and only the checks put t
 never a dependency, or a database hiccup would restart every pod) and any custom group.
 A report older than ``stale_periods`` intervals (plus the longest check timeout) means
 the sampler itself is stuck: the ``sampler`` check reads unhealthy.
+
+With several worker processes (the collector's multiprocess directory) every worker runs
+every check and the answers are the server's: ``report()`` merges the reports of all the
+running workers, worst first (see ``shared``); ``own_report()`` is this worker's alone.
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ from .checks import (
     aggregate,
     contribution,
 )
+from .shared import SharedReports, merge, stalled_loops
 from .thresholds import HEARTBEAT_SECONDS, Thresholds
 
 __all__ = ["GroupReport", "HealthChecker", "HealthReport", "HealthStatus"]
@@ -125,6 +130,8 @@ class HealthChecker:
         self._heartbeat: float | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._shutting_down = False
+        directory = getattr(collector, "multiprocess_dir", None)
+        self._shared = SharedReports(directory) if directory else None
         if pool is not None:
             database = DatabaseCheck(pool, th, PoolCounters(collector))
             groups = (READINESS,) if database_in_readiness else ()
@@ -199,15 +206,31 @@ class HealthChecker:
         self._tasks = []
         for runner in self._runners.values():
             runner.cancel()
+        if self._shared is not None:  # a stopped worker's report no longer counts
+            self._shared.remove()
 
     @property
     def shutting_down(self) -> bool:
         return self._shutting_down
 
-    # -- reading (no I/O) ------------------------------------------------------------------
+    # -- reading (no slow I/O: several workers' reports are small files, reread 4x a second)
 
     def report(self) -> HealthReport | None:
-        """The latest report, marked unhealthy if the sampler has stopped producing them."""
+        """The latest report of the server: this worker's, merged with every other running
+        worker's (check by check the worst) when there are several; None before this
+        worker's first sample."""
+        own = self.own_report()
+        if own is None or self._shared is None:
+            return own
+        checks = merge(
+            own.checks, self._shared.others(), own.registrations, self.stale_after_seconds,
+            time.monotonic(),
+        )  # fmt: skip
+        return replace(own, status=aggregate(checks, own.registrations), checks=checks)
+
+    def own_report(self) -> HealthReport | None:
+        """This worker's latest report, marked unhealthy if its sampler has stopped
+        producing them."""
         report = self._report
         if report is None:
             return None
@@ -277,9 +300,15 @@ class HealthChecker:
     def _heartbeat_result(self) -> CheckResult:
         if self._heartbeat is None or not self._tasks:
             return CheckResult.healthy("not started")
-        age = time.monotonic() - self._heartbeat
-        if age > self.thresholds.liveness_stale_seconds:
+        now, limit = time.monotonic(), self.thresholds.liveness_stale_seconds
+        age = now - self._heartbeat
+        if age > limit:
             return CheckResult.unhealthy(f"event loop heartbeat is {age:.1f}s old")
+        if self._shared is not None:  # every worker's loop: one stuck is the server's fault
+            for pid, other in stalled_loops(self._shared.others(), limit, now):
+                return CheckResult.unhealthy(
+                    f"worker {pid}: event loop heartbeat is {other:.1f}s old"
+                )
         return CheckResult.healthy(f"event loop heartbeat {age:.1f}s ago")
 
     # -- sampling --------------------------------------------------------------------------
@@ -301,7 +330,21 @@ class HealthChecker:
             taken_at=time.time(),
             taken_monotonic=time.monotonic(),
         )
+        self._share()
         return self._report
+
+    def _share(self) -> None:
+        """Write this worker's report for the others (several workers): after each round,
+        and on each heartbeat, which is how the others see this event loop beating."""
+        if self._shared is None:
+            return
+        report = self._report
+        checks = {} if report is None else report.checks
+        taken = None if report is None else report.taken_monotonic
+        try:
+            self._shared.write(checks, taken, draining=self._shutting_down)
+        except OSError:  # a full directory: the others see this report age, then stale
+            log.warning("could not write this worker's health report", exc_info=True)
 
     def _log_changes(self, checks: Mapping[str, CheckResult]) -> None:
         before = self._report.checks if self._report else {}
@@ -325,6 +368,7 @@ class HealthChecker:
     async def _beat_forever(self) -> None:
         while True:
             self._heartbeat = time.monotonic()
+            self._share()
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
@@ -362,7 +406,8 @@ class _HealthMetrics(Collector):
         return iter(self._families(None))
 
     def collect(self) -> Iterator[Metric]:
-        return iter(self._families(self._checker.report()))
+        # This worker's own: several workers' series are merged by MULTIPROCESS_RULES.
+        return iter(self._families(self._checker.own_report()))
 
     def _families(self, report: HealthReport | None) -> list[Metric]:
         ns = self._checker.collector.namespace

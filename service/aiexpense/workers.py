@@ -3,9 +3,9 @@
 Before the first worker starts, the supervisor points prometheus-client's multiprocess mode
 at an empty directory (``PROMETHEUS_MULTIPROC_DIR``, or a fresh temporary one) and starts the
 embedded PostgreSQL once for all workers when ``DATABASE_URL`` is not set. uvicorn replaces a
-worker that dies; when it does, the dead worker's metric files are compacted
-(``exporter.multiprocess.mark_process_dead``), so no total goes backwards and the scrape cost
-follows the live workers.
+worker that dies; when it does, the dead worker's metric files are compacted at once
+(``exporter.multiprocess.mark_process_dead``; the workers would find it gone by themselves
+within a second), so no total goes backwards and the scrape cost follows the live workers.
 """
 
 from __future__ import annotations
