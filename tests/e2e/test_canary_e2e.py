@@ -1,6 +1,6 @@
-"""The canary rules (aiexpense.ops.canary, generated into alerts/) against real parts: two ``exporter serve``
-replicas on one PostgreSQL, a "stable" and a "canary" one, and Debian's Prometheus scraping
-both with the ``track`` label the ServiceMonitor gives real pods.
+"""The canary rules (aiexpense.ops.canary, generated into alerts/) against real parts: two
+``exporter serve`` replicas on one PostgreSQL, a "stable" and a "canary" one, and Debian's
+Prometheus scraping both with the ``track`` label the ServiceMonitor gives real pods.
 
 The canary fails for a real reason: it connects as a PostgreSQL role that may do everything
 the stable one does except INSERT into ``expenses`` (a grant forgotten in a rollout), and a
@@ -41,8 +41,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.e2e.test_replicas_e2e import Replica, replicas  # noqa: F401 (replicas: fixture)
 from tests.service.helpers import bearer, sign_up
 from tests.support import (
-    RECORDING_RULES,
     JOB,
+    RECORDING_RULES,
     SCRAPE,
     Prometheus,
     prometheus_process,

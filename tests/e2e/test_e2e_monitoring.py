@@ -5,9 +5,10 @@ ports with temp dirs (never the packaged daemons on 9090/9093, never /var/lib), 
 scrape and evaluation interval, loading the repository's rule files. Two proofs:
 
 (a) under load from a generator that exercises the API and a messaging webhook, every query
-    of the committed Grafana dashboard (the generator's), macros substituted as Grafana would, returns data
-    that is neither empty nor NaN; every recording and alerting rule evaluates without error;
-    Prometheus has scraped every series ``tests.ops.service_metrics()`` promises;
+    of the committed Grafana dashboard (the generator's), macros substituted as Grafana
+    would, returns data that is neither empty nor NaN; every recording and alerting rule
+    evaluates without error; Prometheus has scraped every series
+    ``tests.ops.service_metrics()`` promises;
 (b) stopping PostgreSQL makes DatabaseDown fire in Prometheus and reach Alertmanager (the
     repository's routing tree), which pages the webhook receiver run by this test; starting
     PostgreSQL again delivers the resolved notification.

@@ -68,6 +68,7 @@ def test_the_readme_links_our_summary_of_the_spec() -> None:
 
 # -- runbook links -------------------------------------------------------------------------
 
+
 def alert_rules() -> list[dict[str, Any]]:
     rules = yaml.safe_load((ROOT / "alerts" / "alerts.rules.yml").read_text())
     return [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
