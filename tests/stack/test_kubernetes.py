@@ -254,7 +254,8 @@ def test_secrets_are_referenced_by_name_and_no_value_is_in_the_repo(overlay):
 
 
 def variables_the_service_reads() -> set[str]:
-    source = (ROOT / "service" / "aiexpense" / "config.py").read_text()
+    config = ROOT / "service" / "aiexpense" / "config"
+    source = "\n".join(p.read_text() for p in sorted(config.glob("*.py")))
     names = set(re.findall(r'"((?:EXPORTER|DATABASE)_[A-Z_]+)"', source))
     return names | {f"EXPORTER_HEALTH_{f.name.upper()}" for f in fields(Thresholds)}
 

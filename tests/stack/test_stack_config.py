@@ -533,11 +533,12 @@ def test_lock_pins_with_hashes_every_runtime_dependency_of_both_distributions():
 
 def test_lock_keeps_test_bench_and_embedded_tools_out_of_the_image():
     service = tomllib.loads((ROOT / "service" / "pyproject.toml").read_text())["project"]
+    bench = tomllib.loads((ROOT / "bench" / "pyproject.toml").read_text())["project"]
     extras = {
         canonicalize_name(Requirement(r).name)
-        for group in service["optional-dependencies"].values()
+        for group in [bench["dependencies"], *service["optional-dependencies"].values()]
         for r in group
-    }
+    }  # the service's extras and the benchmark suite (its own distribution) stay out
     runtime = {canonicalize_name(r.name) for r in runtime_requirements()}
     assert {"pytest", "ruff", "pgserver", "scipy", "pyperf"} <= extras
     assert not (extras - runtime) & set(locked_versions()), "dev/bench tools in the image"
