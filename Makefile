@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # or HOST that happens to be in the shell's environment is not passed on.
 given = $(if $(filter command line,$(origin $(1))),$(2) $($(1)))
 
-.PHONY: run test bench lint format dashboards manifests lock clean
+.PHONY: run test bench lint format assets assets-check dashboards manifests lock clean
 
 # The kit (.) and the service (service/) are two distributions; a newcomer gets both, with the
 # embedded PostgreSQL, the benchmark suite (bench/, a tool of its own) and the test tools.
@@ -37,12 +37,19 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-dashboards: $(STAMP)
-	$(BIN)/python -m grafana.generate
+# Every ops asset (alerts/, grafana/dashboards/, docs/runbooks.md, the PrometheusRule and
+# ServiceMonitor, the Alertmanager config) from service/monitoring.toml and the service's own
+# extension (service/aiexpense/ops/). Commit the result; never edit the files by hand.
+ASSETS := $(BIN)/exporter-assets service/monitoring.toml -o . --extension aiexpense.ops:EXTENSIONS
+assets: $(STAMP)
+	$(ASSETS)
 
-# deploy/kubernetes/base/prometheusrule.yaml from alerts/*.rules.yml (commit the result)
-manifests: $(STAMP)
-	$(BIN)/python deploy/kubernetes/generate.py
+# exit 1 if a committed asset is not what the spec gives (tests/stack runs the same check)
+assets-check: $(STAMP)
+	$(ASSETS) --check
+
+# the old names: one generator makes both now
+dashboards manifests: assets
 
 # requirements.lock (the image's exact versions, with hashes) from requirements.in; uv is a
 # maintainer's tool, installed on demand, not a dependency of the project

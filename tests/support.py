@@ -127,7 +127,6 @@ async def async_wait_until(predicate, timeout: float = 10.0, interval: float = 0
 ROOT = Path(__file__).resolve().parents[1]
 RECORDING_RULES = ROOT / "alerts" / "recording.rules.yml"
 ALERTING_RULES = ROOT / "alerts" / "alerts.rules.yml"
-CANARY_RULES = ROOT / "alerts" / "canary.rules.yml"
 ALERTMANAGER_CONFIG = ROOT / "deploy" / "alertmanager" / "alertmanager.yml"
 JOB = "aiexpense"  # the scrape job the rules and dashboards expect
 SCRAPE = 1  # seconds: scrape and rule evaluation interval

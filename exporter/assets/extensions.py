@@ -17,6 +17,8 @@
     queries = [{expr = "...", legend = "{{cache}}"}]
     [[extend.runbook]]                              # a general runbook section
     title = "Caches"  body = "..."
+    [extend.notes]                                  # the service's advice on any alert
+    HighErrorRate = "**Here.** ..."
 """
 
 from __future__ import annotations
@@ -83,6 +85,16 @@ def _extension(r: Reader) -> Extension:
         )
         for x in _list(r, "runbook")
     )
+    notes = r.get(
+        "notes",
+        dict,
+        default={},
+        check=lambda v: (
+            None
+            if all(isinstance(t, str) and t.strip() for t in v.values())
+            else "must map alert names to markdown"
+        ),
+    )
     r.reject_unknown()
     return Extension(
         name or "extension",
@@ -92,6 +104,7 @@ def _extension(r: Reader) -> Extension:
         tuple(Row(t, tuple(p)) for t, p in rows.items()),
         runbooks,
         tuple(series),
+        dict(notes),
     )
 
 

@@ -7,6 +7,7 @@ files are what the generator gives now.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -40,13 +41,24 @@ def ruleset(spec: Spec, extensions: Sequence[Extension] = (), *, scale: float = 
     ]
     if unproven:
         raise SpecError(unproven)
-    return RuleSet(Sli(spec, Clock(scale)), every)
+    rules = RuleSet(Sli(spec, Clock(scale)), every)
+    names = set(rules.names())
+    homeless = [
+        f"extension {e.name}: a runbook note for {name}, which is not an alert of this spec"
+        for e in every
+        for name in e.notes
+        if name not in names
+    ]
+    if homeless:
+        raise SpecError(homeless)
+    return rules
 
 
 def generate(
     spec: Spec, extensions: Sequence[Extension] = (), *, scale: float = 1.0
 ) -> dict[str, str]:
-    """Every file of the spec's set. ``scale`` < 1 shrinks every window and ``for`` (an
+    """Every file of the spec's set, keyed by where it goes (``spec.files`` places any of them
+    elsewhere than its generated name). ``scale`` < 1 shrinks every window and ``for`` (an
     end-to-end test's hour in a minute); the rule tests are written only at scale 1, where
     their timelines hold."""
     rules = ruleset(spec, extensions, scale=scale)
@@ -61,9 +73,15 @@ def generate(
         "alertmanager/alertmanager.yml": dump(alertmanager.config(rules), HEADER),
     }
     if scale == 1:
-        content = ruletests.test_file(rules, ["../recording.rules.yml", "../alerts.rules.yml"])
-        files[TESTS] = dump(content, HEADER)
-    return dict(sorted(files.items()))
+        here = posixpath.dirname(place(spec, TESTS))
+        loaded = [posixpath.relpath(place(spec, name), here) for name in (RECORDING, ALERTS)]
+        files[TESTS] = dump(ruletests.test_file(rules, loaded), HEADER)
+    return dict(sorted((place(spec, name), text) for name, text in files.items()))
+
+
+def place(spec: Spec, name: str) -> str:
+    """Where the generated file ``name`` goes, relative to the output directory."""
+    return spec.files.get(name, name)
 
 
 def write(files: Mapping[str, str], directory: str | Path) -> list[Path]:

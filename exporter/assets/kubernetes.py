@@ -3,6 +3,7 @@ ServiceMonitor scraping the service's pods as job ``spec.job``."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from .rules import RuleSet
@@ -30,6 +31,19 @@ def service_monitor(spec: Spec) -> dict[str, Any]:
     rules expect ``spec.job``, so the job is set from a label the Service carries."""
     k = spec.kubernetes
     selector = dict(k.selector) or {"app.kubernetes.io/name": spec.job}
+    relabelings: list[dict[str, Any]] = [
+        {"targetLabel": "job", "replacement": spec.job, "action": "replace"}
+    ]
+    # pod labels onto every series of the pod (a canary's track): the source is the pod
+    # label's name as service discovery spells it
+    relabelings += [
+        {
+            "sourceLabels": [f"__meta_kubernetes_pod_label_{re.sub(r'[^a-zA-Z0-9_]', '_', pod)}"],
+            "targetLabel": target,
+            "action": "replace",
+        }
+        for pod, target in k.pod_labels.items()
+    ]
     return {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "ServiceMonitor",
@@ -42,9 +56,7 @@ def service_monitor(spec: Spec) -> dict[str, Any]:
                     "path": k.path,
                     "interval": k.interval,
                     # every series gets job=<spec.job>, whatever the Service is called
-                    "relabelings": [
-                        {"targetLabel": "job", "replacement": spec.job, "action": "replace"}
-                    ],
+                    "relabelings": relabelings,
                 }
             ],
         },

@@ -116,7 +116,9 @@ class Extension:
     ``<namespace>.<name>``, each proven by its cases like the kit's; ``rule_tests`` are more
     promtool test groups, verbatim; ``rows`` are appended to the dashboard; ``runbooks`` are
     general sections (alerts bring their own); ``series`` names the metrics the service
-    exposes beyond the kit's (the dashboard lint allows only known series)."""
+    exposes beyond the kit's (the dashboard lint allows only known series); ``notes`` adds
+    the service's own advice to any alert's runbook section (alert name -> markdown, shown
+    after the section's own text), the kit's alerts included."""
 
     name: str
     recording: tuple[RecordingRule, ...] = ()
@@ -125,3 +127,4 @@ class Extension:
     rows: tuple[Row, ...] = ()
     runbooks: tuple[RunbookSection, ...] = ()
     series: tuple[str, ...] = ()
+    notes: Mapping[str, str] = field(default_factory=dict)

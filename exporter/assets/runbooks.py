@@ -56,4 +56,7 @@ def render(rules: RuleSet, general: Sequence[RunbookSection] = ()) -> str:
             for x in same
         )
         lines += [f"## {alert.name}", "", f"**Fires.** {when}.", "", alert.runbook.strip(), ""]
+        for ext in rules.extensions:
+            if alert.name in ext.notes:
+                lines += [ext.notes[alert.name].strip(), ""]
     return "\n".join(lines).rstrip() + "\n"

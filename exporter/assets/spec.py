@@ -115,6 +115,8 @@ class Kubernetes:
     port: str = "http"
     path: str = "/metrics"
     interval: str = "15s"
+    # pod label -> target label put on every series of the pod (a canary's track, say)
+    pod_labels: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +132,7 @@ class Spec:
     alertmanager: Alertmanager = field(default_factory=Alertmanager)
     kubernetes: Kubernetes = field(default_factory=Kubernetes)
     extensions: tuple[Extension, ...] = ()  # [[extend]] tables: the service's own assets
+    files: Mapping[str, str] = field(default_factory=dict)  # generated name -> where it goes
 
     @property
     def budget(self) -> float:
@@ -159,6 +162,7 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
     paging = _paging(r.section("paging"))
     alertmanager = _alertmanager(r.section("alertmanager"))
     kubernetes = _kubernetes(r.section("kubernetes"))
+    files = r.get("files", dict, default={}, check=_files(namespace or ""))
     r.get("extend", list)  # known; read below
     extensions = parse_extensions(data.get("extend"), "spec.extend", r.problems)
     r.reject_unknown()
@@ -177,6 +181,7 @@ def parse_spec(data: Mapping[str, Any]) -> Spec:
         alertmanager,
         kubernetes,
         extensions,
+        dict(files),
     )
 
 
@@ -300,6 +305,7 @@ def _kubernetes(r: Reader) -> Kubernetes:
         port=r.get("port", str, default="http", check=check_nonempty),
         path=r.get("path", str, default="/metrics", check=_path),
         interval=r.get("interval", str, default="15s", check=check_duration),
+        pod_labels=dict(r.get("pod_labels", dict, default={}, check=_pod_labels)),
     )
     r.reject_unknown()
     return k
@@ -383,6 +389,46 @@ def _labels(v: dict[str, Any]) -> str | None:
         if not isinstance(value, str) or not value:
             return f"label {key} must be a non-empty string, got {show(value)}"
     return None
+
+
+def _pod_labels(v: dict[str, Any]) -> str | None:
+    for key, value in v.items():
+        if not isinstance(value, str) or not _LABEL.fullmatch(value) or value.startswith("__"):
+            return f"pod label {key}: the target label must be a label name, got {show(value)}"
+        if value in ("job", "instance"):
+            return f"pod label {key}: {value} is set by the scrape, choose another target label"
+    return None
+
+
+def generated_names(namespace: str) -> tuple[str, ...]:
+    """The names ``generate`` gives its files (``spec.files`` may place each elsewhere)."""
+    return (
+        "alertmanager/alertmanager.yml",
+        f"grafana/{namespace}-overview.json",
+        "kubernetes/prometheusrule.yaml",
+        "kubernetes/servicemonitor.yaml",
+        "prometheus/alerts.rules.yml",
+        "prometheus/recording.rules.yml",
+        "prometheus/tests/alerts_test.yml",
+        "runbooks.md",
+    )
+
+
+def _files(namespace: str) -> Check:
+    def check(v: dict[str, Any]) -> str | None:
+        known = generated_names(namespace)
+        for key, value in v.items():
+            if key not in known:
+                return f"{show(key)} is not a generated file (one of: {', '.join(known)})"
+            parts = Path(value).parts if isinstance(value, str) else ()
+            if not parts or Path(value).is_absolute() or ".." in parts:
+                return f"{key}: must be a relative path inside the output, got {show(value)}"
+        placed = [v.get(name, name) for name in known]
+        if len(set(placed)) != len(placed):
+            return "two files placed at the same path"
+        return None
+
+    return check
 
 
 def _selector(v: dict[str, Any]) -> str | None:

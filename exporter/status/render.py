@@ -321,7 +321,7 @@ def _pool(health: Mapping[str, Any] | None, links: Links) -> str:
         text = "1 request waits" if waiting == 1 else f"{waiting} requests wait"
         alerts.append((f"{text} for a connection", "databasepoolrequestswaiting"))
     if top and in_use / top >= 0.9:
-        alerts.append((f"{in_use} of {top} connections in use", "databasepoolnearlyexhausted"))
+        alerts.append((f"{in_use} of {top} connections in use", "databasepoolsaturated"))
     notes = "".join(
         f'<p class="alert st-degraded">{_icon("degraded")} {escape(text)}: '
         f'<a href="{escape(links.runbook(anchor))}">runbook</a></p>'

@@ -1,6 +1,6 @@
-"""The canary rules (alerts/canary.rules.yml) against real parts: two ``exporter serve``
-replicas on one PostgreSQL, a "stable" and a "canary" one, and Debian's Prometheus scraping
-both with the ``track`` label the ServiceMonitor gives real pods.
+"""The canary rules (aiexpense.ops.canary, generated into alerts/) against real parts: two
+``exporter serve`` replicas on one PostgreSQL, a "stable" and a "canary" one, and Debian's
+Prometheus scraping both with the ``track`` label the ServiceMonitor gives real pods.
 
 The canary fails for a real reason: it connects as a PostgreSQL role that may do everything
 the stable one does except INSERT into ``expenses`` (a grant forgotten in a rollout), and a
@@ -41,8 +41,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from tests.e2e.test_replicas_e2e import Replica, replicas  # noqa: F401 (replicas: fixture)
 from tests.service.helpers import bearer, sign_up
 from tests.support import (
-    CANARY_RULES,
     JOB,
+    RECORDING_RULES,
     SCRAPE,
     Prometheus,
     prometheus_process,
@@ -52,7 +52,7 @@ from tests.support import (
 
 pytestmark = pytest.mark.slow
 
-FOR_SECONDS = 3  # "for: 10m" in alerts/canary.rules.yml: a test cannot wait ten minutes
+FOR_SECONDS = 3  # CanaryWorse's "for: 10m": a test cannot wait ten minutes
 WINDOW = 300  # seconds: the rules' [5m]; the guard is requests:rate5m * 300 >= 100
 GUARD = 100
 PEOPLE = 4  # per track, each sending its rounds one request after another
@@ -63,7 +63,7 @@ REQUESTS = "job_track:aiexpense_requests:rate5m"
 # The error-ratio alert's comparison without its traffic guard.
 UNGUARDED = (
     f'({RATIO}{{track="canary"}} - on (job) {RATIO}{{track="stable"}})'
-    " > on () group_left () aiexpense:slo_error_budget:ratio"
+    " > on () group_left () aiexpense:slo_availability_error_budget:ratio"
 )
 
 
@@ -211,8 +211,8 @@ def quiet_through_for(prometheus: Prometheus, since: float, ready: str) -> None:
 @contextlib.contextmanager
 def watching(tmp_path, name: str, stable: Replica, canary: Replica) -> Iterator[Prometheus]:
     """A fresh Prometheus (its own, empty TSDB) scraping both tracks, as the ServiceMonitor
-    labels them, with the recording rules and the canary rules, ``for`` shortened."""
-    rules = render_alerting_rules(tmp_path, {"CanaryWorse": f"{FOR_SECONDS}s"}, source=CANARY_RULES)
+    labels them, with the recording and alerting rules, CanaryWorse's ``for`` shortened."""
+    rules = render_alerting_rules(tmp_path, {"CanaryWorse": f"{FOR_SECONDS}s"})
     with prometheus_process(
         tmp_path / name,
         [stable.url, canary.url],
@@ -223,12 +223,14 @@ def watching(tmp_path, name: str, stable: Replica, canary: Replica) -> Iterator[
 
 
 def sli_operations() -> re.Pattern[str]:
-    """The operations the canary rules compare (their ``operation=~`` regex)."""
-    groups = yaml.safe_load(CANARY_RULES.read_text())["groups"]
+    """The operations the canary rules compare (the ``operation=~`` regex of the per-track
+    recording rules)."""
+    groups = yaml.safe_load(RECORDING_RULES.read_text())["groups"]
     (regex,) = {
         m
         for g in groups
         for r in g["rules"]
+        if r["record"].startswith("job_track")
         for m in re.findall(r'operation=~"([^"]+)"', r["expr"])
     }
     return re.compile(regex)

@@ -5,9 +5,10 @@ ports with temp dirs (never the packaged daemons on 9090/9093, never /var/lib), 
 scrape and evaluation interval, loading the repository's rule files. Two proofs:
 
 (a) under load from a generator that exercises the API and a messaging webhook, every query
-    of the committed Grafana dashboards, macros substituted as Grafana would, returns data
-    that is neither empty nor NaN; every recording and alerting rule evaluates without error;
-    Prometheus has scraped every series ``grafana.queries.SERVICE_METRICS`` promises;
+    of the committed Grafana dashboard (the generator's), macros substituted as Grafana
+    would, returns data that is neither empty nor NaN; every recording and alerting rule
+    evaluates without error; Prometheus has scraped every series
+    ``tests.ops.service_metrics()`` promises;
 (b) stopping PostgreSQL makes DatabaseDown fire in Prometheus and reach Alertmanager (the
     repository's routing tree), which pages the webhook receiver run by this test; starting
     PostgreSQL again delivers the resolved notification.
@@ -33,7 +34,7 @@ import pytest
 
 from aiexpense.app import create_app
 from aiexpense.config import Settings, WebhookSettings
-from grafana.queries import SERVICE_METRICS, dashboard_queries
+from tests.ops import dashboard_queries, service_metrics
 from tests.service.helpers import ADMIN, ADMIN_TOKEN, bearer
 from tests.support import (
     JOB,
@@ -321,7 +322,7 @@ def test_every_dashboard_query_has_data_under_load(database, sink, start_prometh
             s["metric"]["__name__"]
             for s in prometheus.query(f'group by (__name__) ({{job="{JOB}"}})', at=at)
         }
-        assert scraped >= SERVICE_METRICS, sorted(SERVICE_METRICS - scraped)
+        assert scraped >= service_metrics(), sorted(service_metrics() - scraped)
 
 
 # -- (b) DatabaseDown, from PostgreSQL to the pager -----------------------------------------

@@ -3,7 +3,7 @@ them; a real Prometheus scraping both and a real Alertmanager paging this test's
 which also stands in for Telegram's Bot API (``sendMessage``, optionally slow).
 
 - the dashboards' queries aggregate across both targets; SIGKILL one replica: its
-  ServiceDown page reaches Alertmanager's receiver while the other keeps answering;
+  TargetDown page reaches Alertmanager's receiver while the other keeps answering;
 - a write on replica A is read on replica B, whose cache was warm, within the bound;
 - the same Telegram update delivered to A and B at once records one expense, one reply;
 - 20 Telegram messages acknowledged by A, A SIGKILLed while its replies are in flight:
@@ -27,8 +27,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from grafana.queries import dashboard_queries
 from tests.e2e.test_e2e_monitoring import RATE_INTERVAL, drive_load, problems_with
+from tests.ops import dashboard_queries
 from tests.service.helpers import ADMIN, ADMIN_TOKEN, scalar
 from tests.support import (
     JOB,
@@ -177,7 +177,7 @@ def replied_to(sink: Sink) -> Counter[int]:
 
 def test_dashboards_aggregate_both_replicas_and_a_killed_one_pages(replicas, sink, tmp_path):
     a, b = replicas("a"), replicas("b")
-    rules = render_alerting_rules(tmp_path, {"ServiceDown": "2s"})
+    rules = render_alerting_rules(tmp_path, {"TargetDown": "2s"})
     with contextlib.ExitStack() as stack:
         am = stack.enter_context(alertmanager_process(tmp_path / "alertmanager", sink.url))
         prometheus = stack.enter_context(
@@ -226,7 +226,7 @@ def test_dashboards_aggregate_both_replicas_and_a_killed_one_pages(replicas, sin
         assert set(shares) == {a.target, b.target} and min(shares.values()) > 0
         assert float(total[0]["value"][1]) == sum(shares.values())
 
-        # SIGKILL b: its ServiceDown page reaches the receiver; a keeps answering meanwhile
+        # SIGKILL b: its TargetDown page reaches the receiver; a keeps answering meanwhile
         b.kill()
         answers: Counter[int] = Counter()
 
@@ -234,7 +234,7 @@ def test_dashboards_aggregate_both_replicas_and_a_killed_one_pages(replicas, sin
             answers[httpx.get(f"{a.url}/api/categories", timeout=5).status_code] += 1
             return [
                 (n, alert)
-                for n, alert in sink.alerts("ServiceDown", "firing")
+                for n, alert in sink.alerts("TargetDown", "firing")
                 if alert["labels"]["instance"] == b.target
             ]
 
@@ -242,7 +242,7 @@ def test_dashboards_aggregate_both_replicas_and_a_killed_one_pages(replicas, sin
         assert (notification["_path"], notification["receiver"]) == ("page", "pager")
         assert alert["labels"]["job"] == JOB and alert["labels"]["severity"] == "page"
         assert not [
-            al for _, al in sink.alerts("ServiceDown", "firing")
+            al for _, al in sink.alerts("TargetDown", "firing")
             if al["labels"]["instance"] == a.target
         ]  # fmt: skip
         assert set(answers) == {200} and answers[200] >= 5

@@ -229,7 +229,7 @@ def test_every_runbook_the_page_links_is_a_section_of_the_runbooks():
     headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", (ROOT / "docs/runbooks.md").read_text(), re.M)
     anchors = {re.sub(r"[^a-z0-9 _-]", "", h.lower()).replace(" ", "-") for h in headings}
     linked = {*RUNBOOKS.values(), FALLBACK_RUNBOOK}
-    linked |= {"databasepoolrequestswaiting", "databasepoolnearlyexhausted"}
+    linked |= {"databasepoolrequestswaiting", "databasepoolsaturated"}
     assert linked <= anchors, linked - anchors
 
 
@@ -370,7 +370,7 @@ def test_pool_under_pressure_links_the_pool_runbooks():
     assert "1.200 ms" in pool.text  # the ping
     assert [a.attrs["href"] for a in pool.find("a")] == [
         "docs/runbooks.md#databasepoolrequestswaiting",
-        "docs/runbooks.md#databasepoolnearlyexhausted",
+        "docs/runbooks.md#databasepoolsaturated",
     ]
     calm = {**database, "in_use_connections": 2, "idle_connections": 8, "requests_waiting": 0}
     quiet = parse(StatusPage("shop").render(snapshot_with({"status": "healthy", "database": calm})))

@@ -1,12 +1,13 @@
 """The docs against the code: every variable the docs name exists and every one the code
-reads is documented; links stay inside the repository; runbook links are absolute through
-one base; the README walk-through answers what it says, on any date."""
+reads is documented; links stay inside the repository; runbook links are absolute, from the
+spec's one runbook_url; the README walk-through answers what it says, on any date."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -67,37 +68,35 @@ def test_the_readme_links_our_summary_of_the_spec() -> None:
 
 # -- runbook links -------------------------------------------------------------------------
 
-BASE_TEMPLATE = "{{ $externalLabels.runbook_base }}"
-
 
 def alert_rules() -> list[dict[str, Any]]:
     rules = yaml.safe_load((ROOT / "alerts" / "alerts.rules.yml").read_text())
     return [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
 
 
-def runbook_base() -> str:
-    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
-    return config["global"]["external_labels"]["runbook_base"]
+def runbook_url() -> str:
+    """Where docs/runbooks.md is published: the spec's one runbook_url."""
+    spec = tomllib.loads((ROOT / "service" / "monitoring.toml").read_text())
+    url: str = spec["runbook_url"]
+    return url
 
 
-def test_every_runbook_link_is_the_one_base_plus_the_runbooks_anchor() -> None:
+def test_every_runbook_link_is_the_published_runbooks_plus_an_anchor() -> None:
+    assert re.fullmatch(r"https?://[^/\s]+/\S*/docs/runbooks\.md", runbook_url())
     for rule in alert_rules():
         url = rule["annotations"]["runbook_url"]
-        assert re.fullmatch(re.escape(BASE_TEMPLATE) + r"/docs/runbooks\.md#[a-z0-9-]+", url)
-    assert re.fullmatch(r"https?://[^/\s]+(/\S*)?", runbook_base())
-    assert not runbook_base().endswith("/")
+        assert re.fullmatch(re.escape(runbook_url()) + r"#[a-z0-9-]+", url), url
 
 
 @pytest.mark.slow
 def test_prometheus_renders_the_runbook_link_absolute(tmp_path: Path) -> None:
-    # A real Prometheus with the stack's external label and the real rules, scraping a port
-    # nobody listens on: ServiceDown goes pending at once, with its annotations rendered.
+    # A real Prometheus with the real rules, scraping a port nobody listens on: TargetDown
+    # goes pending at once, with its annotations rendered.
     binary = require_tool("prometheus")
     config = {
         "global": {
             "scrape_interval": "1s",
             "evaluation_interval": "1s",
-            "external_labels": {"runbook_base": runbook_base()},
         },
         "rule_files": [str(ROOT / "alerts" / "alerts.rules.yml")],
         "scrape_configs": [
@@ -114,13 +113,13 @@ def test_prometheus_renders_the_runbook_link_absolute(tmp_path: Path) -> None:
         "--log.level=warn",
     ]
 
-    def service_down() -> list[dict[str, Any]]:
+    def target_down() -> list[dict[str, Any]]:
         alerts = httpx.get(f"{url}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
-        return [a for a in alerts if a["labels"]["alertname"] == "ServiceDown"]
+        return [a for a in alerts if a["labels"]["alertname"] == "TargetDown"]
 
     with daemon(args, tmp_path / "prometheus.log", f"{url}/-/ready"):
-        (alert,) = wait_until(service_down, timeout=20)
-    assert alert["annotations"]["runbook_url"] == f"{runbook_base()}/docs/runbooks.md#servicedown"
+        (alert,) = wait_until(target_down, timeout=20)
+    assert alert["annotations"]["runbook_url"] == f"{runbook_url()}#targetdown"
 
 
 # -- the README walk-through, run as written -----------------------------------------------

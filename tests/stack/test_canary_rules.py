@@ -1,9 +1,10 @@
-"""alerts/canary.rules.yml compares the same requests the SLO counts, on both tracks alike;
-the deployment guide's queries about it parse.
+"""The canary's rules (aiexpense.ops.canary, generated into alerts/) compare the same
+requests the SLO counts, on both tracks alike; the deployment guide's queries about them parse.
 
-promtool runs the rules themselves (alerts/tests/canary_test.yml, through
-tests/stack/test_alert_rules.py); this checks what a promtool test cannot see: that the canary's
-operation set is the SLI's, and that every comparison is guarded by traffic on both tracks.
+promtool runs the rules themselves (their generated proofs in alerts/tests/alerts_test.yml,
+through tests/stack/test_alert_rules.py); this checks what a promtool test cannot see: that
+the canary's operation set is the SLI's, and that every comparison is guarded by traffic on
+both tracks.
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def rules(name: str) -> list[dict]:
     return [rule for group in groups for rule in group["rules"]]
 
 
+def canary_recording() -> list[dict]:
+    return [r for r in rules("recording.rules.yml") if r["record"].startswith("job_track")]
+
+
+def canary_alerts() -> list[dict]:
+    groups = yaml.safe_load((ALERTS / "alerts.rules.yml").read_text())["groups"]
+    (group,) = [g for g in groups if g["name"] == "aiexpense.canary"]
+    return group["rules"]
+
+
 def operation_sets(expr: str) -> list[str]:
     return re.findall(r'operation=~"([^"]+)"', expr)
 
@@ -35,11 +46,11 @@ def test_canary_rules_count_exactly_the_sli_operations():
             next(
                 r["expr"]
                 for r in rules("recording.rules.yml")
-                if r.get("record") == "job:aiexpense_requests:rate5m"
+                if r.get("record") == "job:aiexpense_slo_requests:rate5m"
             )
         )
     )
-    raw = [r for r in rules("canary.rules.yml") if "aiexpense_operation" in r["expr"]]
+    raw = [r for r in canary_recording() if "aiexpense_operation" in r["expr"]]
     assert len(raw) == 3  # requests, errors, duration buckets
     for rule in raw:
         assert operation_sets(rule["expr"]) == [sli], rule["record"]
@@ -48,7 +59,8 @@ def test_canary_rules_count_exactly_the_sli_operations():
 
 
 def test_every_canary_alert_compares_canary_with_stable_and_needs_traffic_on_both():
-    alerts = [r for r in rules("canary.rules.yml") if "alert" in r]
+    alerts = canary_alerts()
+    assert {a["alert"] for a in alerts} == {"CanaryWorse"}
     assert {a["labels"]["signal"] for a in alerts} == {"error_ratio", "p99_latency"}
     for alert in alerts:
         expr = alert["expr"]
