@@ -101,7 +101,7 @@ def test_overview_has_the_spec_panels_and_the_services_rows():
     board = dashboard()
     rows = [p["title"] for p in panels(board) if p.get("type") == "row"]
     own = [row.title for ext in EXTENSIONS for row in ext.rows]
-    assert own == ["Latency", "Caches", "Job queue", "Replies"]
+    assert own == ["Latency", "Caches", "Job queue", "Replies", "Credentials"]
     assert rows[-len(own) :] == own  # the service's rows follow the generated ones
     assert {"At a glance", "Operations", "Health", "Database", "Process", "SLO"} <= set(rows)
     queries = {p["title"].lower(): [t["expr"] for t in p["targets"]] for p in data_panels(board)}

@@ -1,7 +1,7 @@
 """The service's own operations assets, beside what the kit's generator writes from
 ``service/monitoring.toml``: rules, proven alerts, dashboard rows and runbook text for the
 parts only this service has (caches kept true by LISTEN/NOTIFY, the job queue, the reply
-outbox, operation latency percentiles, the canary).
+outbox, refused credentials, operation latency percentiles, the canary).
 
     exporter-assets service/monitoring.toml -o . --extension aiexpense.ops:EXTENSIONS
 
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from exporter.assets import Extension
 
+from .auth import AUTH
 from .caches import CACHES
 from .canary import CANARY
 from .general import GENERAL
@@ -20,6 +21,6 @@ from .latency import LATENCY
 from .queue import QUEUE
 from .replies import REPLIES
 
-EXTENSIONS: tuple[Extension, ...] = (LATENCY, CACHES, QUEUE, REPLIES, CANARY, GENERAL)
+EXTENSIONS: tuple[Extension, ...] = (LATENCY, CACHES, QUEUE, REPLIES, AUTH, CANARY, GENERAL)
 
 __all__ = ["EXTENSIONS"]
