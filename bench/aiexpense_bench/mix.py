@@ -19,7 +19,7 @@ import json
 import threading
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +55,8 @@ def peak_rss(pid: int, every: float = 0.25) -> Iterator[list[int]]:
 
     def watch() -> None:
         while not stop.wait(every):
-            try:
+            with suppress(psutil.Error):  # a worker replaced between listing and reading
                 peak[0] = max([peak[0], *serving_rss(pid)])
-            except psutil.Error:
-                pass
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()

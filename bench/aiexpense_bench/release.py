@@ -90,11 +90,11 @@ class ReleaseProcess(ServiceProcess):
         super().__init__(database_url)
         self.tree = tree
 
-    def start(self) -> ReleaseProcess:
+    def start(self, poll: float = 0.1) -> ReleaseProcess:
         env = {k: v for k, v in self._env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
         command = [sys.executable, "-m", "exporter", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning"]
-        self._spawn(command, env, cwd=self.tree)
+        self._spawn(command, env, cwd=self.tree, poll=poll)
         return self
 
 
@@ -134,4 +134,3 @@ def mix_script(url: str, people: int, expenses: int) -> str:
         for method, path, headers, body in wrk_mix.requests_of(made, wrk_mix.REQUESTS)
     ]
     return wrk_mix.lua_script(requests)
-

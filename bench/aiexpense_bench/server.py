@@ -85,8 +85,8 @@ class ServiceProcess:
         self._process: subprocess.Popen | None = None
         self.ready_seconds: float | None = None  # from the spawn to the first ready answer
 
-    def start(self) -> ServiceProcess:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "aiexpense",
@@ -98,7 +98,10 @@ class ServiceProcess:
             "--log-level",
             "warning",
         ]
-        self._spawn(command, self._env)
+
+    def start(self, poll: float = 0.1) -> ServiceProcess:
+        """Spawn the server; return once it answers ready (checked every ``poll`` s)."""
+        self._spawn(self.command(), self._env, poll=poll)
         return self
 
     def _spawn(

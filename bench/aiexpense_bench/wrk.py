@@ -31,16 +31,16 @@ DONE = """
 done = function(summary, latency, requests)
   local e = summary.errors
   local p = {}
-  for _, q in ipairs({%s}) do
-    p[#p + 1] = string.format('"%%g": %%d', q, latency:percentile(q))
+  for _, q in ipairs({@PERCENTILES@}) do
+    p[#p + 1] = string.format('"%g": %d', q, latency:percentile(q))
   end
   io.write(string.format(
-    '%s{"requests": %%d, "micros": %%d, "non_2xx": %%d, "socket_errors": %%d, '
-    .. '"mean_us": %%f, "max_us": %%d, "percentiles_us": {%%s}}\\n',
+    '@MARK@{"requests": %d, "micros": %d, "non_2xx": %d, "socket_errors": %d, '
+    .. '"mean_us": %f, "max_us": %d, "percentiles_us": {%s}}\\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
     latency.mean, latency.max, table.concat(p, ", ")))
 end
-""" % (", ".join(f"{q:g}" for q in PERCENTILES), MARK)
+""".replace("@PERCENTILES@", ", ".join(f"{q:g}" for q in PERCENTILES)).replace("@MARK@", MARK)
 
 
 def with_done(script: str) -> str:
