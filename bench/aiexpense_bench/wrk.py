@@ -147,8 +147,8 @@ def database_pid(url: str) -> int | None:
     import psycopg
 
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
+        with psycopg.connect(url, autocommit=True) as conn:  # the backend lives as long
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        return psutil.Process(int(row[0])).ppid() if row else None
+            return psutil.Process(int(row[0])).ppid() if row else None
     except (psycopg.Error, psutil.Error):
         return None
