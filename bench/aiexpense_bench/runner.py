@@ -347,25 +347,23 @@ def _wrk_phases(
     wanted = phases & {"workers", "compare-release", "footprint", "live"}
     if not wanted or args.url:
         return
-    if "footprint" in phases:  # no wrk needed
-        step(8, "footprint: restarts (SIGTERM to the next one's ready), idle memory")
-        load["restarts"] = footprint.restarts(url, plan.restarts)
     wrk = shutil.which("wrk")
-    if wrk is None:
-        for name in wanted - {"footprint"}:
-            load[WRK_KEYS[name]] = {"skipped": "wrk is not installed (apt-get install wrk)"}
-        return
     rounds = args.rounds or plan.rounds
     timing = {"rounds": rounds, "seconds": plan.wrk_seconds, "warmup": plan.warmup}
-    if "workers" in phases:
+    for name in sorted(wanted - {"footprint"} if wrk is None else (), key=PHASES.index):
+        load[WRK_KEYS[name]] = {"skipped": "wrk is not installed (apt-get install wrk)"}
+    if wrk is not None and "workers" in phases:
         step(6, "workers: the token mix (wrk) at 16 and 64 connections, one worker against two")
         load["workers_mix"] = mix.workers(wrk, url, tmp, people=plan.people, **timing)
-    if "compare-release" in phases:
+    if wrk is not None and "compare-release" in phases:
         step(7, "compare-release: the token mix against the release before authentication")
         load["release"] = mix.compare_release(wrk, url, tmp, people=plan.people, **timing)
         if "skipped" in load["release"]:
             print(f"  skipped: {load['release']['skipped']}", file=sys.stderr, flush=True)
-    if "live" in phases:
+    if "footprint" in phases:  # no wrk needed
+        step(8, "footprint: restarts (SIGTERM to the next one's ready), idle memory")
+        load["restarts"] = footprint.restarts(url, plan.restarts)
+    if wrk is not None and "live" in phases:
         step(9, "live: GET /monitoring/live against a bare Starlette app (wrk)")
         load["live"] = footprint.live(wrk, url, tmp, **timing)
 
