@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -37,6 +38,19 @@ def _served(url: str) -> int:
     with urllib.request.urlopen(f"{url}/monitoring/metrics") as r:
         operations = json.load(r)
     return sum(int(operations.get(op, {}).get("count", 0)) for op in set(load.TOP_LEVEL.values()))
+
+
+def _settled(url: str, every: float = 0.1, limit: float = 5.0) -> int:
+    """The count once no request is left in flight from the run before (it stopped
+    growing): otherwise the previous run's stragglers would count in the next one."""
+    deadline, last = time.monotonic() + limit, _served(url)
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        now = _served(url)
+        if now == last:
+            return now
+        last = now
+    return last
 
 
 def serving_rss(pid: int) -> list[int]:
@@ -77,7 +91,7 @@ def _round(
     wrk_path: str, service: ServiceProcess, script: Path, connections: int, seconds: float,
     database_pid: int | None, counted: bool = True,
 ) -> dict[str, Any]:  # fmt: skip
-    before = _served(service.url) if counted else 0
+    before = _settled(service.url) if counted else 0
     with peak_rss(service.pid or 0) as peak:
         run = wrk.run(
             wrk_path,
