@@ -460,11 +460,12 @@ def _print_summary(result: dict[str, Any], path: Path) -> None:
         )
     passed, judged = report.passed_count(rows)
     if result["options"].get("quick"):
-        print(
-            "\n--quick: a smoke test. It judges NO goal: every PASS/FAIL above is an exact"
+        text = (
+            "--quick: a smoke test. It judges NO goal: every PASS/FAIL above is an exact"
             " count (service vs client), never a speed or memory goal; run without --quick"
             " for verdicts."
         )
+        print("\n" + textwrap.fill(text, report.WIDTH))
     line = (
         f"{passed} of {judged} goals met, {report.not_judged_count(rows)} not judged; load"
         f" average {meta['load_average_start']} at the start, {meta['load_average_end']} at"
