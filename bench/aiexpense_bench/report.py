@@ -1,7 +1,7 @@
 """The summary at the end of ``aiexpense-bench``: each case, its floor, the ratio, the goal.
 
 Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load, 10: HTTP
-middleware and exemplars); a row
+middleware and exemplars, 19: the token mix, workers, release, footprint, live); a row
 without a goal is there for information (the spec's own figures, say). A goal is judged
 only when the data can decide it (:mod:`.significance`): PASS or FAIL when a 90 % interval
 of the figure lies wholly on one side of the limit, else "not judged", with the reason. A
