@@ -160,8 +160,11 @@ def test_issue_19s_phases_run_and_report_each_goal(run) -> None:
     for side in runs.values():
         assert side[0]["requests"] > 0 and side[0]["errors"] == 0
         assert side[0]["cpu"]["server"] > 0 and side[0]["cpu"]["database"] is not None
-    assert set(load["release"]["runs"]) == {"current", "release"}  # git history is here
-    assert load["release"]["runs"]["release"][0]["requests"] > 0
+    if "skipped" in load["release"]:  # a clone without the release's history (shallow)
+        assert "git" in load["release"]["skipped"]
+    else:
+        assert set(load["release"]["runs"]) == {"current", "release"}
+        assert load["release"]["runs"]["release"][0]["requests"] > 0
     assert all(s > 0 for s in load["restarts"]["stop_to_ready_seconds"])
     assert set(load["live"]["runs"]) == {"service", "bare"}
     cases = " ".join(g["case"] for g in run["result"]["goals"])
