@@ -1,7 +1,8 @@
 """The summary at the end of ``aiexpense-bench``: each case, its floor, the ratio, the goal.
 
 Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load, 10: HTTP
-middleware and exemplars, 11 and 18: workers); a row
+middleware and exemplars, 11 and 18: workers, 19: the token mix, workers, release,
+footprint, live); a row
 without a goal is there for information (the spec's own figures, say). A goal is judged
 only when the data can decide it (:mod:`.significance`): PASS or FAIL when a 90 % interval
 of the figure lies wholly on one side of the limit, else "not judged", with the reason. A
@@ -67,6 +68,13 @@ ERROR_RATE_PERCENT = 0.1  # the spec's Phase 19 target
 AGREEMENT_PERCENT = 1.0
 PROBE_RATIO = 2.0
 WORKERS_SPEEDUP = 1.5  # two worker processes against one, on this 2-core machine (issue 11)
+# issue 19, on the mixed API with person tokens under wrk
+RELEASE_SPEEDUP = 1.2  # against the release before authentication, its own mix, 16 connections
+MIX_P99_MS = 100.0  # at 64 connections, one worker
+MIX_WORKERS_SPEEDUP = 1.5  # at 16 and at 64 connections
+IDLE_RSS_BYTES = 70e6  # per serving process
+RESTART_SECONDS = 1.0  # SIGTERM of the old process to the new one's first ready answer
+LIVE_RATIO = 0.7  # /monitoring/live against a bare Starlette app on the same uvicorn
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +187,14 @@ def load_rows(load: dict[str, Any]) -> list[Row]:
         rows += _probe_rows(load["probes"])
     if "workers" in load:
         rows += _workers_rows(load["workers"])
+    if "workers_mix" in load:
+        rows += workers_mix_rows(load["workers_mix"], load.get("restarts"))
+    if "release" in load:
+        rows.append(release_row(load["release"]))
+    if "restarts" in load:
+        rows += restart_rows(load["restarts"])
+    if "live" in load:
+        rows.append(live_row(load["live"]))
     return rows
 
 
@@ -271,6 +287,176 @@ def _workers_rows(info: dict[str, Any]) -> list[Row]:
         exact=True,
     )
     return [_judged(row, sig.paired_ratio_at_least(two, one, WORKERS_SPEEDUP)), counts]
+
+
+# -- issue 19: the token mix under wrk, the release, footprint, live ----------------------
+
+
+def _rps(runs: list[dict[str, Any]]) -> list[float]:
+    return [r["rps"] for r in runs]
+
+
+def _per_round(a: list[float], b: list[float]) -> str:
+    return " / ".join(f"{x:,.0f}:{y:,.0f}" for x, y in zip(a, b, strict=True))
+
+
+def cpu_shares(runs: list[dict[str, Any]]) -> str:
+    """Where the cores went over ``runs`` (median of the rounds), in cores: the server,
+    PostgreSQL, wrk, and everything else on the machine."""
+    parts = {"server": [], "database": [], "wrk": [], "others": [], "machine": []}
+    for r in runs:
+        cpu = r.get("cpu") or {}
+        if not cpu.get("elapsed"):
+            continue
+        cores = {k: (cpu.get(k) or 0.0) / cpu["elapsed"] for k in ("server", "database", "wrk")}
+        machine = cpu["machine"] / cpu["elapsed"]
+        for k, v in cores.items():
+            parts[k].append(v)
+        parts["machine"].append(machine)
+        parts["others"].append(max(0.0, machine - sum(cores.values())))
+    if not parts["machine"]:
+        return ""
+    m = {k: median(v) for k, v in parts.items()}
+    return (
+        f"cores: server {m['server']:.2f}, PostgreSQL {m['database']:.2f}, wrk {m['wrk']:.2f},"
+        f" others {m['others']:.2f}, machine busy {m['machine']:.2f}"
+    )
+
+
+def _with_cpu(verdict: sig.Verdict, runs: list[dict[str, Any]]) -> sig.Verdict:
+    """A verdict other than PASS says where the CPU went (the reason a ratio is capped)."""
+    shares = cpu_shares(runs)
+    if verdict.passed is True or not shares:
+        return verdict
+    return replace(verdict, reason=f"{verdict.reason}; 2 workers' {shares}")
+
+
+def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = None) -> list[Row]:
+    """Two workers vs one at each connection count, the p99 at 64, memory under load,
+    errors and the service's count against wrk's."""
+    if "skipped" in info:
+        goal = f">= {MIX_WORKERS_SPEEDUP:g}x"
+        return [Row("mix: 2 vs 1 worker", info["skipped"], goal=goal, reason=info["skipped"])]
+    runs, rows = info["runs"], []
+    for c in info["connections"]:
+        two, one = runs[f"2x{c}"], runs[f"1x{c}"]
+        row = Row(
+            f"mix: 2 vs 1 worker, token mix, {c} connections (wrk)",
+            f"2:1 per round {_per_round(_rps(two), _rps(one))} req/s",
+            "one worker",
+            median(_rps(two)) / median(_rps(one)),
+            f">= {MIX_WORKERS_SPEEDUP:g}x (issue 19)",
+        )
+        verdict = sig.paired_ratio_at_least(_rps(two), _rps(one), MIX_WORKERS_SPEEDUP)
+        rows.append(_judged(row, _with_cpu(verdict, two)))
+    if "1x64" in runs:
+        rows.append(p99_row(runs["1x64"]))
+    rows.append(_rss_under_load_row(runs))
+    every = [r for side in runs.values() for r in side]
+    errors, requests = sum(r["errors"] for r in every), sum(r["requests"] for r in every)
+    row = Row("mix: error rate (wrk, non-2xx and socket)", percent(100 * errors / max(requests, 1)))
+    row = replace(row, goal=f"< {ERROR_RATE_PERCENT}%")
+    verdict = sig.proportion(errors, requests, ERROR_RATE_PERCENT / 100, at_most=True)
+    rows.append(_judged(row, verdict))
+    rows.append(_mix_counts_row(runs))
+    return rows
+
+
+def p99_row(runs: list[dict[str, Any]]) -> Row:
+    """The p99 at 64 connections, one worker: each round's own p99 is one sample."""
+    p99s = [r["percentiles_ms"]["99"] for r in runs]
+    row = Row(
+        "mix: p99, one worker, 64 connections (wrk)",
+        f"p99 per round {', '.join(f'{p:.1f}' for p in p99s)} ms; p50 median"
+        f" {median(r['percentiles_ms']['50'] for r in runs):.1f} ms",
+        goal=f"p99 <= {MIX_P99_MS:g} ms (issue 19)",
+    )
+    return _judged(row, sig.rounds_at_most(p99s, MIX_P99_MS, unit=" ms"))
+
+
+def _rss_under_load_row(runs: dict[str, list[dict[str, Any]]]) -> Row:
+    peaks = [r["rss_peak_bytes"] for side in runs.values() for r in side if r["rss_peak_bytes"]]
+    peak = max(peaks, default=None)
+    row = Row(
+        "mix: resident memory per serving process under load",
+        megabytes(peak),
+        goal=f"<= {megabytes(RSS_LIMIT_BYTES)} (issue 19)",
+    )
+    if peak is None:
+        return _judged(row, sig.not_judged("not measured"))
+    # A reading, not an estimate (every 0.25 s of every round, each worker): judged as it is.
+    return _judged(row, sig.Verdict(peak <= RSS_LIMIT_BYTES, f"peak of {len(peaks)} rounds"))
+
+
+def _mix_counts_row(runs: dict[str, list[dict[str, Any]]]) -> Row:
+    """The service counts every answered request; wrk misses those in flight when it stops
+    (at most one per connection)."""
+    pairs = [
+        (r["served"] - r["requests"], int(side.split("x")[1]))
+        for side, rs in runs.items()
+        for r in rs
+        if "served" in r
+    ]
+    agree = all(0 <= extra <= c for extra, c in pairs)
+    return Row(
+        "mix: service count vs wrk's answers",
+        ", ".join(f"+{extra}" for extra, _ in pairs),
+        goal="0..connections in flight",
+        passed=agree,
+        reason="exact counts",
+        exact=True,
+    )
+
+
+def release_row(info: dict[str, Any]) -> Row:
+    case = f"release: token mix vs {info.get('release', 'the release')} without tokens, 16 conns"
+    goal = f">= {RELEASE_SPEEDUP:g}x (issue 19)"
+    if "skipped" in info:
+        return Row(case, "skipped", goal=goal, reason=info["skipped"])
+    new, old = _rps(info["runs"]["current"]), _rps(info["runs"]["release"])
+    row = Row(
+        case,
+        f"current:release per round {_per_round(new, old)} req/s",
+        f"release {info['release']}",
+        median(new) / median(old),
+        goal,
+    )
+    return _judged(row, sig.paired_ratio_at_least(new, old, RELEASE_SPEEDUP))
+
+
+def restart_rows(info: dict[str, Any]) -> list[Row]:
+    stop, spawn = info["stop_to_ready_seconds"], info["spawn_to_ready_seconds"]
+    row = Row(
+        "restart: SIGTERM of the old process to the new one's ready",
+        f"median {median(stop):.2f} s, max {max(stop):.2f} s over {len(stop)} restarts;"
+        f" spawn to ready median {median(spawn):.2f} s",
+        goal=f"median <= {RESTART_SECONDS:g} s (issue 19)",
+    )
+    idle = info["idle_rss_bytes"]
+    memory = Row(
+        "restart: idle resident memory per serving process",
+        f"max {megabytes(max(idle))} of {len(idle)}",
+        goal=f"<= {megabytes(IDLE_RSS_BYTES)} (issue 19)",
+    )
+    return [
+        _judged(row, sig.median_at_most(stop, RESTART_SECONDS, unit=1.0)),
+        _judged(memory, sig.Verdict(max(idle) <= IDLE_RSS_BYTES, "highest reading")),
+    ]
+
+
+def live_row(info: dict[str, Any]) -> Row:
+    goal = f">= {LIVE_RATIO:g}x bare (issue 19)"
+    if "skipped" in info:
+        return Row("live vs bare Starlette", "skipped", goal=goal, reason=info["skipped"])
+    ours, bare = _rps(info["runs"]["service"]), _rps(info["runs"]["bare"])
+    row = Row(
+        f"live: /monitoring/live vs a bare Starlette app, {info['connections']} conns (wrk)",
+        f"service:bare per round {_per_round(ours, bare)} req/s",
+        "bare Starlette, same uvicorn options",
+        median(ours) / median(bare),
+        goal,
+    )
+    return _judged(row, sig.paired_ratio_at_least(ours, bare, LIVE_RATIO))
 
 
 def _paced_row(run: dict[str, Any]) -> Row:

@@ -1,12 +1,21 @@
 """``aiexpense-bench``: every phase in order, one result file, a summary at the end.
 
-    [1/6] database      an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/6] micro         pyperf: python -m aiexpense_bench.suite, in worker processes
-    [3/6] memory        tracemalloc: python -m aiexpense_bench.memory, a process of its own
-    [4/6] load          exporter serve (instrumentation on, and off) + the load generator:
-                        Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
-    [5/6] probes        health and ready against live
-    [6/6] workers       exporter serve with 1 and 2 worker processes, alternating rounds
+    [1/9] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
+    [2/9] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
+    [3/9] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
+    [4/9] load             exporter serve (instrumentation on, and off) + the load generator:
+                           Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
+    [5/9] probes           health and ready against live
+    [6/9] workers          exporter serve with 1 and 2 worker processes, alternating rounds:
+                           wrk on GET /api/categories, then wrk on the token mix at 16 and
+                           64 connections (p99, resident memory under load, CPU per party)
+    [7/9] compare-release  the token mix against the release before authentication (its
+                           own mix, no tokens), served from git history; skipped without it
+    [8/9] footprint        restarts: SIGTERM to the next process's ready; idle memory
+    [9/9] live             GET /monitoring/live against a bare Starlette app, same uvicorn
+
+The wrk phases (6-9) need wrk (Debian: apt-get install wrk) and a service of their own
+(not with --url).
 
 Every process is a child of this one; the service and the load generator never share one.
 """
@@ -37,7 +46,7 @@ from . import report, results
 from .compare import mann_whitney_p
 from .server import ServiceProcess, bench_database
 
-PHASES = ("micro", "memory", "load", "probes", "workers")
+PHASES = ("micro", "memory", "load", "probes", "workers", "compare-release", "footprint", "live")
 # The cases of aiexpense_bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
@@ -59,14 +68,16 @@ class Plan:
     rounds: int
     people: int
     probe_slices: int
+    wrk_seconds: float  # each wrk round of the mix, release and live phases
+    restarts: int
 
 
 # pyperf's --fast still spawns 10 worker processes per benchmark (3 minutes for this
 # suite here), so --quick asks for one worker of 3 values: a smoke test, not a verdict.
 # Six mixed rounds a side: the paired test of the instrumentation cost needs at least five
 # to reach p < 0.05 at all (report.py, significance.py).
-FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6)
-QUICK = Plan(("--processes=1", "--values=3", "--min-time=0.05"), 0.2, 3.0, 1.0, 1, 30, 3)
+FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10)
+QUICK = Plan(("--processes=1", "--values=3", "--min-time=0.05"), 0.2, 3.0, 1.0, 1, 30, 3, 1.0, 2)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -99,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def step(n: int, title: str) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n[{n}/6] {title}  (load average {load})", file=sys.stderr, flush=True)
+    print(f"\n[{n}/9] {title}  (load average {load})", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         if "workers" in phases and not args.url:
             step(6, "workers: wrk on GET /api/categories, one worker process against two")
             result.setdefault("load", {})["workers"] = _workers(args, plan, url, Path(tmp))
+        _wrk_phases(result.setdefault("load", {}), args, plan, phases, url, Path(tmp))
     _finish(result, started)
     path = results.save(result, output)
     _print_summary(result, path)
@@ -329,6 +341,39 @@ def _workers(args, plan: Plan, database_url: str, tmp: Path) -> dict[str, Any]:
     }
 
 
+def _wrk_phases(
+    load: dict[str, Any], args, plan: Plan, phases: set[str], url: str, tmp: Path
+) -> None:
+    """The phases of issue 19, each a set of services measured by wrk in interleaved rounds."""
+    from . import footprint, mix
+
+    wanted = phases & {"workers", "compare-release", "footprint", "live"}
+    if not wanted or args.url:
+        return
+    wrk = shutil.which("wrk")
+    rounds = args.rounds or plan.rounds
+    timing = {"rounds": rounds, "seconds": plan.wrk_seconds, "warmup": plan.warmup}
+    for name in sorted(wanted - {"footprint"} if wrk is None else (), key=PHASES.index):
+        load[WRK_KEYS[name]] = {"skipped": "wrk is not installed (apt-get install wrk)"}
+    if wrk is not None and "workers" in phases:
+        step(6, "workers: the token mix (wrk) at 16 and 64 connections, one worker against two")
+        load["workers_mix"] = mix.workers(wrk, url, tmp, people=plan.people, **timing)
+    if wrk is not None and "compare-release" in phases:
+        step(7, "compare-release: the token mix against the release before authentication")
+        load["release"] = mix.compare_release(wrk, url, tmp, people=plan.people, **timing)
+        if "skipped" in load["release"]:
+            print(f"  skipped: {load['release']['skipped']}", file=sys.stderr, flush=True)
+    if "footprint" in phases:  # no wrk needed
+        step(8, "footprint: restarts (SIGTERM to the next one's ready), idle memory")
+        load["restarts"] = footprint.restarts(url, plan.restarts)
+    if wrk is not None and "live" in phases:
+        step(9, "live: GET /monitoring/live against a bare Starlette app (wrk)")
+        load["live"] = footprint.live(wrk, url, tmp, **timing)
+
+
+WRK_KEYS = {"workers": "workers_mix", "compare-release": "release", "live": "live"}
+
+
 # Enough connections that the kernel spreads them over the workers (keep-alive connections
 # stay with the worker that accepted them: with few, one worker may hold them all).
 WRK_CONNECTIONS = 64
@@ -418,11 +463,12 @@ def _print_summary(result: dict[str, Any], path: Path) -> None:
         )
     passed, judged = report.passed_count(rows)
     if result["options"].get("quick"):
-        print(
-            "\n--quick: a smoke test. It judges NO goal: every PASS/FAIL above is an exact"
+        text = (
+            "--quick: a smoke test. It judges NO goal: every PASS/FAIL above is an exact"
             " count (service vs client), never a speed or memory goal; run without --quick"
             " for verdicts."
         )
+        print("\n" + textwrap.fill(text, report.WIDTH))
     line = (
         f"{passed} of {judged} goals met, {report.not_judged_count(rows)} not judged; load"
         f" average {meta['load_average_start']} at the start, {meta['load_average_end']} at"

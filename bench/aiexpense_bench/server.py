@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 
 START_TIMEOUT = 60.0
 BENCH_SECRET = "bench-telegram-secret"
@@ -58,7 +59,12 @@ class ServiceProcess:
     """``exporter serve`` in a child process; ``start()`` returns once it is ready."""
 
     def __init__(
-        self, database_url: str, *, instrumentation: bool = True, workers: int = 1
+        self,
+        database_url: str,
+        *,
+        instrumentation: bool = True,
+        workers: int = 1,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -74,11 +80,13 @@ class ServiceProcess:
             "TELEGRAM_SECRET_TOKEN": os.environ.get("TELEGRAM_SECRET_TOKEN", BENCH_SECRET),
             # the load generator signs people up with it, then each acts with their own token
             "EXPORTER_ADMIN_TOKEN": os.environ.get("EXPORTER_ADMIN_TOKEN", BENCH_ADMIN_TOKEN),
+            **(env or {}),
         }
         self._process: subprocess.Popen | None = None
+        self.ready_seconds: float | None = None  # from the spawn to the first ready answer
 
-    def start(self) -> ServiceProcess:
-        command = [
+    def command(self) -> list[str]:
+        return [
             sys.executable,
             "-m",
             "aiexpense",
@@ -90,16 +98,27 @@ class ServiceProcess:
             "--log-level",
             "warning",
         ]
-        self._process = subprocess.Popen(command, env=self._env)
-        deadline = time.monotonic() + START_TIMEOUT
+
+    def start(self, poll: float = 0.1) -> ServiceProcess:
+        """Spawn the server; return once it answers ready (checked every ``poll`` s)."""
+        self._spawn(self.command(), self._env, poll=poll)
+        return self
+
+    def _spawn(
+        self, command: list[str], env: dict[str, str], cwd: Path | None = None, poll: float = 0.1
+    ) -> None:
+        """Start ``command`` and wait for its first ready answer (``ready_seconds``)."""
+        started = time.monotonic()
+        self._process = subprocess.Popen(command, env=env, cwd=cwd)
+        deadline = started + START_TIMEOUT
         while not self.ready():
             if self._process.poll() is not None:
-                raise RuntimeError(f"exporter serve exited with {self._process.returncode}")
+                raise RuntimeError(f"{command[2:4]} exited with {self._process.returncode}")
             if time.monotonic() > deadline:
                 self.stop()
-                raise TimeoutError(f"exporter serve was not ready within {START_TIMEOUT:g}s")
-            time.sleep(0.1)
-        return self
+                raise TimeoutError(f"{command[2:4]} was not ready within {START_TIMEOUT:g}s")
+            time.sleep(poll)
+        self.ready_seconds = time.monotonic() - started
 
     def ready(self) -> bool:
         try:

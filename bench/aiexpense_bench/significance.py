@@ -161,6 +161,25 @@ def paired_ratio_at_least(on: Sequence[float], off: Sequence[float], limit: floa
     return not_judged(f"{shown}, Wilcoxon p={min(p_pass, p_fail):.3f} either way")
 
 
+def rounds_at_most(values: Sequence[float], limit: float, *, unit: str = "") -> Verdict:
+    """Is each round's figure (a p99, say) <= ``limit``? Wilcoxon signed-rank on
+    log(value) - log(limit) over the rounds, exact, one-sided each way: rounds, not
+    requests, are the independent samples (requests within a round share its moment)."""
+    if len(values) < MIN_ROUNDS:
+        return not_judged(f"{len(values)} rounds, fewer than {MIN_ROUNDS}: p < 0.05 is unreachable")
+    d = [math.log(v) - math.log(limit) for v in values]
+    shown = f"{len(d)} rounds, {_g(min(values))}-{_g(max(values))}{unit}"
+    if all(x == 0 for x in d):
+        return not_judged(f"{shown}: every round exactly at {_g(limit)}")
+    p_pass = float(wilcoxon(d, alternative="less", method="exact").pvalue)
+    p_fail = float(wilcoxon(d, alternative="greater", method="exact").pvalue)
+    if p_pass < ALPHA:
+        return Verdict(True, f"{shown}, Wilcoxon p={p_pass:.3f}")
+    if p_fail < ALPHA:
+        return Verdict(False, f"{shown}, Wilcoxon p={p_fail:.3f}")
+    return not_judged(f"{shown}, Wilcoxon p={min(p_pass, p_fail):.3f} either way")
+
+
 Histogram = tuple[Sequence[float], Sequence[int]]  # distinct values, their counts
 
 

@@ -145,11 +145,33 @@ def test_the_summary_names_each_goal_with_a_verdict(run) -> None:
 
 def test_progress_is_shown_while_it_runs(run) -> None:
     err = run["stderr"]
-    for marker in ("[1/6] database", "[2/6] micro", "[4/6] load", "[5/6] probes", "[6/6] workers"):
+    for marker in ("[1/9] database", "[2/9] micro", "[4/9] load", "[5/9] probes", "[6/9] workers",
+                   "[7/9] compare-release", "[8/9] footprint", "[9/9] live"):  # fmt: skip
         assert marker in err
     assert "signups" in err and "req/s" in err and "probes:health" in err
     goals = {g["case"]: g for g in run["result"]["goals"]}
     assert goals["workers: service count vs wrk's answers"]["passed"]  # exact, even --quick
+
+
+def test_issue_19s_phases_run_and_report_each_goal(run) -> None:
+    load = run["result"]["load"]
+    runs = load["workers_mix"]["runs"]
+    assert set(runs) == {"1x16", "1x64", "2x16", "2x64"}
+    for side in runs.values():
+        assert side[0]["requests"] > 0 and side[0]["errors"] == 0
+        assert side[0]["cpu"]["server"] > 0 and side[0]["cpu"]["database"] is not None
+    if "skipped" in load["release"]:  # a clone without the release's history (shallow)
+        assert "git" in load["release"]["skipped"]
+    else:
+        assert set(load["release"]["runs"]) == {"current", "release"}
+        assert load["release"]["runs"]["release"][0]["requests"] > 0
+    assert all(s > 0 for s in load["restarts"]["stop_to_ready_seconds"])
+    assert set(load["live"]["runs"]) == {"service", "bare"}
+    cases = " ".join(g["case"] for g in run["result"]["goals"])
+    for name in ("mix: 2 vs 1 worker", "mix: p99", "release:", "restart:", "live:"):
+        assert name in cases
+    goals = {g["case"]: g for g in run["result"]["goals"]}
+    assert goals["mix: service count vs wrk's answers"]["passed"]  # exact, even --quick
 
 
 def test_a_run_compared_with_itself_shows_no_change(run, capsys) -> None:
