@@ -89,4 +89,5 @@ def custom_collectors(registry: CollectorRegistry) -> list[Collector]:
 
 def native_collectors(registry: CollectorRegistry) -> list[NativeHistogramCollector]:
     """The native histogram collectors of ``registry``."""
-    return [c for c in list(registry._collector_to_names) if isinstance(c, NativeHistogramCollector)]
+    found = list(registry._collector_to_names)
+    return [c for c in found if isinstance(c, NativeHistogramCollector)]

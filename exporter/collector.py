@@ -36,8 +36,8 @@ from prometheus_client.core import Exemplar, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from . import multiprocess as mp
-from ._names import OVERFLOW, check_name, metric_name
 from ._histogram_option import check_histogram
+from ._names import OVERFLOW, check_name, metric_name
 from ._readback import (
     counter_value,
     custom_collectors,
@@ -103,9 +103,7 @@ class _Slot:
         else:
             # The children's values, reached directly (see readback): half the cost of the
             # children's own inc() and observe(), which stays for records with an exemplar.
-            self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(
-                *self.children
-            )
+            self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
             self.exemplars = exemplar_buckets(duration)
             if self.exemplars is None and keep:
                 self.kept = [None] * len(self.bounds)

@@ -3,14 +3,14 @@
 prometheus-client does the text formats: ``choose_encoder`` negotiates text or OpenMetrics
 from ``Accept``. A scraper that prefers the protobuf format (Prometheus with
 ``--enable-feature=native-histograms``) gets it (``exporter.native``: native histograms
-travel only there); ``?name[]=`` filters keep native histograms whole (``native.restrict``). What we add is the sharing:
-a render is synchronous (5-7 ms for a few dozen operations, far more with several workers),
-so it runs in a worker thread, and concurrent scrapes of the same variant wait for the same
-render instead of each starting one (in a thread, each would still take the GIL from the
-requests being served). A render is then reused until three times its own duration has
-passed (however many scrape back to back, rendering takes at most a quarter of the process's
-time, and a scrape is at most that stale: 20 ms at 28 operations), or for ``cache_seconds``
-when that is longer.
+travel only there); ``?name[]=`` filters keep native histograms whole (``native.restrict``).
+What we add is the sharing: a render is synchronous (5-7 ms for a few dozen operations, far
+more with several workers), so it runs in a worker thread, and concurrent scrapes of the
+same variant wait for the same render instead of each starting one (in a thread, each would
+still take the GIL from the requests being served). A render is then reused until three
+times its own duration has passed (however many scrape back to back, rendering takes at
+most a quarter of the process's time, and a scrape is at most that stale: 20 ms at 28
+operations), or for ``cache_seconds`` when that is longer.
 
 With several worker processes (``shared_dir``, prometheus-client's multiprocess directory) the
 render is shared by the whole server through a file per variant: renders take turns under a
