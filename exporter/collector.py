@@ -34,6 +34,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import Exemplar, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from . import multiprocess as mp
 from ._histogram_option import check_histogram
@@ -42,10 +43,12 @@ from ._readback import (
     counter_value,
     custom_collectors,
     exemplar_buckets,
+    native_collectors,
     operation_totals,
     value_inc,
     value_incs,
 )
+from ._shared_native import KeptExemplars, merge_native, native_document, own_native
 from .baseline import SharedBaseline
 from .exemplars import current_exemplar
 from .native.collector import NativeHistogramCollector
@@ -91,7 +94,7 @@ class _Slot:
     __slots__ = ("add", "bounds", "buckets", "children", "count", "exemplars", "fail", "kept",
                  "last", "lock", "max", "min", "native", "observe")  # fmt: skip
 
-    def __init__(self, total: Any, errors: Any, duration: Any, keep: bool) -> None:
+    def __init__(self, total: Any, errors: Any, duration: Any, kept: KeptExemplars | None) -> None:
         self.children = (total, errors, duration)
         self.native: NativeHistogram | None = None
         self.observe: Callable[[float, Any], None] | None = None
@@ -105,8 +108,13 @@ class _Slot:
             # children's own inc() and observe(), which stays for records with an exemplar.
             self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
             self.exemplars = exemplar_buckets(duration)
-            if self.exemplars is None and keep:
-                self.kept = [None] * len(self.bounds)
+            if self.exemplars is None and kept is not None:
+                name, labels = (
+                    duration._name,
+                    dict(zip(duration._labelnames, duration._labelvalues, strict=True)),
+                )
+                les = [floatToGoString(b) for b in self.bounds]
+                self.kept = kept.slots(name + "_bucket", labels, les)
         self.lock = threading.Lock()
         self.min = math.inf
         self.max = -math.inf
@@ -170,6 +178,8 @@ class MetricsCollector:
         self._slots: dict[str, _Slot] = {}
         self._rules: dict[str, str] = dict(PROCESS_RULES)
         self.multiprocess_dir = self._directory(multiprocess_dir)
+        # Several workers: the classic buckets' newest exemplars, published on the beat.
+        self.kept_exemplars = KeptExemplars() if self.multiprocess_dir is not None else None
         if self.multiprocess_dir is not None:  # before our first file: who writes them
             mp.mark_alive(self.multiprocess_dir)
         self._create_metrics()
@@ -254,10 +264,16 @@ class MetricsCollector:
         self._publisher = mp.Publisher(
             directory, self._custom_families, self._own_extremes, interval, self._on_interval,
             kept={last: "max"},  # a dead worker's last record stays the server's last
+            extra=self._shared_sections,
         )  # fmt: skip
         self._shared_baseline = SharedBaseline(directory)
         server = CollectorRegistry(auto_describe=False)
-        server.register(mp.ServerCollector(directory, self._custom_families, self._rules))
+        server.register(
+            mp.ServerCollector(
+                directory, self._custom_families, self._rules,
+                natives=lambda: native_collectors(self.registry), kept=self.kept_exemplars,
+            )
+        )  # fmt: skip
         self.exposition_registry = server
 
     def _name(self, name: str) -> str:
@@ -347,7 +363,7 @@ class MetricsCollector:
                 self._total.labels(name),
                 self._errors.labels(name),
                 self._duration.labels(name),
-                keep=self.multiprocess_dir is not None,
+                self.kept_exemplars,
             )
             self._slots[name] = slot
         return slot
@@ -445,8 +461,31 @@ class MetricsCollector:
     def _cumulative(self) -> dict[str, Cumulative]:
         """Every operation's totals: this process's children, or every process's files."""
         if self._files is not None:
-            return self._files.read()
+            totals = self._files.read()
+            return totals if self._native is None else self._with_native(totals)
         return {name: slot.totals() for name, slot in list(self._slots.items())}
+
+    def _with_native(self, totals: dict[str, Cumulative]) -> dict[str, Cumulative]:
+        """The operation totals of the files, with the duration from every process's
+        native histograms (published on the beat; this process's fresh)."""
+        assert self._native is not None and self.multiprocess_dir is not None
+        others = mp.read_published(self.multiprocess_dir, skip_pid=os.getpid())
+        merged = merge_native(others, own_native([self._native])).get(self._native.name, {})
+        out = {}
+        for (op,), state in merged.items():
+            cum = totals.get(op, Cumulative())
+            classic = tuple(state.cumulative_classic())
+            out[op] = Cumulative(cum.count, cum.errors, state.sum, classic, state)
+        for op, cum in totals.items():
+            out.setdefault(op, cum)
+        return out
+
+    def _shared_sections(self) -> dict[str, Any]:
+        """What this process publishes beside its families: native histograms, exemplars."""
+        sections: dict[str, Any] = {"native": native_document(native_collectors(self.registry))}
+        if self.kept_exemplars is not None:
+            sections["exemplars"] = self.kept_exemplars.document()
+        return sections
 
     def _own_extremes(self) -> dict[str, Extremes]:
         return {name: slot.extremes() for name, slot in list(self._slots.items())}
