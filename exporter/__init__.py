@@ -29,6 +29,7 @@ from .http import (
     path_label,
     scope_label,
 )
+from .native import NativeOptions
 from .noop import NullCollector
 from .recorder import MetricsSource, Recorder
 from .stats import HistoryPoint, OperationStats, WindowStats
@@ -51,6 +52,7 @@ __all__ = [
     "MetricsCollector",
     "MetricsSource",
     "MonitoringHandler",
+    "NativeOptions",
     "NullCollector",
     "OperationStats",
     "OperationTimer",

@@ -17,6 +17,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector, CollectorRegistry
 from prometheus_client.values import MutexValue
 
+from .native.collector import NativeHistogramCollector
 from .stats import Cumulative
 
 
@@ -76,9 +77,17 @@ def operation_totals(total: Any, errors: Any, duration: Any) -> Cumulative:
 
 def custom_collectors(registry: CollectorRegistry) -> list[Collector]:
     """The collectors of ``registry`` whose values prometheus-client's multiprocess mode does
-    not store in its files: everything but its Counter, Gauge, Histogram and Summary."""
+    not store in its files: everything but its Counter, Gauge, Histogram and Summary.
+    Native histograms are not among them: they travel on their own (``multiprocess``)."""
     return [
         c
         for c in list(registry._collector_to_names)
-        if not isinstance(c, MetricWrapperBase) or isinstance(c, Info | Enum)
+        if not isinstance(c, MetricWrapperBase | NativeHistogramCollector)
+        or isinstance(c, Info | Enum)
     ]
+
+
+def native_collectors(registry: CollectorRegistry) -> list[NativeHistogramCollector]:
+    """The native histogram collectors of ``registry``."""
+    found = list(registry._collector_to_names)
+    return [c for c in found if isinstance(c, NativeHistogramCollector)]

@@ -34,12 +34,26 @@ from prometheus_client import (
 )
 from prometheus_client.core import Exemplar, GaugeMetricFamily
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from . import multiprocess as mp
+from ._histogram_option import check_histogram
 from ._names import OVERFLOW, check_name, metric_name
-from ._readback import custom_collectors, exemplar_buckets, operation_totals, value_incs
+from ._readback import (
+    counter_value,
+    custom_collectors,
+    exemplar_buckets,
+    native_collectors,
+    operation_totals,
+    value_inc,
+    value_incs,
+)
+from ._shared_native import KeptExemplars, merge_native, native_document, own_native
 from .baseline import SharedBaseline
 from .exemplars import current_exemplar
+from .native.collector import NativeHistogramCollector
+from .native.histogram import NativeHistogram, NativeOptions
+from .native.quantile import native_quantile
 from .stats import (
     Cumulative,
     Extremes,
@@ -70,21 +84,53 @@ PROCESS_RULES = {
 
 
 class _Slot:
-    """One operation's bound prometheus children plus the figures Prometheus doesn't keep."""
+    """One operation's bound prometheus children plus the figures Prometheus doesn't keep.
 
-    __slots__ = ("add", "bounds", "buckets", "children", "count", "exemplars", "fail", "last",
-                 "lock", "max", "min")  # fmt: skip
+    ``native``: the operation's native histogram (``histogram="native"`` or ``"both"``),
+    whose ``observe`` then replaces the classic buckets' increments; ``kept``: the newest
+    exemplar per classic bucket where prometheus-client keeps none (multiprocess mode), for
+    the publisher to hand to the scraping process."""
 
-    def __init__(self, total: Any, errors: Any, duration: Any) -> None:
+    __slots__ = ("add", "bounds", "buckets", "children", "count", "exemplars", "fail", "kept",
+                 "last", "lock", "max", "min", "native", "observe")  # fmt: skip
+
+    def __init__(self, total: Any, errors: Any, duration: Any, kept: KeptExemplars | None) -> None:
         self.children = (total, errors, duration)
-        # The children's values, reached directly (see readback): half the cost of the
-        # children's own inc() and observe(), which stays for records with an exemplar.
-        self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
-        self.exemplars = exemplar_buckets(duration)
+        self.native: NativeHistogram | None = None
+        self.observe: Callable[[float, Any], None] | None = None
+        self.kept: list[Exemplar | None] | None = None
+        self.exemplars: tuple[Any, ...] | None = None
+        if isinstance(duration, NativeHistogram):
+            self.native, self.observe = duration, duration.observe
+            self.count, self.fail = value_inc(total), value_inc(errors)
+        else:
+            # The children's values, reached directly (see readback): half the cost of the
+            # children's own inc() and observe(), which stays for records with an exemplar.
+            self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
+            self.exemplars = exemplar_buckets(duration)
+            if self.exemplars is None and kept is not None:
+                name, labels = (
+                    duration._name,
+                    dict(zip(duration._labelnames, duration._labelvalues, strict=True)),
+                )
+                les = [floatToGoString(b) for b in self.bounds]
+                self.kept = kept.slots(name + "_bucket", labels, les)
         self.lock = threading.Lock()
         self.min = math.inf
         self.max = -math.inf
         self.last: float | None = None
+
+    def totals(self) -> Cumulative:
+        if self.native is None:
+            return operation_totals(*self.children)
+        state = self.native.snapshot()
+        return Cumulative(
+            int(counter_value(self.children[0])),
+            int(counter_value(self.children[1])),
+            state.sum,
+            tuple(state.cumulative_classic()),
+            state,
+        )
 
     def extremes(self) -> Extremes:
         with self.lock:
@@ -116,9 +162,12 @@ class MetricsCollector:
         multiprocess_dir: str | None = None,
         publish_interval: float = 1.0,
         history_step: float = 60.0,
+        histogram: str = "classic",
+        native: NativeOptions | None = None,
     ) -> None:
         if not 0 < window_resolution < math.inf:
             raise ValueError(f"window_resolution: must be > 0 seconds, got {window_resolution!r}")
+        self.histogram, self.native_options = check_histogram(histogram, native)
         self.registry = registry if registry is not None else CollectorRegistry()
         self.namespace = namespace
         self.buckets = tuple(float(b) for b in buckets)
@@ -129,6 +178,8 @@ class MetricsCollector:
         self._slots: dict[str, _Slot] = {}
         self._rules: dict[str, str] = dict(PROCESS_RULES)
         self.multiprocess_dir = self._directory(multiprocess_dir)
+        # Several workers: the classic buckets' newest exemplars, published on the beat.
+        self.kept_exemplars = KeptExemplars() if self.multiprocess_dir is not None else None
         if self.multiprocess_dir is not None:  # before our first file: who writes them
             mp.mark_alive(self.multiprocess_dir)
         self._create_metrics()
@@ -168,10 +219,20 @@ class MetricsCollector:
                               registry=registry)  # fmt: skip
         self._errors = Counter("operation_errors", "Operations that failed.", labels,
                                namespace=ns, registry=registry)  # fmt: skip
-        self._duration = Histogram(
-            "operation_duration_seconds", "Time an operation took, failed or not.", labels,
-            namespace=ns, registry=registry, buckets=self.buckets,
-        )  # fmt: skip
+        help_text = "Time an operation took, failed or not."
+        self._duration: Any
+        self._native: NativeHistogramCollector | None = None
+        if self.histogram == "classic":
+            self._duration = Histogram(
+                "operation_duration_seconds", help_text, labels,
+                namespace=ns, registry=registry, buckets=self.buckets,
+            )  # fmt: skip
+        else:
+            self._duration = self._native = NativeHistogramCollector(
+                self._name("operation_duration_seconds"), help_text, labels,
+                options=self.native_options, registry=registry,
+                buckets=self.buckets if self.histogram == "both" else (),
+            )  # fmt: skip
         self._overflow = Counter(
             "operations_overflow",
             f"Records of uncatalogued operations beyond the cap of {self.max_operations},"
@@ -203,10 +264,16 @@ class MetricsCollector:
         self._publisher = mp.Publisher(
             directory, self._custom_families, self._own_extremes, interval, self._on_interval,
             kept={last: "max"},  # a dead worker's last record stays the server's last
+            extra=self._shared_sections,
         )  # fmt: skip
         self._shared_baseline = SharedBaseline(directory)
         server = CollectorRegistry(auto_describe=False)
-        server.register(mp.ServerCollector(directory, self._custom_families, self._rules))
+        server.register(
+            mp.ServerCollector(
+                directory, self._custom_families, self._rules,
+                natives=lambda: native_collectors(self.registry), kept=self.kept_exemplars,
+            )
+        )  # fmt: skip
         self.exposition_registry = server
 
     def _name(self, name: str) -> str:
@@ -240,13 +307,20 @@ class MetricsCollector:
         slot.count(1)
         if error:  # an exception, or True
             slot.fail(1)
-        slot.add(duration_seconds)
-        bucket = _bucket(slot.bounds, duration_seconds)
-        slot.buckets[bucket](1)
-        if slot.exemplars is not None:
-            trace = current_exemplar()  # the request's trace, if any (see exemplars)
-            if trace:
-                slot.exemplars[bucket]._exemplar = Exemplar(trace, duration_seconds, now)
+        if slot.observe is not None:  # native buckets (and the classic ones, for "both")
+            slot.observe(duration_seconds, current_exemplar())
+        else:
+            slot.add(duration_seconds)
+            bucket = _bucket(slot.bounds, duration_seconds)
+            slot.buckets[bucket](1)
+            if slot.exemplars is not None:
+                trace = current_exemplar()  # the request's trace, if any (see exemplars)
+                if trace:
+                    slot.exemplars[bucket]._exemplar = Exemplar(trace, duration_seconds, now)
+            elif slot.kept is not None:  # several workers: published on the beat
+                trace = current_exemplar()
+                if trace:
+                    slot.kept[bucket] = Exemplar(trace, duration_seconds, now)
         slot.last = now
         # Lock only when the range widens, which soon becomes rare; re-check under the lock.
         if duration_seconds < slot.min or duration_seconds > slot.max:
@@ -286,7 +360,10 @@ class MetricsCollector:
         slot = self._slots.get(name)
         if slot is None:
             slot = _Slot(
-                self._total.labels(name), self._errors.labels(name), self._duration.labels(name)
+                self._total.labels(name),
+                self._errors.labels(name),
+                self._duration.labels(name),
+                self.kept_exemplars,
             )
             self._slots[name] = slot
         return slot
@@ -384,8 +461,31 @@ class MetricsCollector:
     def _cumulative(self) -> dict[str, Cumulative]:
         """Every operation's totals: this process's children, or every process's files."""
         if self._files is not None:
-            return self._files.read()
-        return {name: operation_totals(*slot.children) for name, slot in list(self._slots.items())}
+            totals = self._files.read()
+            return totals if self._native is None else self._with_native(totals)
+        return {name: slot.totals() for name, slot in list(self._slots.items())}
+
+    def _with_native(self, totals: dict[str, Cumulative]) -> dict[str, Cumulative]:
+        """The operation totals of the files, with the duration from every process's
+        native histograms (published on the beat; this process's fresh)."""
+        assert self._native is not None and self.multiprocess_dir is not None
+        others = mp.read_published(self.multiprocess_dir, skip_pid=os.getpid())
+        merged = merge_native(others, own_native([self._native])).get(self._native.name, {})
+        out = {}
+        for (op,), state in merged.items():
+            cum = totals.get(op, Cumulative())
+            classic = tuple(state.cumulative_classic())
+            out[op] = Cumulative(cum.count, cum.errors, state.sum, classic, state)
+        for op, cum in totals.items():
+            out.setdefault(op, cum)
+        return out
+
+    def _shared_sections(self) -> dict[str, Any]:
+        """What this process publishes beside its families: native histograms, exemplars."""
+        sections: dict[str, Any] = {"native": native_document(native_collectors(self.registry))}
+        if self.kept_exemplars is not None:
+            sections["exemplars"] = self.kept_exemplars.document()
+        return sections
 
     def _own_extremes(self) -> dict[str, Extremes]:
         return {name: slot.extremes() for name, slot in list(self._slots.items())}
@@ -423,7 +523,10 @@ class MetricsCollector:
         # A window's observations lie within the operation's min and max since the reset
         # (the window is part of that span), so its percentiles may be held within them.
         observed = (ext.min_seconds, ext.max_seconds) if ext is not None else (None, None)
-        q = [bucket_quantile(p, self.buckets, cum.buckets, observed) for p in (0.5, 0.95, 0.99)]
+        if cum.native is not None:  # the finer buckets, when there are some
+            q = [native_quantile(p, cum.native, observed) for p in (0.5, 0.95, 0.99)]
+        else:
+            q = [bucket_quantile(p, self.buckets, cum.buckets, observed) for p in (0.5, 0.95, 0.99)]
         return WindowStats(seconds, cum.count, cum.errors, cum.total_seconds, *q)
 
     def _clear_extremes(self) -> None:

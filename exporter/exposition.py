@@ -1,14 +1,16 @@
 """``GET /metrics``: the Prometheus exposition, rendered once however many scrape at once.
 
-prometheus-client does the formats: ``choose_encoder`` negotiates text or OpenMetrics from
-``Accept``, ``restricted_registry`` serves ``?name[]=`` filters. What we add is the sharing:
-a render is synchronous (5-7 ms for a few dozen operations, far more with several workers),
-so it runs in a worker thread, and concurrent scrapes of the same variant wait for the same
-render instead of each starting one (in a thread, each would still take the GIL from the
-requests being served). A render is then reused until three times its own duration has
-passed (however many scrape back to back, rendering takes at most a quarter of the process's
-time, and a scrape is at most that stale: 20 ms at 28 operations), or for ``cache_seconds``
-when that is longer.
+prometheus-client does the text formats: ``choose_encoder`` negotiates text or OpenMetrics
+from ``Accept``. A scraper that prefers the protobuf format (Prometheus with
+``--enable-feature=native-histograms``) gets it (``exporter.native``: native histograms
+travel only there); ``?name[]=`` filters keep native histograms whole (``native.restrict``).
+What we add is the sharing: a render is synchronous (5-7 ms for a few dozen operations, far
+more with several workers), so it runs in a worker thread, and concurrent scrapes of the
+same variant wait for the same render instead of each starting one (in a thread, each would
+still take the GIL from the requests being served). A render is then reused until three
+times its own duration has passed (however many scrape back to back, rendering takes at
+most a quarter of the process's time, and a scrape is at most that stale: 20 ms at 28
+operations), or for ``cache_seconds`` when that is longer.
 
 With several worker processes (``shared_dir``, prometheus-client's multiprocess directory) the
 render is shared by the whole server through a file per variant: renders take turns under a
@@ -32,13 +34,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import anyio.to_thread
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from .multiprocess import RENDER_SUFFIX, locked
+from .native.exposition import choose_native_encoder
+from .native.restrict import Restricted
 
 _Key = tuple[str, tuple[str, ...], bool]
 _Render = tuple[float, bytes]  # until when it may be reused (on ``clock``), and the body
@@ -158,7 +161,7 @@ class MetricsEndpoint:
         names = tuple(
             QueryParams(scope.get("query_string", b"").decode("latin-1")).getlist("name[]")
         )
-        encoder, content_type = choose_encoder(accept)
+        encoder, content_type = choose_native_encoder(accept)
         gzipped = self._compress and "gzip" in encoding.lower()
         body = await self._body((content_type, names, gzipped), encoder)
         extra = {"Content-Encoding": "gzip"} if gzipped else {}
@@ -202,6 +205,6 @@ class MetricsEndpoint:
         _, names, gzipped = key
         registry: Any = self._registry
         if names:
-            registry = registry.restricted_registry(names)
+            registry = Restricted(registry, names)
         output = encoder(registry)
         return gzip.compress(output) if gzipped else output

@@ -16,6 +16,8 @@ three ways, which this module mends without a second storage mechanism:
   start time (``process_<pid>_<token>.alive``, see ``_liveness``), and ``sweep()`` (run by
   every scrape and by every process's publisher once a second) compacts the files of any pid
   that no longer runs, or now runs another process.
+- **Native histograms and exemplars** are not in the mmap files either: they ride in the
+  published document too (``_shared_native``), merged at scrape and folded when a worker dies.
 - **Reading the kit's own numbers** through ``MultiProcessCollector`` rebuilds every sample;
   ``OperationFiles`` reads just the three operation metrics, caching where each value sits.
 
@@ -45,7 +47,18 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Sample
 
 from . import _liveness
+from ._shared_native import (
+    KeptExemplars,
+    attach_exemplars,
+    exemplars_to_json,
+    merge_exemplars,
+    merge_native,
+    merged_to_json,
+    native_families,
+    own_native,
+)
 from .baseline import reset_at
+from .native.collector import NativeHistogramCollector
 from .stats import Cumulative, Extremes
 
 DEAD = "dead"
@@ -224,7 +237,8 @@ class Publisher:
     seconds; ``publish()`` does it at once (before a read, and when the process stops).
     ``kept`` names the gauge families that outlive the process, and the rule they fold by
     (``{"x_last_recorded_timestamp_seconds": "max"}``): counters always do, other gauges
-    (memory, health) stop counting with it.
+    (memory, health) stop counting with it. ``extra``: more sections of the document (native
+    histograms and exemplars, see ``_shared_native``).
     """
 
     def __init__(
@@ -235,8 +249,10 @@ class Publisher:
         interval: float = 1.0,
         on_interval: Callable[[], None] | None = None,
         kept: Mapping[str, str] | None = None,
+        extra: Callable[[], Mapping[str, Any]] | None = None,
     ) -> None:
         self._path = path
+        self._extra = extra
         self._families = families
         self._extremes = extremes
         self._interval = interval
@@ -271,6 +287,7 @@ class Publisher:
             "families": [family_to_json(f) for f in self._families()],
             "kept": self._kept,
             **extremes_document(self._extremes()),
+            **(self._extra() if self._extra is not None else {}),
         }
 
     def publish(self) -> None:
@@ -390,21 +407,30 @@ class ServerCollector(Collector):
         rules: Mapping[str, str],
         *,
         sweep: bool = True,
+        natives: Callable[[], Iterable[NativeHistogramCollector]] = list,
+        kept: KeptExemplars | None = None,
     ) -> None:
         self._path = path
         self._own = own
         self._rules = rules
         self._sweep = sweep
+        self._natives = natives
+        self._kept = kept
 
     def collect(self) -> Iterable[Metric]:
         if self._sweep:
             sweep(self._path)
-        own = {"families": [family_to_json(f) for f in self._own()]}
+        own: dict[str, Any] = {"families": [family_to_json(f) for f in self._own()]}
+        if self._kept is not None:
+            own["exemplars"] = self._kept.document()
+        natives = list(self._natives())
         with locked(self._path):
             files = glob.glob(os.path.join(self._path, "*.db"))
             stored = list(MultiProcessCollector.merge(files, accumulate=True))
             published = read_published(self._path, skip_pid=os.getpid())
-        return [*stored, *merge_families([own, *published], self._rules)]
+        attach_exemplars(stored, merge_exemplars([own, *published]))
+        native = native_families(natives, merge_native(published, own_native(natives)))
+        return [*stored, *native, *merge_families([own, *published], self._rules)]
 
 
 # -- dead workers ---------------------------------------------------------------------------
@@ -568,6 +594,9 @@ def _fold_published(source: str, target: str) -> None:
         "families": [family_to_json(f) for f in merge_families(lasting, kept)],
         "kept": kept,
         **extremes_document(merge_extremes(current)),
+        # Native histograms add up like counters; per bucket the newest exemplar stays.
+        "native": merged_to_json(merge_native(documents)),
+        "exemplars": exemplars_to_json(merge_exemplars(documents)),
     }
     temporary = f"{target}.tmp"
     with open(temporary, "w") as f:

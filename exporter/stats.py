@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from .native.state import NativeState, difference
+
 
 def percent(part: float, whole: float) -> float:
     """``part`` as a percentage of ``whole`` (0.0 when there is no whole)."""
@@ -75,15 +77,20 @@ class Cumulative:
     errors: int = 0
     total_seconds: float = 0.0
     buckets: tuple[int, ...] = ()  # cumulative, one entry per bound and a last one for +Inf
+    native: NativeState | None = None  # the native histogram, when the collector keeps one
 
     def minus(self, old: Cumulative | None) -> Cumulative:
         if old is None:
             return self
+        native = self.native
+        if native is not None:
+            native = difference(native, old.native)
         return Cumulative(
             self.count - old.count,
             self.errors - old.errors,
             self.total_seconds - old.total_seconds,
             tuple(a - b for a, b in zip(self.buckets, old.buckets, strict=True)),
+            native,
         )
 
 
@@ -92,7 +99,10 @@ def total_of(parts: Iterable[Cumulative]) -> Cumulative:
     count = errors = 0
     seconds = 0.0
     buckets: list[int] = []
+    native: NativeState | None = None
     for part in parts:
+        if part.native is not None:
+            native = part.native if native is None else native.merge(part.native)
         count += part.count
         errors += part.errors
         seconds += part.total_seconds
@@ -100,7 +110,7 @@ def total_of(parts: Iterable[Cumulative]) -> Cumulative:
             buckets.extend([0] * (len(part.buckets) - len(buckets)))
         for i, value in enumerate(part.buckets):
             buckets[i] += value
-    return Cumulative(count, errors, seconds, tuple(buckets))
+    return Cumulative(count, errors, seconds, tuple(buckets), native)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from .native.quantile import native_quantile
 from .stats import Cumulative, HistoryPoint, bucket_quantile, total_of
 
 Totals = dict[str, Cumulative]
@@ -106,7 +107,11 @@ class Windows:
         points = []
         for (then, old), (now, new) in itertools.pairwise(entries):
             step = new.minus(old) if len(old.buckets) == len(new.buckets) else new
-            p95 = bucket_quantile(0.95, buckets, step.buckets) if step.buckets else None
+            p95 = None
+            if step.native is not None:
+                p95 = native_quantile(0.95, step.native)
+            elif step.buckets:
+                p95 = bucket_quantile(0.95, buckets, step.buckets)
             points.append(HistoryPoint(now, now - then, step.count, step.errors, p95))
         self._points = (key, points)
         return list(points)

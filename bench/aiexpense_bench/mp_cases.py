@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 
 from aiexpense.domain.operations import Op
 from exporter import DEFAULT_BUCKETS, MetricsCollector
+from exporter.exemplars import current_trace
 from exporter.multiprocess import ServerCollector, mark_alive, mark_process_dead
 
 from . import kit_cases
@@ -71,6 +72,25 @@ def _collector() -> MetricsCollector:
 
 def kit_record(loops: int) -> float:
     return kit_cases.kit_record(loops, _collector())
+
+
+def _record_traced(histogram: str) -> Callable[[int], float]:
+    """Every record with a sampled trace (issue 22: exemplars from every worker): its
+    exemplar kept for the publisher's beat."""
+
+    def case(loops: int) -> float:
+        collector = MetricsCollector(
+            namespace="bench", operations=Op.all(), process_metrics=False,
+            publish_interval=3600, histogram=histogram,
+        )  # fmt: skip
+        token = current_trace.set({"trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+                                   "span_id": "00f067aa0ba902b7"})  # fmt: skip
+        try:
+            return kit_cases.kit_record(loops, collector)
+        finally:
+            current_trace.reset(token)
+
+    return case
 
 
 def kit_time_with(loops: int) -> float:
@@ -146,6 +166,8 @@ if values.ValueClass._multiprocess:
     CASES = {
         "mp.record_operation": (kit_record, "mp.floor_record"),
         "mp.floor_record": (floor_record, None),
+        "mp.record_exemplar": (_record_traced("classic"), "mp.floor_record"),
+        "mp.record_exemplar_native": (_record_traced("native"), "mp.floor_record"),
         "mp.time_with": (kit_time_with, "mp.floor_inline_timed"),
         "mp.floor_inline_timed": (floor_inline_timed, None),
         # Detection on (the default) against off, both of 4 live workers (issue 18: <= 1.05).

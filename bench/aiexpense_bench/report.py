@@ -46,6 +46,10 @@ MICRO_GOALS: dict[str, tuple[str, float, str]] = {
     "kit.uvicorn_middleware": ("ratio", 1.15, "issue 10"),
     "kit.observe_exemplar": ("added", 0.5e-6, "issue 10"),
     "kit.current_exemplar_no_trace": ("added", 0.05e-6, "issue 10"),
+    "kit.record_native": ("ratio", 1.3, "issue 22"),
+    "kit.render_protobuf": ("ratio", 1.0, "issue 22"),
+    "kit.series_native_only": ("ratio", 0.2, "issue 22"),
+    "mp.record_exemplar": ("ratio", 1.3, "issue 22"),
 }
 # case -> (reference, limit, source): the case's cost over the floor they share, as a share
 # of the reference's cost over it (ours vs starlette-exporter on the same bare endpoint)

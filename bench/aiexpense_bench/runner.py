@@ -50,6 +50,7 @@ PHASES = ("micro", "memory", "load", "probes", "workers", "compare-release", "fo
 # The cases of aiexpense_bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
+    "mp.record_exemplar", "mp.record_exemplar_native",
     "mp.scrape_after_60_restarts", "mp.scrape_after_60_restarts_hookless", "mp.scrape_4_workers",
     "mp.scrape_4_workers_undetected", "ref.mp_scrape_64_uncompacted",
 )  # fmt: skip

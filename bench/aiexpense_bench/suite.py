@@ -19,7 +19,7 @@ from time import perf_counter
 
 import pyperf
 
-from . import http_cases, kit_cases, mp_cases, service_cases
+from . import http_cases, kit_cases, mp_cases, native_cases, service_cases
 
 _ops: dict[str, service_cases.Op] = {}
 _bench: service_cases.Bench | None = None
@@ -60,7 +60,11 @@ def all_cases() -> dict[str, tuple[object, tuple, str | None]]:
         return {name: (func, (), floor) for name, (func, floor) in mp_cases.CASES.items()}
     cases: dict[str, tuple[object, tuple, str | None]] = {
         name: (func, (), floor)
-        for name, (func, floor) in {**kit_cases.CASES, **http_cases.CASES}.items()
+        for name, (func, floor) in {
+            **kit_cases.CASES,
+            **native_cases.CASES,
+            **http_cases.CASES,
+        }.items()
     }
     for name, (_, floor, _) in service_cases.CASES.items():
         cases[name] = (time_service_case, (name,), floor)

@@ -49,6 +49,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._readback import value_inc
 from ..exemplars import current_exemplar, current_trace, from_headers
+from ..native.histogram import NativeOptions
 from .labels import Label
 from .naming import METHODS, SIZE_BUCKETS, URL_SCHEMES
 from .options import DEFAULT_EXCLUDE, DEFAULT_OPERATION, HttpOptions
@@ -81,6 +82,8 @@ class HttpMetricsMiddleware:
         labels: Mapping[str, str | Label] | None = None,
         exemplars: bool = True,
         operation: str | None = DEFAULT_OPERATION,
+        histogram: str = "classic",
+        native: NativeOptions | None = None,
     ) -> None:
         """``names``: ``"kit"`` or ``"otel"`` (see ``exporter.http.naming``). ``buckets``:
         the duration's (default: the scheme's). ``exclude``: path prefixes not counted,
@@ -93,7 +96,9 @@ class HttpMetricsMiddleware:
         ``size_buckets``).
         ``labels``: custom labels (``exporter.http.labels``). ``exemplars``: read
         ``traceparent`` (and OpenTelemetry). ``operation``: the collector operation every
-        request is also recorded as (None: none).
+        request is also recorded as (None: none). ``histogram``: ``"classic"``,
+        ``"native"`` or ``"both"`` for the duration and body size histograms, ``native``
+        their :class:`~exporter.native.NativeOptions` (see the collector's option).
 
         Bad options raise ``ValueError`` naming the argument. One middleware per registry:
         a second would register the same series twice (prometheus-client refuses)."""
@@ -102,6 +107,7 @@ class HttpMetricsMiddleware:
             names=names, buckets=buckets, exclude=exclude, skip_methods=skip_methods,
             skip_paths=skip_paths, status=status, unmatched=unmatched, body_sizes=body_sizes,
             size_buckets=size_buckets, labels=labels, exemplars=exemplars, operation=operation,
+            histogram=histogram, native=native,
         )  # fmt: skip
         self._series = Series(collector, o)
         self._bound = self._series.bound
@@ -228,12 +234,18 @@ class HttpMetricsMiddleware:
         bound = self._bound.get(key) or self._series.bind(key)
         if bound.count is not None:
             bound.count(1)
-        bound.add(elapsed)
-        i = _bucket(bound.bounds, elapsed)
-        bound.buckets[i](1)
-        if trace and bound.exemplars is not None:
-            # as Histogram.observe(amount, exemplar) does, without its per-call label checks
-            bound.exemplars[i]._exemplar = Exemplar(trace, elapsed, time())
+        if bound.observe is not None:  # a native histogram (classic buckets inside, if any)
+            bound.observe(elapsed, trace)
+        else:
+            bound.add(elapsed)
+            i = _bucket(bound.bounds, elapsed)
+            bound.buckets[i](1)
+            if trace:
+                if bound.exemplars is not None:
+                    # as Histogram.observe(amount, exemplar) does, without its label checks
+                    bound.exemplars[i]._exemplar = Exemplar(trace, elapsed, time())
+                elif bound.kept is not None:  # several workers: published on the beat
+                    bound.kept[i] = Exemplar(trace, elapsed, time())
         if sizes is not None and bound.request_size is not None:
             bound.request_size(sizes[0])
             bound.response_size(sizes[1])

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from re import Pattern
 from typing import Any, Final
 
+from .._histogram_option import check_histogram
+from ..native.histogram import NativeOptions
 from .labels import Label, check_labels
 from .naming import METHODS, NAMINGS, SIZE_BUCKETS, Scheme
 
@@ -41,6 +43,8 @@ class HttpOptions:
     label_dynamic: tuple[tuple[int, Label], ...]
     exemplars: bool
     operation: str | None
+    histogram: str
+    native: NativeOptions
 
     @classmethod
     def check(
@@ -58,10 +62,13 @@ class HttpOptions:
         labels: Mapping[str, str | Label] | None = None,
         exemplars: bool = True,
         operation: str | None = DEFAULT_OPERATION,
+        histogram: str = "classic",
+        native: NativeOptions | None = None,
     ) -> HttpOptions:
         scheme = _one_of("names", names, tuple(NAMINGS))
         naming = NAMINGS[scheme]
         reserved = [naming.method, naming.route, naming.status, naming.url_scheme, naming.error]
+        histogram, native = check_histogram(histogram, native)
         label_names, label_static, label_dynamic = check_labels(
             labels or {}, [r for r in reserved if r]
         )
@@ -80,6 +87,8 @@ class HttpOptions:
             label_dynamic=label_dynamic,
             exemplars=_flag("exemplars", exemplars),
             operation=_operation(operation),
+            histogram=histogram,
+            native=native,
         )
 
 

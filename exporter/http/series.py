@@ -11,8 +11,12 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.utils import floatToGoString
 
 from .._readback import exemplar_buckets, histogram_incs, value_inc
+from .._shared_native import KeptExemplars
+from ..native.collector import NativeHistogramCollector
+from ..native.histogram import NativeHistogram
 from .naming import METHODS, URL_SCHEMES
 from .options import HttpOptions, status_label
 
@@ -36,14 +40,26 @@ class Bound:
     ``exemplars`` the buckets to set a trace on (None where none are kept), and the body
     size histograms' ``observe`` (None unless ``body_sizes``)."""
 
-    __slots__ = ("add", "bounds", "buckets", "count", "exemplars", "request_size",
-                 "response_size")  # fmt: skip
+    __slots__ = ("add", "bounds", "buckets", "count", "exemplars", "kept", "observe",
+                 "request_size", "response_size")  # fmt: skip
 
-    def __init__(self, count: Any, duration: Any, sizes: tuple[Any, Any]) -> None:
+    def __init__(
+        self, count: Any, duration: Any, sizes: tuple[Any, Any], kept: KeptExemplars | None
+    ) -> None:
         self.count = count
+        self.request_size, self.response_size = sizes
+        self.kept: list[Any] | None = None
+        self.exemplars: tuple[Any, ...] | None = None
+        if isinstance(duration, NativeHistogram):  # ``observe(seconds, trace)`` does it all
+            self.observe: Any = duration.observe
+            return
+        self.observe = None
         self.add, self.buckets, self.bounds = histogram_incs(duration)
         self.exemplars = exemplar_buckets(duration)
-        self.request_size, self.response_size = sizes
+        if self.exemplars is None and kept is not None:  # several workers
+            labels = dict(zip(duration._labelnames, duration._labelvalues, strict=True))
+            les = [floatToGoString(b) for b in self.bounds]
+            self.kept = kept.slots(duration._name + "_bucket", labels, les)
 
 
 class Series:
@@ -64,20 +80,19 @@ class Series:
                 registry=registry,
             )
         labels = (*s.route_labels(), *custom)
-        self._duration = Histogram(
+        self._kept: KeptExemplars | None = getattr(collector, "kept_exemplars", None)
+        self._duration = self._histogram(
             s.name(ns, s.duration),
             "Time from a request's arrival to the end of its response's last body chunk.",
-            labels,
-            registry=registry,
-            buckets=o.buckets,
-        )
-        self._sizes: tuple[Histogram, Histogram] | None = None
+            labels, registry, o.buckets,
+        )  # fmt: skip
+        self._sizes: tuple[Any, Any] | None = None
         if o.body_sizes:
             self._sizes = (
-                Histogram(s.name(ns, s.request_size), "Size of HTTP request bodies.", labels,
-                          registry=registry, buckets=o.size_buckets),
-                Histogram(s.name(ns, s.response_size), "Size of HTTP response bodies.", labels,
-                          registry=registry, buckets=o.size_buckets),
+                self._histogram(s.name(ns, s.request_size), "Size of HTTP request bodies.",
+                                labels, registry, o.size_buckets),
+                self._histogram(s.name(ns, s.response_size), "Size of HTTP response bodies.",
+                                labels, registry, o.size_buckets),
             )  # fmt: skip
         in_progress = Gauge(
             s.name(ns, s.in_progress),
@@ -95,6 +110,23 @@ class Series:
         else:
             self.gauges = {m: in_progress.labels(m) for m in methods}
         self.bound: dict[Key, Bound] = {}
+
+    def _histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: tuple[str, ...],
+        registry: CollectorRegistry,
+        buckets: tuple[float, ...],
+    ) -> Any:
+        """A prometheus-client ``Histogram``, or a native one (``histogram`` option)."""
+        o = self.options
+        if o.histogram == "classic":
+            return Histogram(name, documentation, labels, registry=registry, buckets=buckets)
+        return NativeHistogramCollector(
+            name, documentation, labels, options=o.native, registry=registry,
+            buckets=buckets if o.histogram == "both" else (),
+        )  # fmt: skip
 
     def bind(self, key: Key) -> Bound:
         """The children of ``key``, bound on first use and kept in ``bound``."""
@@ -119,4 +151,4 @@ class Series:
         sizes: tuple[Any, Any] = (None, None)
         if self._sizes is not None:
             sizes = (self._sizes[0].labels(*values).observe, self._sizes[1].labels(*values).observe)
-        return Bound(count, self._duration.labels(*values), sizes)
+        return Bound(count, self._duration.labels(*values), sizes, self._kept)

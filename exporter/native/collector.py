@@ -25,6 +25,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from .family import NativeHistogramFamily
 from .histogram import NativeHistogram, NativeOptions, classic_bounds
+from .state import NativeState
 
 
 class NativeHistogramCollector:
@@ -75,7 +76,15 @@ class NativeHistogramCollector:
         return [NativeHistogramFamily(self.name, self._documentation, self._labelnames, self._unit)]
 
     def collect(self) -> Iterable[Metric]:
+        return [self.family(self.series())]
+
+    def series(self) -> list[tuple[tuple[str, ...], NativeState]]:
+        """Every series' label values and state now (what another process may merge)."""
+        return [(values, child.snapshot()) for values, child in list(self._children.items())]
+
+    def family(self, series: Iterable[tuple[Sequence[str], NativeState]]) -> NativeHistogramFamily:
+        """A family of this collector's name, help and labels holding ``series``."""
         family = NativeHistogramFamily(self.name, self._documentation, self._labelnames, self._unit)
-        for values, child in list(self._children.items()):
-            family.add_state(values, child.snapshot())
-        return [family]
+        for values, state in series:
+            family.add_state(values, state)
+        return family

@@ -138,3 +138,39 @@ def _newer(a: Exemplar | None, b: Exemplar | None) -> Exemplar | None:
 
 def _seconds(exemplar: Exemplar) -> float:
     return -math.inf if exemplar.timestamp is None else float(exemplar.timestamp)
+
+
+def difference(new: NativeState, old: NativeState | None) -> NativeState:
+    """What ``new`` counted since ``old`` (an earlier state of the same series): a window.
+
+    Both are brought to the coarser schema and the wider zero bucket first (a histogram may
+    have halved its resolution in between); a count that went backwards (a reset in
+    between) leaves ``new`` as it is, as PromQL's ``increase`` treats a counter reset."""
+    if old is None or old.count == 0:
+        return new
+    if new.count < old.count or new.classic_bounds != old.classic_bounds:
+        return new
+    schema = min(new.schema, old.schema)
+    threshold = max(new.zero_threshold, old.zero_threshold)
+    a = new.reduced_to(schema).widened_to(threshold)
+    b = old.reduced_to(schema).widened_to(a.zero_threshold).widened_to(threshold)
+    if b.zero_threshold > a.zero_threshold:
+        a = a.widened_to(b.zero_threshold)
+    return replace(
+        a,
+        count=a.count - b.count,
+        sum=a.sum - b.sum,
+        zero_count=max(0, a.zero_count - b.zero_count),
+        positive=_subtract(a.positive, b.positive),
+        negative=_subtract(a.negative, b.negative),
+        classic_counts=tuple(map(int.__sub__, a.classic_counts, b.classic_counts)),
+    )
+
+
+def _subtract(a: Mapping[int, int], b: Mapping[int, int]) -> dict[int, int]:
+    out = {}
+    for key, count in a.items():
+        left = count - b.get(key, 0)
+        if left > 0:
+            out[key] = left
+    return out
