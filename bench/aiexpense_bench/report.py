@@ -2,10 +2,11 @@
 
 Goals come from the issues (2: kit, 3: probes, 4: service, 5: parsing, 7: load, 10: HTTP
 middleware and exemplars, 11 and 18: workers, 19: the token mix, workers, release,
-footprint, live); a row without a goal is there for information (the spec's own figures, say). A goal is judged
-only when the data can decide it (:mod:`.significance`): PASS or FAIL when a 90 % interval
-of the figure lies wholly on one side of the limit, else "not judged", with the reason. A
-``--quick`` run is a smoke test: it judges no goal but the exact checks (counts agreeing).
+footprint, live; 22: native histograms and exemplars); a row without a goal is there for
+information (the spec's own figures, say). A goal is judged only when the data can decide
+it (:mod:`.significance`): PASS or FAIL when a 90 % interval of the figure lies wholly on
+one side of the limit, else "not judged", with the reason. A ``--quick`` run is a smoke
+test: it judges no goal but the exact checks (counts agreeing).
 """
 
 from __future__ import annotations
