@@ -8,7 +8,7 @@ them in the document it already publishes on its beat (``multiprocess.Publisher`
 price of another worker's figures being up to one beat old at a scrape; the scraping
 process's own are read fresh. Merging: states add up (:meth:`NativeState.merge`), per
 bucket the newest exemplar wins. A dead worker's last document is folded with the rest of
-what it published (``multiprocess._fold_published``).
+what it published (``multiprocess.dead``).
 """
 
 from __future__ import annotations
