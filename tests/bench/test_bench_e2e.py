@@ -22,6 +22,8 @@ from aiexpense_bench.cli import main
 from tests.support import Database
 
 REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # a quick run of every phase: a minute and more
+
 SELECT = (
     "record_operation|prometheus_client_record|create_expense|raw_insert_expense"
     "|parse_conversation$"

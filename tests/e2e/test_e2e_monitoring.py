@@ -276,6 +276,7 @@ def problems_with(result: list[dict[str, Any]]) -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_every_dashboard_query_has_data_under_load(database, sink, start_prometheus):
     with serve(database.url, sink) as service:
         prometheus = start_prometheus(service)
@@ -328,6 +329,7 @@ def test_every_dashboard_query_has_data_under_load(database, sink, start_prometh
 # -- (b) DatabaseDown, from PostgreSQL to the pager -----------------------------------------
 
 
+@pytest.mark.slow
 def test_database_down_pages_through_alertmanager_and_resolves(
     own_postgres, sink, alertmanager, start_prometheus
 ):

@@ -238,6 +238,7 @@ def outcome(service, name: str) -> float:
     return sample(service, "aiexpense_replies_total", outcome=name)
 
 
+@pytest.mark.slow
 async def test_a_429_is_retried_after_its_retry_after_and_delivered(database):
     token = "777:outbox-secret"
     with platform((429, {"Retry-After": "1"}), (503, {})) as api:

@@ -135,6 +135,7 @@ def test_promtool_check_rules_with_lint(promtool):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("test_file", RULE_TEST_FILES, ids=lambda p: p.name)
 def test_promtool_rule_unit_tests(promtool, test_file):
     result = subprocess.run(

@@ -23,6 +23,7 @@ LAYOUT = {
 }
 
 
+@pytest.mark.slow
 def test_files_go_where_the_spec_places_them_and_the_tests_load_the_placed_rules(tmp_path):
     s = parse_spec({**SPECS["billing-no-database"], "files": LAYOUT})
     files = generate(s)
