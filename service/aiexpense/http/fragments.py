@@ -55,7 +55,7 @@ class ExpenseFragments:
         known = self._known.get(expense)
         if known is not None:
             seen, text = known
-            if seen is expense or seen.amount.as_tuple() == expense.amount.as_tuple():
+            if seen is expense or str(seen.amount) == str(expense.amount):
                 return text
         text = _encode(self._to_json(expense))
         if expense not in self._known and len(self._known) >= self._maxsize:
