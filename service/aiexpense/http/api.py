@@ -31,6 +31,7 @@ from ..domain.errors import InvalidField, NotFound, ServiceError
 from ..domain.models import Expense, Summary, User
 from ..text.lexicon import Category
 from .auth import Guard
+from .fragments import DEFAULT_SIZE, ExpenseFragments
 
 if TYPE_CHECKING:
     from ..service import ExpenseService
@@ -182,6 +183,9 @@ class ExpenseApi:
         self.auth = Guard(
             service.credentials.check, service.settings.admin_token, service.collector
         )
+        # The latest expenses are answered from the same records again and again: their
+        # JSON is encoded once (see .fragments).
+        self.fragments = ExpenseFragments(expense_json, DEFAULT_SIZE)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -271,14 +275,9 @@ class ExpenseApi:
         else:
             limit = q.get("limit", v.DEFAULT_LIMIT)
             expenses = await self.service.get_expenses(q["user_id"], limit)
-        body.update(
-            {
-                "limit": limit,
-                "count": len(expenses),
-                "expenses": [expense_json(e) for e in expenses],
-            }
-        )
-        return JSONResponse(body)
+        body.update({"limit": limit, "count": len(expenses)})
+        page = self.fragments.page(body, "expenses", expenses)
+        return Response(page, media_type=JSONResponse.media_type)
 
     @endpoint
     async def update_expense(self, request: Request) -> Response:

@@ -1,0 +1,57 @@
+"""Encoded expense fragments: the same bytes JSONResponse renders, reused only when exact."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from starlette.responses import JSONResponse
+
+from aiexpense.domain.models import Expense
+from aiexpense.http.api import expense_json
+from aiexpense.http.fragments import ExpenseFragments
+
+TZ = timezone(timedelta(hours=7))
+
+
+def _expense(n: int, amount: str = "12.50", description: str = 'phở bò "quoted"') -> Expense:
+    return Expense(
+        n, 3, Decimal(amount), "USD", "food", description, date(2026, 12, 1), "line",
+        None if n % 2 else f"m-{n}", datetime(2026, 12, 7, 1, 2, 3, 4567, tzinfo=TZ),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        {"user_id": 3, "limit": 100, "count": 3},
+        {"user_id": 3, "from": "2026-12-01", "to": "2026-12-07", "limit": 1000, "count": 3},
+        {},
+    ],
+)
+def test_a_page_is_what_json_response_renders(head: dict) -> None:
+    expenses = [_expense(1), _expense(2, "0.01", ""), _expense(3, "1200", "x\u2028y")]
+    fragments = ExpenseFragments(expense_json, maxsize=10)
+    expected = JSONResponse({**head, "expenses": [expense_json(e) for e in expenses]}).body
+    assert fragments.page(head, "expenses", expenses) == expected
+    assert fragments.page(head, "expenses", expenses) == expected  # from memory now
+    assert fragments.page(head, "expenses", []) == JSONResponse({**head, "expenses": []}).body
+
+
+def test_an_equal_record_with_other_digits_is_encoded_again() -> None:
+    fragments = ExpenseFragments(expense_json, maxsize=10)
+    assert '"amount":"1.5"' in fragments.fragment(_expense(1, "1.5"))
+    assert _expense(1, "1.5") == _expense(1, "1.50")  # equal as values...
+    assert '"amount":"1.50"' in fragments.fragment(_expense(1, "1.50"))  # ...not as text
+    changed = _expense(1, "1.50", description="lunch")
+    assert '"description":"lunch"' in fragments.fragment(changed)
+
+
+def test_the_oldest_fragments_go_first_past_maxsize() -> None:
+    fragments = ExpenseFragments(expense_json, maxsize=2)
+    for n in range(5):
+        fragments.fragment(_expense(n))
+    assert len(fragments) == 2
+    with pytest.raises(ValueError):
+        ExpenseFragments(expense_json, maxsize=0)
