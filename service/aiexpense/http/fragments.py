@@ -6,7 +6,7 @@ of that answer's cost (~3.3 us per expense; 100 per page). ``ExpenseFragments`` 
 each expense's encoded object, keyed by the record's value (records are frozen, so equal
 records give equal JSON), and splices the fragments into the page:
 
-    fragments = ExpenseFragments(expense_json, maxsize=20_000)
+    fragments = ExpenseFragments(expense_json, maxsize=5_000)
     body = fragments.page({"user_id": 7, "limit": 100, "count": 2}, "expenses", expenses)
 
 The bytes are exactly what ``JSONResponse`` would render for the same dict (same encoder
@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from ..domain.models import Expense
 
-DEFAULT_SIZE: Final = 20_000  # ~0.5 kB each: the pages of 200 people's latest 100
+DEFAULT_SIZE: Final = 5_000  # ~0.5 kB each (~2.5 MB): the pages of 50 people's latest 100
 # JSONResponse.render's options, so a spliced page is byte for byte what it would send.
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
