@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from .native.quantile import bounded
 from .native.state import NativeState, difference
 
 
@@ -181,12 +182,7 @@ def bucket_quantile(
     if total <= 0:
         return None
     estimate = _interpolate(q * total, bounds, cumulative)
-    lo, hi = observed
-    if hi is not None and estimate > hi:
-        estimate = hi
-    if lo is not None and estimate < lo:
-        estimate = lo
-    return estimate
+    return bounded(estimate, observed)
 
 
 def _interpolate(rank: float, bounds: Sequence[float], cumulative: Sequence[int]) -> float:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -95,6 +96,18 @@ def require_tool(name: str) -> str:
     if IN_CI:
         pytest.fail(f"{message}; CI must install it: see .ci/run")
     pytest.skip(message)
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """SIGTERM ``process`` (a server under test), then SIGKILL it if it is not gone in 30 s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):

@@ -36,11 +36,17 @@ def native_quantile(
             break
         below += count
         estimate = upper
+    return bounded(estimate, observed)
+
+
+def bounded(estimate: float, observed: tuple[float | None, float | None]) -> float:
+    """``estimate`` within the ``observed`` (low, high) range, either end possibly unknown:
+    interpolating in a bucket must not report what was never seen."""
     lo, hi = observed
     if hi is not None and estimate > hi:
-        estimate = hi
+        return hi
     if lo is not None and estimate < lo:
-        estimate = lo
+        return lo
     return estimate
 
 

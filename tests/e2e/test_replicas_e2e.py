@@ -41,6 +41,7 @@ from tests.support import (
     log_tail,
     prometheus_process,
     render_alerting_rules,
+    stop,
     wait_until,
 )
 
@@ -89,13 +90,7 @@ class Replica:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
 
 @pytest.fixture

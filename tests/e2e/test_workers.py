@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import free_port, wait_until
+from tests.support import free_port, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -61,11 +61,7 @@ def server(database, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, Pa
         wait_until(lambda: len(workers_of(process)) == 4, timeout=30)
         yield url, process, directory
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 

@@ -21,7 +21,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.support import free_port, wait_until
+from tests.support import free_port, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -79,12 +79,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         wait_until(lambda: server.reporting() == set(server.workers()), timeout=60)
         yield server
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         server.client.close()
         log.close()
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import os
 import random
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ import pytest
 
 from exporter.native import lower_bound, upper_bound
 from exporter.native.schema import bucket_key
-from tests.support import SCRAPE, Prometheus, free_port, prometheus_daemon, wait_until
+from tests.support import SCRAPE, Prometheus, free_port, prometheus_daemon, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -49,12 +48,7 @@ def server(tmp_path: Path) -> Iterator[str]:
         wait_until(lambda: _answers(url), timeout=60)
         yield url
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
         log.close()
 
 
