@@ -1,7 +1,8 @@
 """MetricsCollector: times named operations into prometheus-client metrics.
 
 Hot path (``record_operation``): one dict lookup, the operation's pre-bound counter and
-histogram children, and a per-operation lock taken only when min/max widen. The JSON views
+histogram children (one process: their values, written under the operation's one lock), and
+that lock again only when min/max widen. The JSON views
 are derived on read from the prometheus-client metrics themselves (read directly, see
 ``_readback``), so the two views can never disagree. Windows and history come from
 snapshots of those totals (``windows``); a reset of the view is a baseline (``baseline``).
@@ -45,6 +46,7 @@ from ._readback import (
     exemplar_buckets,
     native_collectors,
     operation_totals,
+    plain_values,
     value_inc,
     value_incs,
 )
@@ -92,10 +94,12 @@ class _Slot:
     the publisher to hand to the scraping process."""
 
     __slots__ = ("add", "bounds", "buckets", "children", "count", "exemplars", "fail", "kept",
-                 "last", "lock", "max", "min", "native", "observe")  # fmt: skip
+                 "last", "lock", "max", "min", "native", "observe", "plain")  # fmt: skip
 
     def __init__(self, total: Any, errors: Any, duration: Any, kept: KeptExemplars | None) -> None:
         self.children = (total, errors, duration)
+        # One process: the values themselves, written under ``lock`` (see _readback)
+        self.plain: tuple[Any, ...] | None = None
         self.native: NativeHistogram | None = None
         self.observe: Callable[[float, Any], None] | None = None
         self.kept: list[Exemplar | None] | None = None
@@ -107,6 +111,9 @@ class _Slot:
             # The children's values, reached directly (see readback): half the cost of the
             # children's own inc() and observe(), which stays for records with an exemplar.
             self.count, self.fail, self.add, self.buckets, self.bounds = value_incs(*self.children)
+            values = plain_values(*self.children)
+            if values is not None:  # (total, errors, sum, buckets)
+                self.plain = (values[0], values[1], values[2], values[3:])
             self.exemplars = exemplar_buckets(duration)
             if self.exemplars is None and kept is not None:
                 name, labels = (
@@ -304,15 +311,27 @@ class MetricsCollector:
         now = self._clock()
         if now >= self._windows.record_tick:  # no read for two steps: snapshot it ourselves
             self._windows.tick(now)  # before this record: a snapshot is the state up to now
-        slot.count(1)
-        if error:  # an exception, or True
-            slot.fail(1)
         if slot.observe is not None:  # native buckets (and the classic ones, for "both")
+            slot.count(1)
+            if error:  # an exception, or True
+                slot.fail(1)
             slot.observe(duration_seconds, current_exemplar())
         else:
-            slot.add(duration_seconds)
             bucket = _bucket(slot.bounds, duration_seconds)
-            slot.buckets[bucket](1)
+            if slot.plain is not None:  # the slot is these values' only writer
+                total, errors, seconds, buckets = slot.plain
+                with slot.lock:
+                    total._value += 1
+                    if error:
+                        errors._value += 1
+                    seconds._value += duration_seconds
+                    buckets[bucket]._value += 1
+            else:
+                slot.count(1)
+                if error:
+                    slot.fail(1)
+                slot.add(duration_seconds)
+                slot.buckets[bucket](1)
             if slot.exemplars is not None:
                 trace = current_exemplar()  # the request's trace, if any (see exemplars)
                 if trace:

@@ -38,6 +38,7 @@ matching ``skip_paths``.
 from __future__ import annotations
 
 import asyncio
+import threading
 from bisect import bisect_left as _bucket
 from collections.abc import Callable, Iterable, Mapping
 from re import Pattern
@@ -111,6 +112,7 @@ class HttpMetricsMiddleware:
         )  # fmt: skip
         self._series = Series(collector, o)
         self._bound = self._series.bound
+        self._lock = threading.Lock()  # the one writer lock of our one-process values
         self._gauges = {k: value_inc(g) for k, g in self._series.gauges.items()}
         prefixes = tuple(p.rstrip("/") for p in o.exclude)
         self._exclude_exact = frozenset(p or "/" for p in prefixes)
@@ -232,14 +234,24 @@ class HttpMetricsMiddleware:
         else:
             key = (method, route, code, url_scheme)
         bound = self._bound.get(key) or self._series.bind(key)
-        if bound.count is not None:
-            bound.count(1)
         if bound.observe is not None:  # a native histogram (classic buckets inside, if any)
+            if bound.count is not None:
+                bound.count(1)
             bound.observe(elapsed, trace)
         else:
-            bound.add(elapsed)
             i = _bucket(bound.bounds, elapsed)
-            bound.buckets[i](1)
+            if bound.plain is not None:  # one process: the values, under our one lock
+                count, seconds, buckets = bound.plain
+                with self._lock:
+                    if count is not None:
+                        count._value += 1
+                    seconds._value += elapsed
+                    buckets[i]._value += 1
+            else:
+                if bound.count is not None:
+                    bound.count(1)
+                bound.add(elapsed)
+                bound.buckets[i](1)
             if trace:
                 if bound.exemplars is not None:
                     # as Histogram.observe(amount, exemplar) does, without its label checks

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.utils import floatToGoString
 
-from .._readback import exemplar_buckets, histogram_incs, value_inc
+from .._readback import exemplar_buckets, histogram_incs, plain_values, value_inc
 from .._shared_native import KeptExemplars
 from ..native.collector import NativeHistogramCollector
 from ..native.histogram import NativeHistogram
@@ -38,23 +38,31 @@ class Bound:
     ``count(1)`` (None when the scheme has no counter), ``add(seconds)`` to the duration's
     sum, ``buckets[i](1)`` for the first bucket whose bound is >= the duration (``bounds``),
     ``exemplars`` the buckets to set a trace on (None where none are kept), and the body
-    size histograms' ``observe`` (None unless ``body_sizes``)."""
+    size histograms' ``observe`` (None unless ``body_sizes``). In one process ``plain``
+    holds the same values themselves (count or None, sum, buckets), for the middleware to
+    write under its one lock (see ``_readback``)."""
 
-    __slots__ = ("add", "bounds", "buckets", "count", "exemplars", "kept", "observe",
+    __slots__ = ("add", "bounds", "buckets", "count", "exemplars", "kept", "observe", "plain",
                  "request_size", "response_size")  # fmt: skip
 
     def __init__(
-        self, count: Any, duration: Any, sizes: tuple[Any, Any], kept: KeptExemplars | None
+        self, counter: Any, duration: Any, sizes: tuple[Any, Any], kept: KeptExemplars | None
     ) -> None:
-        self.count = count
+        self.count = None if counter is None else value_inc(counter)
         self.request_size, self.response_size = sizes
         self.kept: list[Any] | None = None
         self.exemplars: tuple[Any, ...] | None = None
+        self.plain: tuple[Any, Any, tuple[Any, ...]] | None = None
         if isinstance(duration, NativeHistogram):  # ``observe(seconds, trace)`` does it all
             self.observe: Any = duration.observe
             return
         self.observe = None
         self.add, self.buckets, self.bounds = histogram_incs(duration)
+        values = plain_values(duration) if counter is None else plain_values(counter, duration)
+        if values is not None:
+            count = None if counter is None else values[0]
+            rest = values if counter is None else values[1:]
+            self.plain = (count, rest[0], rest[1:])
         self.exemplars = exemplar_buckets(duration)
         if self.exemplars is None and kept is not None:  # several workers
             labels = dict(zip(duration._labelnames, duration._labelvalues, strict=True))
@@ -139,9 +147,9 @@ class Series:
         method, route, code, url_scheme, *custom = key
         s = self.options.scheme
         status = self._status(code)
-        count = None
+        counter = None
         if self._requests is not None:
-            count = value_inc(self._requests.labels(method, route, status, *custom))
+            counter = self._requests.labels(method, route, status, *custom)
         if s.requests is not None:
             values: tuple[str, ...] = (method, route)
         else:
@@ -151,4 +159,4 @@ class Series:
         sizes: tuple[Any, Any] = (None, None)
         if self._sizes is not None:
             sizes = (self._sizes[0].labels(*values).observe, self._sizes[1].labels(*values).observe)
-        return Bound(count, self._duration.labels(*values), sizes, self._kept)
+        return Bound(counter, self._duration.labels(*values), sizes, self._kept)

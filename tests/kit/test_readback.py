@@ -70,3 +70,31 @@ def test_recording_through_the_values_equals_the_childrens_own_methods() -> None
         }
 
     assert values(own) == values(direct)
+
+
+def test_writing_the_plain_values_equals_the_childrens_own_methods() -> None:
+    import bisect
+
+    from exporter._readback import plain_values
+
+    bounds = (0.001, 0.01, 0.1)
+    own, direct = CollectorRegistry(), CollectorRegistry()
+    children = []
+    for registry in (own, direct):
+        total = Counter("ops", "x", ["operation"], registry=registry).labels("a")
+        duration = Histogram("dur", "x", ["operation"], registry=registry, buckets=bounds)
+        children.append((total, duration.labels("a")))
+    found = plain_values(*children[1])
+    assert found is not None and len(found) == 2 + len(bounds) + 1  # count, sum, buckets
+    count, seconds, *buckets = found
+    for amount in (0.0, 0.001, 0.0011, 0.05, 0.1, 7.0):
+        children[0][0].inc()
+        children[0][1].observe(amount)
+        count._value += 1
+        seconds._value += amount
+        buckets[bisect.bisect_left(children[1][1]._upper_bounds, amount)]._value += 1
+    collected = [
+        {(s.name, s.value) for f in r.collect() for s in f.samples if "_created" not in s.name}
+        for r in (own, direct)
+    ]
+    assert collected[0] == collected[1]
