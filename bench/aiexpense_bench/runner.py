@@ -1,20 +1,22 @@
 """``aiexpense-bench``: every phase in order, one result file, a summary at the end.
 
-    [1/9] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/9] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
-    [3/9] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
-    [4/9] load             exporter serve (instrumentation on, and off) + the load generator:
+    [1/10] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
+    [2/10] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
+    [3/10] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
+    [4/10] load             exporter serve (instrumentation on, and off) + the load generator:
                            Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
-    [5/9] probes           health and ready against live
-    [6/9] workers          exporter serve with 1 and 2 worker processes, alternating rounds:
+    [5/10] probes           health and ready against live
+    [6/10] workers          exporter serve with 1 and 2 worker processes, alternating rounds:
                            wrk on GET /api/categories, then wrk on the token mix at 16 and
                            64 connections (p99, resident memory under load, CPU per party)
-    [7/9] compare-release  the token mix against the release before authentication (its
+    [7/10] compare-release  the token mix against the release before authentication (its
                            own mix, no tokens), served from git history; skipped without it
-    [8/9] footprint        restarts: SIGTERM to the next process's ready; idle memory
-    [9/9] live             GET /monitoring/live against a bare Starlette app, same uvicorn
+    [8/10] footprint        restarts: SIGTERM to the next process's ready; idle memory
+    [9/10] live             GET /monitoring/live against a bare Starlette app, same uvicorn
+    [10/10] middleware      server CPU per request of a trivial endpoint through a real
+                           uvicorn: bare, with HttpMetricsMiddleware, with starlette-exporter
 
-The wrk phases (6-9) need wrk (Debian: apt-get install wrk) and a service of their own
+The wrk phases (6, 7, 9) need wrk (Debian: apt-get install wrk) and a service of their own
 (not with --url).
 
 Every process is a child of this one; the service and the load generator never share one.
@@ -46,7 +48,10 @@ from . import report, results
 from .compare import mann_whitney_p
 from .server import ServiceProcess, bench_database
 
-PHASES = ("micro", "memory", "load", "probes", "workers", "compare-release", "footprint", "live")
+PHASES = (
+    "micro", "memory", "load", "probes", "workers", "compare-release", "footprint", "live",
+    "middleware",
+)  # fmt: skip
 # The cases of aiexpense_bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
@@ -71,14 +76,18 @@ class Plan:
     probe_slices: int
     wrk_seconds: float  # each wrk round of the mix, release and live phases
     restarts: int
+    middleware_rounds: int  # the middleware phase's rounds (each kind once a round)
+    middleware_requests: int  # per kind and round
 
 
 # pyperf's --fast still spawns 10 worker processes per benchmark (3 minutes for this
 # suite here), so --quick asks for one worker of 3 values: a smoke test, not a verdict.
 # Six mixed rounds a side: the paired test of the instrumentation cost needs at least five
 # to reach p < 0.05 at all (report.py, significance.py).
-FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10)
-QUICK = Plan(("--processes=1", "--values=3", "--min-time=0.05"), 0.2, 3.0, 1.0, 1, 30, 3, 1.0, 2)
+FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 4000)
+QUICK = Plan(
+    ("--processes=1", "--values=3", "--min-time=0.05"), 0.2, 3.0, 1.0, 1, 30, 3, 1.0, 2, 1, 500
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -111,7 +120,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def step(n: int, title: str) -> None:
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(f"\n[{n}/9] {title}  (load average {load})", file=sys.stderr, flush=True)
+    print(f"\n[{n}/{len(PHASES) + 1}] {title}  (load average {load})", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     }
     started = time.monotonic()
     step(1, "database")
-    needs_db = bool(phases & {"micro", "memory"}) or not args.url
+    # the middleware phase serves a trivial app of its own, no database
+    needs_db = bool(phases & {"micro", "memory"}) or (not args.url and phases != {"middleware"})
     with (
         bench_database(os.environ.get("DATABASE_URL")) if needs_db else nullcontext("") as url,
         tempfile.TemporaryDirectory(prefix="exporter-bench-") as tmp,
@@ -149,6 +159,9 @@ def run(args: argparse.Namespace) -> int:
             step(6, "workers: wrk on GET /api/categories, one worker process against two")
             result.setdefault("load", {})["workers"] = _workers(args, plan, url, Path(tmp))
         _wrk_phases(result.setdefault("load", {}), args, plan, phases, url, Path(tmp))
+        if "middleware" in phases:
+            step(10, "middleware: server CPU per request through a real uvicorn")
+            result.setdefault("load", {})["middleware"] = _middleware(args, plan)
     _finish(result, started)
     path = results.save(result, output)
     _print_summary(result, path)
@@ -370,6 +383,16 @@ def _wrk_phases(
     if wrk is not None and "live" in phases:
         step(9, "live: GET /monitoring/live against a bare Starlette app (wrk)")
         load["live"] = footprint.live(wrk, url, tmp, **timing)
+
+
+def _middleware(args, plan: Plan) -> dict[str, Any]:
+    """Issue 10, 18 and 19's goals where the user pays them: a server's CPU per request."""
+    from . import http_server
+
+    rounds = max(args.rounds or plan.rounds, plan.middleware_rounds)
+    kinds = ("bare", "ours", "starlette_exporter")
+    runs = http_server.measure(kinds, rounds, plan.middleware_requests)
+    return {"runs": runs, "requests": plan.middleware_requests, "unit": "us/request"}
 
 
 WRK_KEYS = {"workers": "workers_mix", "compare-release": "release", "live": "live"}

@@ -147,8 +147,9 @@ def test_the_summary_names_each_goal_with_a_verdict(run) -> None:
 
 def test_progress_is_shown_while_it_runs(run) -> None:
     err = run["stderr"]
-    for marker in ("[1/9] database", "[2/9] micro", "[4/9] load", "[5/9] probes", "[6/9] workers",
-                   "[7/9] compare-release", "[8/9] footprint", "[9/9] live"):  # fmt: skip
+    for marker in ("[1/10] database", "[2/10] micro", "[4/10] load", "[5/10] probes",
+                   "[6/10] workers", "[7/10] compare-release", "[8/10] footprint", "[9/10] live",
+                   "[10/10] middleware"):  # fmt: skip
         assert marker in err
     assert "signups" in err and "req/s" in err and "probes:health" in err
     goals = {g["case"]: g for g in run["result"]["goals"]}
@@ -170,8 +171,11 @@ def test_issue_19s_phases_run_and_report_each_goal(run) -> None:
     assert all(s > 0 for s in load["restarts"]["stop_to_ready_seconds"])
     assert set(load["live"]["runs"]) == {"service", "bare"}
     cases = " ".join(g["case"] for g in run["result"]["goals"])
-    for name in ("mix: 2 vs 1 worker", "mix: p99", "release:", "restart:", "live:"):
+    for name in ("mix: 2 vs 1 worker", "mix: p99", "release:", "restart:", "live:", "middleware:"):
         assert name in cases
+    middleware = load["middleware"]["runs"]
+    assert set(middleware) == {"bare", "ours", "starlette_exporter"}
+    assert all(v > 0 for values in middleware.values() for v in values)
     goals = {g["case"]: g for g in run["result"]["goals"]}
     assert goals["mix: service count vs wrk's answers"]["passed"]  # exact, even --quick
 

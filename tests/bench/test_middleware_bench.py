@@ -49,7 +49,24 @@ def test_goals_added_time_and_added_cost_against_a_reference():
             }
         )
     }
-    assert rows["kit.http_middleware"].passed  # 1.1x bare
+    # issue 10's "<= 15% over bare" is per server request (middleware_rows), not in process
+    assert rows["kit.http_middleware"].goal == "" and rows["kit.http_middleware"].passed is None
     added = rows["kit.http_middleware added cost"]
     assert abs(added.ratio - 1 / 30) < 0.02 and added.passed
     assert rows["kit.observe_exemplar"].passed is False  # +0.6 us > +0.5 us
+
+
+def _rounds(center: float, n: int = 21) -> list[float]:
+    rng = random.Random(int(center * 1000))
+    return [center * (1 + rng.gauss(0, 0.02)) for _ in range(n)]
+
+
+def test_the_real_server_goals_are_judged_on_paired_rounds():
+    bare = _rounds(100.0)
+    fast = {"bare": bare, "ours": [b * 1.05 for b in bare], "starlette_exporter": _rounds(140.0)}
+    ratio, share = report.middleware_rows({"runs": fast})
+    assert ratio.passed and abs(ratio.ratio - 1.05) < 1e-9
+    assert share.passed and 0.1 < share.ratio < 0.15  # +5 of +40 us
+    slow = {**fast, "ours": [b * 1.2 for b in bare]}
+    ratio, share = report.middleware_rows({"runs": slow})
+    assert ratio.passed is False and share.passed is False  # +20 of +40 us: a half
