@@ -128,6 +128,8 @@ class HealthChecker:
         self._report: HealthReport | None = None
         self._last_round: float | None = None
         self._heartbeat: float | None = None
+        # The report whose liveness checks were grouped last, and that group (see liveness)
+        self._liveness_of: tuple[HealthReport | None, GroupReport] = (None, _NO_LIVENESS_CHECKS)
         self._tasks: list[asyncio.Task[None]] = []
         self._shutting_down = False
         directory = getattr(collector, "multiprocess_dir", None)
@@ -271,8 +273,17 @@ class HealthChecker:
         return False, verdict(group, detailed)
 
     def liveness(self, *, detailed: bool = True) -> tuple[bool, str]:
-        """Is the process able to serve at all? Never looks at the database."""
-        group = self._liveness_group()
+        """Is the process able to serve at all? Never looks at the database.
+
+        The usual answer (alive) is the cheap one: a probe may come many times a second, so
+        while the heartbeat is fresh it costs a clock read and a look at the liveness
+        checks of the latest report (grouped once per report), nothing built per call."""
+        if (
+            self._beating()
+            and self._report_liveness(self.report()).status is not HealthStatus.UNHEALTHY
+        ):
+            return True, "alive"
+        group = self._liveness_group()  # failing (or just recovered): the full account
         if group.status is not HealthStatus.UNHEALTHY:
             return True, "alive"
         return False, verdict(group, detailed)
@@ -289,13 +300,25 @@ class HealthChecker:
         return None
 
     def _liveness_group(self) -> GroupReport:
-        report = self.report()
-        if report is None:
-            group = GroupReport(LIVENESS, HealthStatus.HEALTHY, {}, {}, None)
-        else:
-            group = report.group(LIVENESS)
+        group = self._report_liveness(self.report())
         checks = {"event_loop": self._heartbeat_result(), **group.checks}
         return replace(group, status=aggregate(checks, group.registrations), checks=checks)
+
+    def _report_liveness(self, report: HealthReport | None) -> GroupReport:
+        """The liveness checks of ``report``, grouped once per report (the same object
+        until the next sample; a merged or stale one is new each time, and grouped anew)."""
+        grouped_for, group = self._liveness_of
+        if grouped_for is not report:
+            group = _NO_LIVENESS_CHECKS if report is None else report.group(LIVENESS)
+            self._liveness_of = (report, group)
+        return group
+
+    def _beating(self) -> bool:
+        """Would the ``event_loop`` check read healthy now? (what it says, without saying it)"""
+        if self._heartbeat is None or not self._tasks:
+            return True
+        now, limit = time.monotonic(), self.thresholds.liveness_stale_seconds
+        return now - self._heartbeat <= limit and self._stalled_worker(limit, now) is None
 
     def _heartbeat_result(self) -> CheckResult:
         if self._heartbeat is None or not self._tasks:
@@ -304,12 +327,18 @@ class HealthChecker:
         age = now - self._heartbeat
         if age > limit:
             return CheckResult.unhealthy(f"event loop heartbeat is {age:.1f}s old")
-        if self._shared is not None:  # every worker's loop: one stuck is the server's fault
-            for pid, other in stalled_loops(self._shared.others(), limit, now):
-                return CheckResult.unhealthy(
-                    f"worker {pid}: event loop heartbeat is {other:.1f}s old"
-                )
+        stalled = self._stalled_worker(limit, now)
+        if stalled is not None:
+            pid, other = stalled
+            return CheckResult.unhealthy(f"worker {pid}: event loop heartbeat is {other:.1f}s old")
         return CheckResult.healthy(f"event loop heartbeat {age:.1f}s ago")
+
+    def _stalled_worker(self, limit: float, now: float) -> tuple[int, float] | None:
+        """Another worker whose event loop has not beaten within ``limit`` (its pid and
+        heartbeat age): one stuck loop is the server's fault. None with one worker."""
+        if self._shared is None:
+            return None
+        return next(iter(stalled_loops(self._shared.others(), limit, now)), None)
 
     # -- sampling --------------------------------------------------------------------------
 
@@ -370,6 +399,9 @@ class HealthChecker:
             self._heartbeat = time.monotonic()
             self._share()
             await asyncio.sleep(HEARTBEAT_SECONDS)
+
+
+_NO_LIVENESS_CHECKS = GroupReport(LIVENESS, HealthStatus.HEALTHY, {}, {}, None)  # no sample yet
 
 
 def _marker(group: str, name: str, reason: str) -> GroupReport:

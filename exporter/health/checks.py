@@ -39,8 +39,10 @@ class HealthStatus(StrEnum):
 
     @staticmethod
     def worst(statuses: Iterable[HealthStatus]) -> HealthStatus:
-        order = list(HealthStatus)
-        return max(statuses, key=order.index, default=HealthStatus.HEALTHY)
+        return max(statuses, key=_RANK.__getitem__, default=HealthStatus.HEALTHY)
+
+
+_RANK: Final = {status: rank for rank, status in enumerate(HealthStatus)}  # worse is higher
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 
 import aiohttp
@@ -11,6 +13,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from exporter import HealthChecker, HealthStatus, MetricsCollector
+from exporter._liveness import start_token
 from tests.kit.app import kit_app
 from tests.kit.catalog import Op
 from tests.support import async_wait_until, running, thresholds, wait_until
@@ -256,6 +259,42 @@ def test_liveness_goes_stale_when_the_heartbeat_stops():
     ok_before, (ok_after, reason) = asyncio.run(scenario())
     assert ok_before is True
     assert ok_after is False and "heartbeat" in reason
+
+
+def test_liveness_fails_when_another_workers_event_loop_stops_beating(tmp_path):
+    """Several workers: one stuck event loop is the server's fault, whichever worker the
+    probe reaches. The other worker is a real process (``sleep``) with a report of its own."""
+    other = subprocess.Popen(["sleep", "60"])
+    collector = MetricsCollector(
+        namespace="shop", operations=CATALOG, multiprocess_dir=str(tmp_path)
+    )
+    checker = HealthChecker(None, collector, thresholds(liveness_stale_seconds=2))
+
+    def other_beat(at: float) -> None:
+        report = {"pid": other.pid, "token": start_token(other.pid), "beat": at, "taken": None,
+                  "draining": False, "checks": {}}  # fmt: skip
+        (tmp_path / f"health_{other.pid}.json").write_text(json.dumps(report))
+
+    async def scenario():
+        other_beat(time.monotonic())
+        await checker.start()
+        before = checker.liveness()
+        other_beat(time.monotonic() - 30)  # its loop stopped half a minute ago
+        await async_wait_until(lambda: not checker.liveness()[0], timeout=5)
+        after = checker.liveness(), checker.group("liveness")
+        await checker.stop()
+        return before, after
+
+    try:
+        before, ((ok, reason), group) = asyncio.run(scenario())
+    finally:
+        other.kill()
+        other.wait()
+        collector.close()
+    assert before == (True, "alive")
+    assert ok is False and reason.startswith(f"worker {other.pid}: event loop heartbeat is 3")
+    assert group is not None and group.status is HealthStatus.UNHEALTHY
+    assert group.checks["event_loop"].reason == reason
 
 
 def test_ready_is_503_before_the_first_sample():

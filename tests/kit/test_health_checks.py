@@ -376,6 +376,42 @@ def test_details_visibility(mode, token, header, shown):
             assert ready.json()["reason"] == "unhealthy: ledger"  # names, never reasons
 
 
+@pytest.mark.parametrize(
+    ("mode", "header", "shown"),
+    [
+        ("always", None, True),
+        ("never", "Bearer s3cret", False),
+        ("when-authorized", None, False),
+        ("when-authorized", "Bearer wrong", False),
+        ("when-authorized", "Bearer s3cret", True),
+    ],
+)
+def test_live_fails_says_why_as_details_allow_and_recovers(mode, header, shown):
+    app = kit_app(thresholds=FAST, admin_token="s3cret", show_details=mode)
+    alive = {"ok": True}
+
+    def worker_pool() -> CheckResult:
+        return CheckResult.healthy() if alive["ok"] else CheckResult.unhealthy(SECRET_REASON)
+
+    app.state.health.add_check("worker_pool", worker_pool, groups=["liveness"])
+    headers = {"Authorization": header} if header else {}
+    alive_answer = (200, "application/json", b'{"status":"alive","reason":"alive"}')
+    with running(app) as url, httpx.Client(base_url=url, headers=headers) as client:
+
+        def answer() -> tuple[int, str, bytes]:
+            r = client.get("/monitoring/live")
+            return r.status_code, r.headers["content-type"], r.content
+
+        assert answer() == alive_answer
+        alive["ok"] = False
+        wait_until(lambda: answer()[0] == 503)
+        reason = f"unhealthy: worker_pool: {SECRET_REASON}" if shown else "unhealthy: worker_pool"
+        assert client.get("/monitoring/live").json() == {"status": "not_alive", "reason": reason}
+        alive["ok"] = True  # the next report's liveness checks, not the failing one's
+        wait_until(lambda: answer()[0] == 200)
+        assert answer() == alive_answer
+
+
 def test_show_details_is_validated():
     with pytest.raises(ValueError, match="show_details: must be one of never, when-authorized"):
         MonitoringHandler(None, MetricsCollector(namespace="shop"), show_details="sometimes")

@@ -8,7 +8,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, Router
 from starlette.testclient import TestClient
 
-from aiexpense.http.routing import PrefixRouter, first_segment
+from aiexpense.http.routing import PrefixRouter, exact_routes, first_segment
 
 
 def _routes() -> list:
@@ -23,6 +23,8 @@ def _routes() -> list:
         Route("/api/items", named("create"), methods=["POST"]),
         Route("/api/items/{item_id:int}", named("item")),
         Route("/monitoring/live", named("live")),
+        Route("/shadow/{name}", named("shadowing")),  # takes /shadow/me before its own route
+        Route("/shadow/me", named("shadowed")),
         Mount("/static", routes=[Route("/{name}", named("static"))]),
         Route("/{page}", named("page")),  # a parameter first: a candidate for every path
         Route("/api/{anything:path}", named("api-fallback"), methods=["DELETE"]),
@@ -40,6 +42,7 @@ PATHS = [
     ("GET", "/api/items/7"), ("GET", "/api/items/x"), ("DELETE", "/api/items/7"),
     ("GET", "/monitoring/live"), ("GET", "/monitoring/nope"), ("GET", "/static/a.css"),
     ("GET", "/about"), ("GET", "/"), ("GET", "/nowhere/at/all"), ("GET", "/api"),
+    ("GET", "/shadow/me"), ("HEAD", "/monitoring/live"), ("POST", "/monitoring/live"),
 ]  # fmt: skip
 
 
@@ -67,3 +70,13 @@ def test_first_segment():
     assert first_segment("/{page}") == ""
     assert first_segment("/") == ""
     assert first_segment("/metrics") == "metrics"
+
+
+def test_exact_routes_are_those_starlette_would_try_first():
+    exact = exact_routes(_routes())
+    # Not /shadow/me (a route before it matches that path), nor what comes after the Mount.
+    assert {path: route.name for path, route in exact.items()} == {
+        "/api/items": "endpoint",
+        "/monitoring/live": "endpoint",
+    }
+    assert exact["/api/items"].methods == {"GET", "HEAD"}  # the first of the two
