@@ -443,11 +443,22 @@ class MetricsCollector:
     def window_total(
         self, seconds: float, include: Callable[[str], bool] | None = None
     ) -> WindowStats:
-        """Operations together (all, or those ``include`` accepts) over the last ``seconds``."""
-        parts = [w for name, w in self.windows(seconds).items() if include is None or include(name)]
-        count = sum(w.count for w in parts)
-        errors = sum(w.errors for w in parts)
-        total = sum(w.total_seconds for w in parts)
+        """Operations together (all, or those ``include`` accepts) over the last ``seconds``:
+        counts, errors and seconds only (what the error-rate check judges several times a
+        second), so no operation's percentiles or extremes are worked out."""
+        self._follow_reset()
+        current = self._cumulative()
+        self._windows.tick_if_due(current)
+        then = self._windows.state_at(self._clock() - seconds, current)
+        count = errors = 0
+        total = 0.0
+        for name, cum in current.items():
+            if include is not None and not include(name):
+                continue
+            old = then.get(name)
+            count += cum.count - (old.count if old else 0)
+            errors += cum.errors - (old.errors if old else 0)
+            total += cum.total_seconds - (old.total_seconds if old else 0.0)
         return WindowStats(seconds, count, errors, total, None, None, None)
 
     def history(self) -> list[HistoryPoint]:

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 
 from . import _views as views
 from ._names import VALID_NAME
+from ._reuse import Reused
 from .exposition import MetricsEndpoint
 from .health import views as health_views
 from .health.checker import GroupReport, HealthChecker, HealthReport
@@ -93,6 +94,9 @@ class MonitoringHandler:
         self._prefix = prefix
         self._service_id = service_id or collector.namespace or "service"
         self._summary_cache: tuple[float, dict[str, Any]] = (-1.0, {})
+        # the two views of every operation: built off the loop, shared by readers (_reuse)
+        self._operations = Reused(lambda: views.operations_view(self.collector))
+        self._system = Reused(self.system_summary)
         self._exposition = MetricsEndpoint(
             collector.exposition_registry,
             cache_seconds=metrics_cache_seconds,
@@ -130,10 +134,10 @@ class MonitoringHandler:
     # -- operation metrics -----------------------------------------------------------------
 
     async def metrics(self, request: Request) -> Response:
-        return JSONResponse(await anyio.to_thread.run_sync(views.operations_view, self.collector))
+        return Response(await self._operations.body(), media_type=JSONResponse.media_type)
 
     async def system(self, request: Request) -> Response:
-        return JSONResponse(await anyio.to_thread.run_sync(self.system_summary))
+        return Response(await self._system.body(), media_type=JSONResponse.media_type)
 
     def system_summary(self, records: Mapping[str, OperationStats] | None = None) -> dict[str, Any]:
         summary = views.system_view(self.collector, records)
@@ -283,6 +287,8 @@ class MonitoringHandler:
                 headers={"WWW-Authenticate": 'Bearer realm="monitoring"'},
             )
         self.collector.reset()
+        self._operations.forget()
+        self._system.forget()
         return JSONResponse(
             {
                 "status": "reset",

@@ -79,6 +79,10 @@ IDLE_RSS_BYTES = 70e6  # per serving process
 # 10 and 18), <= 1.10x (issue 19, the stricter); its added cost <= 1/3 starlette-exporter's
 MIDDLEWARE_RATIO = 1.10
 MIDDLEWARE_SHARE = 1 / 3
+# issue 19's read path, 256 operations: a trivial request's p50 while 4 clients read the JSON
+# view, against idle; the event loop's worst lag with the health sampler, against without
+STORM_P50_RATIO = 3.0
+LAG_RATIO = 2.0
 RESTART_SECONDS = 1.0  # SIGTERM of the old process to the new one's first ready answer
 LIVE_RATIO = 0.7  # /monitoring/live against a bare Starlette app on the same uvicorn
 
@@ -203,6 +207,8 @@ def load_rows(load: dict[str, Any]) -> list[Row]:
         rows.append(live_row(load["live"]))
     if "middleware" in load:
         rows += middleware_rows(load["middleware"])
+    if "storm" in load:
+        rows += storm_rows(load["storm"])
     return rows
 
 
@@ -492,6 +498,34 @@ def middleware_rows(info: dict[str, Any]) -> list[Row]:
     return [
         _judged(row, sig.rounds_at_most(ratios, MIDDLEWARE_RATIO, unit="x")),
         _judged(share, sig.added_share_at_most(ours, theirs, bare, MIDDLEWARE_SHARE)),
+    ]
+
+
+def storm_rows(info: dict[str, Any]) -> list[Row]:
+    """Per round: the trivial request's p50 idle then beside 4 readers; the loop's worst lag
+    without then with the sampler (``aiexpense_bench.storm``): paired rounds."""
+    storm, lag = info["storm"], info["lag"]
+    idle, stormy = storm["idle_p50"], storm["storm_p50"]
+    p50 = [s / i for s, i in zip(stormy, idle, strict=True)]
+    quiet, sampled = lag["max_lag_without"], lag["max_lag_with"]
+    lags = [s / q for s, q in zip(sampled, quiet, strict=True)]
+    reads = Row(
+        f"storm: trivial p50 while 4 clients read {storm['path']}, 256 ops (issue 19)",
+        f"{median(stormy) * 1e3:.2f} ms ({storm['scrapes']:,} reads)",
+        f"idle {median(idle) * 1e3:.2f} ms",
+        median(p50),
+        f"<= {STORM_P50_RATIO:g}x idle",
+    )
+    loop = Row(
+        "storm: event-loop worst lag with the health sampler, 256 ops (issue 19)",
+        f"{median(sampled) * 1e3:.2f} ms",
+        f"without {median(quiet) * 1e3:.2f} ms",
+        median(lags),
+        f"<= {LAG_RATIO:g}x without",
+    )
+    return [
+        _judged(reads, sig.rounds_at_most(p50, STORM_P50_RATIO, unit="x")),
+        _judged(loop, sig.rounds_at_most(lags, LAG_RATIO, unit="x")),
     ]
 
 

@@ -1,20 +1,22 @@
 """``aiexpense-bench``: every phase in order, one result file, a summary at the end.
 
-    [1/10] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/10] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
-    [3/10] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
-    [4/10] load             exporter serve (instrumentation on, and off) + the load generator:
+    [1/11] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
+    [2/11] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
+    [3/11] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
+    [4/11] load             exporter serve (instrumentation on, and off) + the load generator:
                            Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
-    [5/10] probes           health and ready against live
-    [6/10] workers          exporter serve with 1 and 2 worker processes, alternating rounds:
+    [5/11] probes           health and ready against live
+    [6/11] workers          exporter serve with 1 and 2 worker processes, alternating rounds:
                            wrk on GET /api/categories, then wrk on the token mix at 16 and
                            64 connections (p99, resident memory under load, CPU per party)
-    [7/10] compare-release  the token mix against the release before authentication (its
+    [7/11] compare-release  the token mix against the release before authentication (its
                            own mix, no tokens), served from git history; skipped without it
-    [8/10] footprint        restarts: SIGTERM to the next process's ready; idle memory
-    [9/10] live             GET /monitoring/live against a bare Starlette app, same uvicorn
-    [10/10] middleware      server CPU per request of a trivial endpoint through a real
+    [8/11] footprint        restarts: SIGTERM to the next process's ready; idle memory
+    [9/11] live             GET /monitoring/live against a bare Starlette app, same uvicorn
+    [10/11] middleware      server CPU per request of a trivial endpoint through a real
                            uvicorn: bare, with HttpMetricsMiddleware, with starlette-exporter
+    [11/11] storm           a kit-only app of 256 operations: a trivial request's p50 while
+                           4 clients read /monitoring/metrics; event-loop lag with the sampler
 
 The wrk phases (6, 7, 9) need wrk (Debian: apt-get install wrk) and a service of their own
 (not with --url).
@@ -50,7 +52,7 @@ from .server import ServiceProcess, bench_database
 
 PHASES = (
     "micro", "memory", "load", "probes", "workers", "compare-release", "footprint", "live",
-    "middleware",
+    "middleware", "storm",
 )  # fmt: skip
 # The cases of aiexpense_bench.mp_cases (which exist only under multiprocess mode).
 MULTIPROCESS_CASES = (
@@ -78,15 +80,29 @@ class Plan:
     restarts: int
     middleware_rounds: int  # the middleware phase's rounds (each kind once a round)
     middleware_requests: int  # per kind and round
+    storm_rounds: int  # the storm phase's rounds (idle, then 4 readers; without, then with)
+    storm_seconds: float  # each half of a storm round
 
 
 # pyperf's --fast still spawns 10 worker processes per benchmark (3 minutes for this
 # suite here), so --quick asks for one worker of 3 values: a smoke test, not a verdict.
 # Six mixed rounds a side: the paired test of the instrumentation cost needs at least five
 # to reach p < 0.05 at all (report.py, significance.py).
-FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 4000)
+FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 4000, 7, 2.0)
 QUICK = Plan(
-    ("--processes=1", "--values=3", "--min-time=0.05"), 0.2, 3.0, 1.0, 1, 30, 3, 1.0, 2, 1, 500
+    ("--processes=1", "--values=3", "--min-time=0.05"),
+    0.2,
+    3.0,
+    1.0,
+    1,
+    30,
+    3,
+    1.0,
+    2,
+    1,
+    500,
+    1,
+    0.5,
 )
 
 
@@ -139,7 +155,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.monotonic()
     step(1, "database")
     # the middleware phase serves a trivial app of its own, no database
-    needs_db = bool(phases & {"micro", "memory"}) or (not args.url and phases != {"middleware"})
+    needs_db = bool(phases & {"micro", "memory"}) or (
+        not args.url and bool(phases - {"middleware", "storm"})
+    )
     with (
         bench_database(os.environ.get("DATABASE_URL")) if needs_db else nullcontext("") as url,
         tempfile.TemporaryDirectory(prefix="exporter-bench-") as tmp,
@@ -162,6 +180,9 @@ def run(args: argparse.Namespace) -> int:
         if "middleware" in phases:
             step(10, "middleware: server CPU per request through a real uvicorn")
             result.setdefault("load", {})["middleware"] = _middleware(args, plan)
+        if "storm" in phases:
+            step(11, "storm: /monitoring/metrics read by 4 clients, event-loop lag, 256 operations")
+            result.setdefault("load", {})["storm"] = _storm(args, plan, Path(tmp))
     _finish(result, started)
     path = results.save(result, output)
     _print_summary(result, path)
@@ -393,6 +414,31 @@ def _middleware(args, plan: Plan) -> dict[str, Any]:
     kinds = ("bare", "ours", "starlette_exporter")
     runs = http_server.measure(kinds, rounds, plan.middleware_requests)
     return {"runs": runs, "requests": plan.middleware_requests, "unit": "us/request"}
+
+
+def _storm(args, plan: Plan, tmp: Path) -> dict[str, Any]:
+    """Issue 19's read-path goals, on a kit-only app (``aiexpense_bench.storm``)."""
+    from . import http_server
+    from .server import free_port
+
+    port = free_port()
+    rounds = ("--rounds", str(max(args.rounds or plan.rounds, plan.storm_rounds)))
+    rounds += ("--seconds", str(plan.storm_seconds))
+    env = dict(os.environ)
+    server = subprocess.Popen([sys.executable, "-m", "aiexpense_bench.storm", "serve", "--port",
+                               str(port)], env=env)  # fmt: skip
+    try:
+        http_server._wait_up(f"http://127.0.0.1:{port}/monitoring/live")
+        out = tmp / "storm.json"
+        _python("-m", "aiexpense_bench.storm", "storm", "--url", f"http://127.0.0.1:{port}",
+                *rounds, "-o", str(out), env=env)  # fmt: skip
+        found = {"storm": json.loads(out.read_text())}
+    finally:
+        server.terminate()
+        server.wait()
+    _python("-m", "aiexpense_bench.storm", "lag", *rounds, "-o", str(out), env=env)
+    found["lag"] = json.loads(out.read_text())
+    return found
 
 
 WRK_KEYS = {"workers": "workers_mix", "compare-release": "release", "live": "live"}

@@ -3,7 +3,8 @@
 ``python -m aiexpense_bench.storm serve --port P --operations 256`` serves a kit-only app
 whose collector holds 256 recorded operations (no database: only the kit is measured).
 ``python -m aiexpense_bench.storm storm --url URL`` probes ``/monitoring/live`` at a steady
-rate, idle and while 4 connections scrape ``/metrics`` back to back, in alternating rounds.
+rate, idle and while 4 connections read ``--path`` (``/monitoring/metrics``, the JSON view of
+every operation; or ``/metrics``) back to back, in alternating rounds.
 ``python -m aiexpense_bench.storm lag --operations 256`` measures the event loop's lag (how
 late a 1 ms sleep wakes) with and without the health sampler running every 0.25 s.
 """
@@ -71,7 +72,7 @@ async def _probe(session: Any, url: str, seconds: float) -> list[float]:
 async def _scrape(session: Any, url: str, stop: asyncio.Event) -> int:
     done = 0
     while not stop.is_set():
-        async with session.get(url + "/metrics") as response:
+        async with session.get(url) as response:
             await response.read()
         done += 1
     return done
@@ -89,12 +90,13 @@ async def storm(args: argparse.Namespace) -> dict[str, Any]:
             idle.append(median(await _probe(session, args.url, args.seconds)))
             stop = asyncio.Event()
             scrapers = [
-                asyncio.create_task(_scrape(session, args.url, stop)) for _ in range(SCRAPERS)
+                asyncio.create_task(_scrape(session, args.url + args.path, stop))
+                for _ in range(SCRAPERS)
             ]
             stormy.append(median(await _probe(session, args.url, args.seconds)))
             stop.set()
             scrapes += sum(await asyncio.gather(*scrapers))
-    return {"idle_p50": idle, "storm_p50": stormy, "scrapes": scrapes}
+    return {"idle_p50": idle, "storm_p50": stormy, "scrapes": scrapes, "path": args.path}
 
 
 async def _lag(seconds: float) -> list[float]:
@@ -136,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         c.add_argument("--rounds", type=int, default=6)
         c.add_argument("--seconds", type=float, default=2.0)
         c.add_argument("-o", "--output")
+        c.add_argument("--path", default="/monitoring/metrics", help="what the 4 readers read")
     args = p.parse_args(argv)
     if args.command == "serve":
         serve(args)

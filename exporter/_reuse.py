@@ -1,0 +1,74 @@
+"""One JSON body at a time, built off the event loop and reused while it is young.
+
+A view of every operation costs milliseconds at a few hundred operations; readers that ask
+back to back (a dashboard's panels, a scraper of the JSON views) would each pay it, and the
+event loop would pay the encoding. ``Reused`` builds the body (view and JSON encoding) in
+a worker thread, hands it to every reader that asks meanwhile, and serves it again until
+``SPACING`` times its own cost has passed: the same rule as ``/metrics`` renders (so the
+view is at most a few of its own durations old, and reading costs the process at most
+about a quarter of one core however many readers there are).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio.to_thread
+
+from .exposition import SPACING
+
+
+def encode(content: Any) -> bytes:
+    """JSON as Starlette's ``JSONResponse`` renders it."""
+    return json.dumps(
+        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+    ).encode("utf-8")
+
+
+class Reused:
+    """``await body()``: ``build()`` encoded, at most ``SPACING`` times its cost old."""
+
+    def __init__(
+        self, build: Callable[[], Any], clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._build = build
+        self._clock = clock
+        self._fresh_until = -float("inf")
+        self._body = b""
+        self._running: asyncio.Future[bytes] | None = None
+        self._generation = 0  # forget() moves it on: a build begun before is not kept
+
+    async def body(self) -> bytes:
+        if self._clock() < self._fresh_until:
+            return self._body
+        if self._running is not None:  # being built right now: share it
+            return await asyncio.shield(self._running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._running = future
+        try:
+            body = await anyio.to_thread.run_sync(self._timed)
+            future.set_result(body)
+            return body
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            self._running = None
+
+    def forget(self) -> None:
+        """The next reader gets a body built after now (the state just changed)."""
+        self._fresh_until = -float("inf")
+        self._generation += 1
+
+    def _timed(self) -> bytes:
+        generation, began = self._generation, self._clock()
+        body = encode(self._build())
+        ended = self._clock()
+        if generation == self._generation:
+            self._body, self._fresh_until = body, ended + SPACING * (ended - began)
+        return body
