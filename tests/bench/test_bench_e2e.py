@@ -147,9 +147,9 @@ def test_the_summary_names_each_goal_with_a_verdict(run) -> None:
 
 def test_progress_is_shown_while_it_runs(run) -> None:
     err = run["stderr"]
-    for marker in ("[1/10] database", "[2/10] micro", "[4/10] load", "[5/10] probes",
-                   "[6/10] workers", "[7/10] compare-release", "[8/10] footprint", "[9/10] live",
-                   "[10/10] middleware"):  # fmt: skip
+    for marker in ("[1/11] database", "[2/11] micro", "[4/11] load", "[5/11] probes",
+                   "[6/11] workers", "[7/11] compare-release", "[8/11] footprint", "[9/11] live",
+                   "[10/11] middleware", "[11/11] storm"):  # fmt: skip
         assert marker in err
     assert "signups" in err and "req/s" in err and "probes:health" in err
     goals = {g["case"]: g for g in run["result"]["goals"]}
@@ -171,8 +171,12 @@ def test_issue_19s_phases_run_and_report_each_goal(run) -> None:
     assert all(s > 0 for s in load["restarts"]["stop_to_ready_seconds"])
     assert set(load["live"]["runs"]) == {"service", "bare"}
     cases = " ".join(g["case"] for g in run["result"]["goals"])
-    for name in ("mix: 2 vs 1 worker", "mix: p99", "release:", "restart:", "live:", "middleware:"):
+    for name in ("mix: 2 vs 1 worker", "mix: p99", "release:", "restart:", "live:", "middleware:",
+                 "storm: trivial p50", "storm: event-loop"):  # fmt: skip
         assert name in cases
+    storm = load["storm"]
+    assert storm["storm"]["scrapes"] > 0 and storm["storm"]["path"] == "/monitoring/metrics"
+    assert len(storm["lag"]["max_lag_with"]) == len(storm["lag"]["max_lag_without"]) >= 1
     middleware = load["middleware"]["runs"]
     assert set(middleware) == {"bare", "ours", "starlette_exporter"}
     assert all(v > 0 for values in middleware.values() for v in values)

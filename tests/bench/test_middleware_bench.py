@@ -70,3 +70,15 @@ def test_the_real_server_goals_are_judged_on_paired_rounds():
     slow = {**fast, "ours": [b * 1.2 for b in bare]}
     ratio, share = report.middleware_rows({"runs": slow})
     assert ratio.passed is False and share.passed is False  # +20 of +40 us: a half
+
+
+def test_the_storm_goals_are_judged_on_paired_rounds():
+    idle = _rounds(1.0, 7)
+    info = {
+        "storm": {"idle_p50": idle, "storm_p50": [i * 2 for i in idle], "scrapes": 9,
+                  "path": "/monitoring/metrics"},
+        "lag": {"max_lag_without": idle, "max_lag_with": [i * 3 for i in idle]},
+    }  # fmt: skip
+    reads, lag = report.storm_rows(info)
+    assert reads.passed and abs(reads.ratio - 2) < 1e-9  # 2x idle <= 3x
+    assert lag.passed is False and abs(lag.ratio - 3) < 1e-9  # 3x > 2x
