@@ -355,14 +355,17 @@ class MetricsCollector:
         """Time a block (``with``) or every call of a function (decorator, sync or async).
 
         A raised exception counts as an error, except those of the ``expected`` types."""
-        return Timing(self, self._check(name), expected)
+        # Built here, not through Timing.of: one call fewer on every timed block.
+        if name not in self._slots:
+            check_name(name)
+        timing = Timing()
+        timing.recorder, timing.name, timing.expected = self, name, expected
+        timing.started = timing.elapsed = None
+        return timing
 
     def timer(self, name: str) -> OperationTimer:
         """Start timing now; call ``.end(err)`` or ``.end_ok()`` when the operation ends."""
         return OperationTimer(self, name)
-
-    def _check(self, name: str) -> str:
-        return name if name in self._slots else check_name(name)
 
     def _slot_for_new(self, name: str) -> _Slot:
         check_name(name)

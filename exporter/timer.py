@@ -2,8 +2,9 @@
 ``with`` block and a decorator, each counting a raised exception as an error.
 
 Every form calls its recorder's ``record_operation`` once, with the elapsed ``perf_counter``
-seconds; they hold nothing but that bound method, the name and a start time, so each costs
-two clock reads and one record over the work it times.
+seconds; they hold nothing but the recorder (or its bound method), the name and a start
+time, so each costs two clock reads and one record over the work it times, and an
+exception is classified only when one was raised.
 """
 
 from __future__ import annotations
@@ -56,24 +57,36 @@ class OperationTimer:
 class Timing:
     """What ``collector.time(name)`` returns: a context manager and a decorator.
 
-    ``with`` yields the Timing itself; its ``elapsed`` is set when the block ends.
+    ``with`` yields the Timing itself; its ``elapsed`` is set when the block ends, and
+    ``started`` holds the block's start (``perf_counter``) while it runs, None otherwise.
+
+    Make one with :meth:`of`, or fill the five slots as ``MetricsCollector.time`` does: the
+    class has no ``__init__`` because a Python one is a call more on every timed block (a
+    tenth of the ``with`` form's cost), and ``object``'s own is free.
     """
 
-    __slots__ = ("_expected", "_name", "_record", "_start", "elapsed")
+    __slots__ = ("elapsed", "expected", "name", "recorder", "started")
 
-    def __init__(self, recorder: Recorder, name: str, expected: Expected = ()) -> None:
-        self._record = recorder.record_operation
-        self._name = name
-        self._expected = expected
-        self._start: float | None = None
-        self.elapsed: float | None = None
+    recorder: Recorder
+    name: str
+    expected: Expected
+    started: float | None
+    elapsed: float | None
+
+    @classmethod
+    def of(cls, recorder: Recorder, name: str, expected: Expected = ()) -> Timing:
+        """A Timing of ``name`` recording into ``recorder`` (``expected``: see ``_failure``)."""
+        timing = cls()
+        timing.recorder, timing.name, timing.expected = recorder, name, expected
+        timing.started = timing.elapsed = None
+        return timing
 
     def __enter__(self) -> Timing:
-        if self._start is not None:
+        if self.started is not None:
             # One Timing times one block at a time; sharing it between concurrent blocks
             # would mix up their start times, so refuse instead of recording nonsense.
-            raise RuntimeError(f"time({self._name!r}) is already timing a block")
-        self._start = perf_counter()
+            raise RuntimeError(f"time({self.name!r}) is already timing a block")
+        self.started = perf_counter()
         return self
 
     def __exit__(
@@ -82,13 +95,15 @@ class Timing:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed = perf_counter() - self._start  # type: ignore[operator]
-        self._start = None
-        self.elapsed = elapsed
-        self._record(self._name, elapsed, None if exc is None else _failure(exc, self._expected))
+        self.elapsed = elapsed = perf_counter() - self.started  # type: ignore[operator]
+        self.started = None
+        # Classify only a raised exception: the common (clean) exit passes None.
+        self.recorder.record_operation(
+            self.name, elapsed, None if exc is None else _failure(exc, self.expected)
+        )
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
-        return timed(self._record, self._name, self._expected)(func)
+        return timed(self.recorder.record_operation, self.name, self.expected)(func)
 
 
 def timed(

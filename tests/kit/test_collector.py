@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import MetricsCollector, OperationStats, OperationTimer
+from exporter.timer import Timing
 from tests.kit.catalog import Op
 
 CATALOG = Op.all()  # a real catalog of names to bind up front
@@ -270,6 +271,29 @@ def test_time_refuses_to_time_two_blocks_at_once():
     with timing:  # usable again once the first block ended
         pass
     assert collector.get(Op.CACHE_SET).count == 2
+
+
+def test_timing_holds_its_start_only_inside_the_block_and_its_duration_after():
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
+    for timing in (collector.time(Op.CACHE_SET), Timing.of(collector, Op.CACHE_SET)):
+        assert (timing.started, timing.elapsed) == (None, None)
+        with timing as entered:
+            assert entered is timing and timing.started is not None and timing.elapsed is None
+        assert timing.started is None and timing.elapsed is not None and timing.elapsed >= 0.0
+    assert collector.get(Op.CACHE_SET).count == 2
+
+
+def test_timing_counts_only_unexpected_exceptions_as_errors():
+    collector = MetricsCollector(namespace="shop", operations=CATALOG)
+    timing = Timing.of(collector, Op.GET_USER, expected=LookupError)
+    with pytest.raises(KeyError), timing:
+        raise KeyError("an expected kind")
+    with pytest.raises(RuntimeError), timing:
+        raise RuntimeError("not expected")
+    with pytest.raises(asyncio.CancelledError), timing:
+        raise asyncio.CancelledError  # a cancellation: nothing failed
+    s = collector.get(Op.GET_USER)
+    assert (s.count, s.errors) == (3, 1)
 
 
 def test_decorator_on_sync_function():
