@@ -16,8 +16,8 @@ Contract of :func:`current_exemplar` (it sits on every record's hot path):
 - only sampled traces count (trace-flags bit 0, OpenTelemetry's default "trace-based"
   exemplar filter): an unsampled trace is never stored, so a link to it would be dead;
 - with no trace it costs one ``ContextVar.get()`` plus, with OpenTelemetry installed, one
-  read of OpenTelemetry's current context (empty: no span): ~20 ns and ~35 ns over an
-  empty function call here; it never raises and never blocks.
+  read of OpenTelemetry's current context (empty: no span), each bound once at import:
+  ~15 ns and ~35 ns over an empty function call here; it never raises and never blocks.
 
 Exemplars appear only in the OpenMetrics exposition (``Accept:
 application/openmetrics-text``), as that format defines them; the classic text format has
@@ -103,18 +103,31 @@ def from_headers(headers: Iterable[tuple[bytes, bytes]]) -> TraceExemplar | None
     return None
 
 
-def current_exemplar() -> TraceExemplar | None:
-    """The trace of the code running now (see the module docstring for the contract)."""
-    found = current_trace.get()
-    if found is None and _otel_context is not None:
-        context = _otel_context()
-        if context:  # an empty context (the common case) holds no span
+# Bound once: the no-trace path is then a call of each ContextVar's get and a comparison,
+# with no attribute lookups (current_trace.set still works: a ContextVar's get is fixed).
+_trace = current_trace.get
+
+if _otel_context is None:
+
+    def current_exemplar() -> TraceExemplar | None:
+        """The trace of the code running now (see the module docstring for the contract)."""
+        return _trace()
+
+else:
+    _otel_get = _otel_context
+    _get_current_span = _otel_trace.get_current_span
+
+    def current_exemplar() -> TraceExemplar | None:
+        """The trace of the code running now (see the module docstring for the contract)."""
+        found = _trace()
+        # An empty OpenTelemetry context (the common case) holds no span.
+        if found is None and (context := _otel_get()):
             return _from_opentelemetry(context)
-    return found
+        return found
 
 
 def _from_opentelemetry(context: Any) -> TraceExemplar | None:
-    span = _otel_trace.get_current_span(context).get_span_context()
+    span = _get_current_span(context).get_span_context()
     if not span.is_valid or not span.trace_flags.sampled:
         return None
     return {"trace_id": format(span.trace_id, "032x"), "span_id": format(span.span_id, "016x")}
