@@ -52,7 +52,7 @@ from ._readback import (
 )
 from ._shared_native import KeptExemplars, merge_native, native_document, own_native
 from .baseline import SharedBaseline
-from .exemplars import current_exemplar
+from .exemplars import current_exemplar, read_otel_context, read_trace
 from .native.collector import NativeHistogramCollector
 from .native.histogram import NativeHistogram, NativeOptions
 from .native.quantile import native_quantile
@@ -333,11 +333,13 @@ class MetricsCollector:
                 slot.add(duration_seconds)
                 slot.buckets[bucket](1)
             if slot.exemplars is not None:
-                trace = current_exemplar()  # the request's trace, if any (see exemplars)
+                # The request's trace, if any: current_exemplar() without its call when there
+                # is none (see exemplars.read_trace), a fiftieth of a record.
+                trace = read_trace() or (read_otel_context() and current_exemplar())
                 if trace:
                     slot.exemplars[bucket]._exemplar = Exemplar(trace, duration_seconds, now)
             elif slot.kept is not None:  # several workers: published on the beat
-                trace = current_exemplar()
+                trace = read_trace() or (read_otel_context() and current_exemplar())
                 if trace:
                     slot.kept[bucket] = Exemplar(trace, duration_seconds, now)
         slot.last = now

@@ -126,6 +126,14 @@ else:
         return found
 
 
+# For a hot path that cannot afford current_exemplar()'s own call (collector records): the
+# expression ``read_trace() or (read_otel_context() and current_exemplar())`` is truthy
+# exactly when current_exemplar() is, and then is its value; with no trace it is two C calls.
+read_trace = _trace
+# OpenTelemetry's current context, falsy when it holds no span; ``bool()`` (False) without it.
+read_otel_context: Callable[[], Any] = bool if _otel_context is None else _otel_context
+
+
 def _from_opentelemetry(context: Any) -> TraceExemplar | None:
     span = _get_current_span(context).get_span_context()
     if not span.is_valid or not span.trace_flags.sampled:

@@ -208,3 +208,21 @@ def test_operation_records_carry_the_requests_trace_as_an_exemplar() -> None:
     text = openmetrics(collector.registry).decode()
     line = next(x for x in text.splitlines() if 'le="0.005"' in x and "duration" in x)
     assert 'trace_id="4bf92f3577b34da6a3ce929d0e0e4736"' in line and " 0.003 " in line
+
+
+def test_operation_records_fall_back_to_the_active_opentelemetry_span() -> None:
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from exporter import MetricsCollector
+
+    collector = MetricsCollector(namespace="shop", operations=["checkout"])
+    with trace.use_span(_span(0xABC, 0x12, sampled=False)):
+        collector.record_operation("checkout", 0.003)  # unsampled: no exemplar
+    with trace.use_span(trace.INVALID_SPAN):
+        collector.record_operation("checkout", 0.003)
+    assert "trace_id" not in openmetrics(collector.registry).decode()
+    with trace.use_span(_span(0xABC, 0x12)):
+        collector.record_operation("checkout", 0.003)
+    text = openmetrics(collector.registry).decode()
+    line = next(x for x in text.splitlines() if 'le="0.005"' in x and "duration" in x)
+    assert f'trace_id="{0xABC:032x}"' in line and f'span_id="{0x12:016x}"' in line
