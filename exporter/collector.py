@@ -334,7 +334,7 @@ class MetricsCollector:
                 slot.buckets[bucket](1)
             if slot.exemplars is not None:
                 # The request's trace, if any: current_exemplar() without its call when there
-                # is none (see exemplars.read_trace), a fiftieth of a record.
+                # is none (see exemplars.read_trace), a thirtieth of a record.
                 trace = read_trace() or (read_otel_context() and current_exemplar())
                 if trace:
                     slot.exemplars[bucket]._exemplar = Exemplar(trace, duration_seconds, now)
