@@ -49,7 +49,13 @@ from prometheus_client.samples import Exemplar
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .._readback import value_inc
-from ..exemplars import current_exemplar, current_trace, from_headers
+from ..exemplars import (
+    current_exemplar,
+    current_trace,
+    from_headers,
+    read_otel_context,
+    read_trace,
+)
 from ..native.histogram import NativeOptions
 from .labels import Label
 from .naming import METHODS, SIZE_BUCKETS, URL_SCHEMES
@@ -227,8 +233,8 @@ class HttpMetricsMiddleware:
             if self._drop_unmatched:
                 return
             route = self._unmatched
-        if self._exemplars and trace is None:
-            trace = current_exemplar()  # an OpenTelemetry span, if any
+        if self._exemplars and trace is None:  # an OpenTelemetry span, if any (exemplars)
+            trace = read_trace() or (read_otel_context() and current_exemplar())
         if self._custom:
             key: tuple[Any, ...] = (method, route, code, url_scheme, *self._custom_values(scope))
         else:
