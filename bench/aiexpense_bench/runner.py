@@ -88,7 +88,7 @@ class Plan:
 # suite here), so --quick asks for one worker of 3 values: a smoke test, not a verdict.
 # Six mixed rounds a side: the paired test of the instrumentation cost needs at least five
 # to reach p < 0.05 at all (report.py, significance.py).
-FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 4000, 7, 2.0)
+FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 8000, 7, 2.0)
 QUICK = Plan(
     ("--processes=1", "--values=3", "--min-time=0.05"),
     0.2,
