@@ -36,7 +36,10 @@ MICRO_GOALS: dict[str, tuple[str, float, str]] = {
     "mp.time_with": ("ratio", 1.3, "issue 11"),
     "mp.scrape_after_60_restarts": ("ratio", 1.5, "issue 11"),
     "mp.scrape_after_60_restarts_hookless": ("ratio", 1.5, "issue 18"),
-    "mp.scrape_4_workers": ("ratio", 1.05, "issue 18"),  # dead-worker detection on vs off
+    # dead-worker detection adds <= 5% to a scrape of 4 live workers: its own cost (a sweep)
+    # against the scrape without it; measured apart, as the difference of two scrapes of
+    # ~10 ms timed in separate pyperf workers could not resolve a few percent
+    "mp.sweep_4_workers": ("ratio", 0.05, "issue 18"),
     "kit.metrics_render": ("ratio", 1.2, "issue 2"),
     "kit.status_page_28": ("ratio", 1.3, "issue 14"),
     "kit.status_page_256": ("ratio", 1.3, "issue 14"),

@@ -59,7 +59,7 @@ MULTIPROCESS_CASES = (
     "mp.record_operation", "mp.floor_record", "mp.time_with", "mp.floor_inline_timed",
     "mp.record_exemplar", "mp.record_exemplar_native",
     "mp.scrape_after_60_restarts", "mp.scrape_after_60_restarts_hookless", "mp.scrape_4_workers",
-    "mp.scrape_4_workers_undetected", "ref.mp_scrape_64_uncompacted",
+    "mp.scrape_4_workers_undetected", "mp.sweep_4_workers", "ref.mp_scrape_64_uncompacted",
 )  # fmt: skip
 # The webhook's end-to-end latency is measured under light load (issue 5), not saturation.
 WEBHOOK_USERS, WEBHOOK_RATE = 4, 50.0
