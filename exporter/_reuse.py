@@ -1,4 +1,7 @@
-"""One JSON body at a time, built off the event loop and reused while it is young.
+"""Work built once for every reader at once, off the event loop, and reused while young.
+
+``Flights``: callers asking for the same key while it is being built share that one build,
+made in a worker thread (``/metrics`` renders use it, and so does ``Reused``).
 
 A view of every operation costs milliseconds at a few hundred operations; readers that ask
 back to back (a dashboard's panels, a scraper of the JSON views) would each pay it, and the
@@ -14,12 +17,39 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
 
 import anyio.to_thread
 
-from .exposition import SPACING
+SPACING = 3.0  # a build is reused until this many times its own duration has passed
+T = TypeVar("T")
+
+
+class Flights:
+    """``await run(key, build)``: ``build()`` in a worker thread, its result shared by every
+    caller that asks for ``key`` before it is done (one build however many ask)."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Future[Any]] = {}
+
+    async def run(self, key: Hashable, build: Callable[[], T]) -> T:
+        running = self._running.get(key)
+        if running is not None:
+            result: T = await asyncio.shield(running)
+            return result
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            result = await anyio.to_thread.run_sync(build)
+            future.set_result(result)
+            return result
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
+            raise
+        finally:
+            del self._running[key]
 
 
 def encode(content: Any) -> bytes:
@@ -39,26 +69,13 @@ class Reused:
         self._clock = clock
         self._fresh_until = -float("inf")
         self._body = b""
-        self._running: asyncio.Future[bytes] | None = None
+        self._flights = Flights()
         self._generation = 0  # forget() moves it on: a build begun before is not kept
 
     async def body(self) -> bytes:
         if self._clock() < self._fresh_until:
             return self._body
-        if self._running is not None:  # being built right now: share it
-            return await asyncio.shield(self._running)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._running = future
-        try:
-            body = await anyio.to_thread.run_sync(self._timed)
-            future.set_result(body)
-            return body
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
-            raise
-        finally:
-            self._running = None
+        return await self._flights.run(None, self._timed)
 
     def forget(self) -> None:
         """The next reader gets a body built after now (the state just changed)."""

@@ -23,7 +23,6 @@ spread over N workers still renders once per window, not N times. (Filtered scra
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import hashlib
@@ -33,19 +32,18 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-import anyio.to_thread
 from prometheus_client.registry import Collector
 from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from ._reuse import SPACING, Flights
 from .multiprocess import RENDER_SUFFIX, locked
 from .native.exposition import choose_native_encoder
 from .native.restrict import Restricted
 
 _Key = tuple[str, tuple[str, ...], bool]
 _Render = tuple[float, bytes]  # until when it may be reused (on ``clock``), and the body
-SPACING = 3.0  # a render is reused until this many times its own duration has passed
 _DEADLINE = struct.Struct("d")
 
 
@@ -153,7 +151,7 @@ class MetricsEndpoint:
         # Shared: the variants Prometheus asks for. Filtered ones (``name[]``), whose number
         # is the callers' to choose, stay in this process's bounded memory.
         self._shared = None if shared_dir is None else SharedRenders(shared_dir, clock)
-        self._running: dict[_Key, asyncio.Future[bytes]] = {}
+        self._flights = Flights()  # concurrent scrapes of one variant share its render
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = Headers(scope=scope)  # latin-1, as HTTP has it: no header is undecodable
@@ -175,25 +173,10 @@ class MetricsEndpoint:
         done = store.get(key)
         if done is not None and self._clock() < done[0]:
             return done[1]
-        running = self._running.get(key)
-        if running is not None:  # someone is rendering this variant right now: share it
-            body = await asyncio.shield(running)
-            newest = store.get(key)  # (another worker may have rendered since)
-            return body if newest is None else newest[1]
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._running[key] = future
-        try:
-            _, body = await anyio.to_thread.run_sync(
-                store.render, key, lambda: self._timed(key, encoder)
-            )
-            future.set_result(body)
-            return body
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody logs it as lost
-            raise
-        finally:
-            del self._running[key]
+        _, body = await self._flights.run(
+            key, lambda: store.render(key, lambda: self._timed(key, encoder))
+        )
+        return body
 
     def _timed(self, key: _Key, encoder: Callable[[Any], bytes]) -> _Render:
         began = self._clock()

@@ -15,12 +15,13 @@ beat would), so the timed ones are the steady state after 60 restarts.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from time import perf_counter
 
@@ -134,29 +135,37 @@ def _exited(n: int) -> list[int]:
     return pids
 
 
+@contextlib.contextmanager
+def _server(restarts: int = 0, *, hooks: bool = False) -> Iterator[str]:
+    """The directory of ``LIVE`` running workers (each marked, as the kit marks them) after
+    ``restarts`` restarts, compacted by a supervisor's ``hooks`` or not yet."""
+    live = [subprocess.Popen(["sleep", "3600"]) for _ in range(LIVE)]
+    dead = _exited(restarts)
+    directory = _server_dir([p.pid for p in live] + dead, dead if hooks else ())
+    for process in live:
+        mark_alive(directory, process.pid)
+    try:
+        yield directory
+    finally:
+        for process in live:
+            process.kill()
+            process.wait()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def _scrape(restarts: int, *, hooks: bool = False, detect: bool = True) -> Callable[[int], float]:
     """A scrape of ``LIVE`` running workers after ``restarts`` restarts, compacted by a
     supervisor's ``hooks`` or found by the scrape's own detection (``detect``), or neither."""
 
     def case(loops: int) -> float:
-        live = [subprocess.Popen(["sleep", "3600"]) for _ in range(LIVE)]
-        dead = _exited(restarts)
-        directory = _server_dir([p.pid for p in live] + dead, dead if hooks else ())
-        for process in live:
-            mark_alive(directory, process.pid)
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(ServerCollector(directory, list, {}, sweep=detect))
-        try:
+        with _server(restarts, hooks=hooks) as directory:
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(ServerCollector(directory, list, {}, sweep=detect))
             generate_latest(registry)  # with detection: compacts the restarts, once
             start = perf_counter()
             for _ in range(loops):
                 generate_latest(registry)
             return perf_counter() - start
-        finally:
-            for process in live:
-                process.kill()
-                process.wait()
-            shutil.rmtree(directory, ignore_errors=True)
 
     return case
 
@@ -164,20 +173,11 @@ def _scrape(restarts: int, *, hooks: bool = False, detect: bool = True) -> Calla
 def _sweep_4_workers(loops: int) -> float:
     """What dead-worker detection adds to each scrape, alone: a ``sweep`` of the directory
     of ``LIVE`` running workers (nobody to compact), as ``ServerCollector`` runs it first."""
-    live = [subprocess.Popen(["sleep", "3600"]) for _ in range(LIVE)]
-    directory = _server_dir([p.pid for p in live])
-    for process in live:
-        mark_alive(directory, process.pid)
-    try:
+    with _server() as directory:
         start = perf_counter()
         for _ in range(loops):
             sweep(directory)
         return perf_counter() - start
-    finally:
-        for process in live:
-            process.kill()
-            process.wait()
-        shutil.rmtree(directory, ignore_errors=True)
 
 
 CASES: dict[str, tuple[Callable[[int], float], str | None]] = {}
