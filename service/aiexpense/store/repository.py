@@ -16,6 +16,7 @@ from aiexpense.domain.operations import Op
 from ..domain.models import CurrencyTotals, Expense, Summary, User
 from ..text.lexicon import Category
 from .db import Statements
+from .invalidation import announcement
 
 USER_COLUMNS: LiteralString = "id, platform, external_id, display_name, currency, created_at"
 EXPENSE_COLUMNS: LiteralString = (
@@ -207,11 +208,13 @@ class Repository:
         platform: str,
         message_id: str | None,
     ) -> Expense | None:
-        """The new expense, or None if (platform, message_id) was recorded before."""
-        row = await self.db.fetch_one(
+        """The new expense, or None if (platform, message_id) was recorded before. The
+        announcement of the new row (migration 6) is registered as this process's own."""
+        row = await self.db.fetch_announced(
             Op.DB_INSERT,
             _INSERT_EXPENSE,
             (user_id, amount, currency, category, description, spent_on, platform, message_id),
+            announcement("expenses", user_id),
         )
         # row: the columns, never `created` (mypy cannot know the tuple's length)
         return Expense(*row, created=True) if row else None  # type: ignore[misc]
