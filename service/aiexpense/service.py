@@ -39,6 +39,7 @@ from .jobs import JobQueue
 from .store.cache import MISSING, Caches
 from .store.credentials import Credentials
 from .store.db import Database
+from .store.inserts import ExpenseInserts
 from .store.invalidation import CacheListener
 from .store.migrations import migrate_connection
 from .store.outbox import ReplyOutbox
@@ -119,6 +120,7 @@ class ExpenseService:
             pool, collector, answer_timeout=settings.statement_timeout_seconds + ANSWER_GRACE
         )
         self.repo = Repository(self.db)
+        self.inserts = ExpenseInserts(self.repo)
         self.caches = Caches(
             collector,
             {
@@ -356,7 +358,10 @@ class ExpenseService:
         ``store.invalidation``)."""
         user_id = row[0]
         try:
-            expense = await self.repo.insert_expense(*row)
+            if row[7] is None:  # no message id: with other requests' (see store.inserts)
+                expense: Expense | None = await self.inserts.insert(row)
+            else:
+                expense = await self.repo.insert_expense(*row)
         except BaseException:
             # It may have committed unseen (a severed answer), its echo skipped: drop.
             self._recent.invalidate(user_id)

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import psycopg
@@ -70,6 +70,12 @@ class Statements:
         comes at COMMIT: nothing is registered); :class:`Database` registers it with its
         :class:`~.invalidation.OwnWrites`, so the writer's listener skips the echo."""
         return await self.fetch_one(op, sql, params)
+
+    async def fetch_all_announced(
+        self, op: str, sql: LiteralString, params: Params, payloads: Collection[str]
+    ) -> list[Row]:
+        """:meth:`fetch_all` of a write announcing ``payloads`` (see :meth:`fetch_announced`)."""
+        return await self.fetch_all(op, sql, params)
 
     async def _run(
         self,
@@ -151,6 +157,36 @@ class Database(Statements):
                 if row is None:
                     own.withdraw(registered)
                 return row
+        except (OperationalError, DatabaseUnavailable):
+            self._sweep()
+            raise
+
+    async def fetch_all_announced(
+        self, op: str, sql: LiteralString, params: Params, payloads: Collection[str]
+    ) -> list[Row]:
+        """:meth:`fetch_all` of a write that either announces every one of ``payloads`` at
+        commit (it returned rows) or fails or returns none (it wrote nothing), registered
+        like :meth:`fetch_announced`."""
+        own = self.own_writes
+        if own is None:
+            return await self.fetch_all(op, sql, params)
+        if not self.schema_ready:
+            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
+        try:
+            async with self.pool.connection() as conn:
+                await autocommit(conn)
+                pid = conn.info.backend_pid
+                registered = [own.expect(pid, payload) for payload in payloads]
+                try:
+                    rows = await self._timed(conn, op, sql, params, AsyncCursor.fetchall)
+                except BaseException:
+                    rows = []
+                    raise
+                finally:
+                    if not rows:
+                        for registration in registered:
+                            own.withdraw(registration)
+                return rows
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
             raise
