@@ -88,3 +88,24 @@ async def test_a_database_fault_fails_every_waiting_insert(service):
         service.db.schema_ready = True
     assert [type(r).__name__ for r in results] == ["DatabaseUnavailable"] * 3
     assert inserts.statements == 1  # arrived in one turn of the loop: one statement
+
+
+async def test_a_fault_fails_the_inserts_waiting_behind_it_at_once(database):
+    """The statement in flight goes unanswered (the table is locked) past the bound: it
+    fails, and so do the inserts that waited for it, without a bound of their own."""
+    async with open_service(database.url, statement_timeout_seconds=0.3) as service:
+        amy = await service.auto_signup("api", "amy")
+        inserts = ExpenseInserts(service.repo)
+
+        def row(n: int) -> tuple:
+            return (amy.id, Decimal(n), "USD", "food", "", date.today(), "api", None)
+
+        with psycopg.connect(database.url) as lock:
+            lock.execute("LOCK TABLE expenses IN ACCESS EXCLUSIVE MODE")
+            first = asyncio.ensure_future(inserts.insert(row(1)))
+            await async_wait_until(lambda: inserts.statements == 1, timeout=2)
+            behind = [asyncio.ensure_future(inserts.insert(row(n))) for n in (2, 3)]
+            results = await asyncio.gather(first, *behind, return_exceptions=True)
+            lock.rollback()
+        assert [type(r).__name__ for r in results] == ["DatabaseUnavailable"] * 3
+        assert inserts.statements == 1  # the two behind it were never sent

@@ -13,7 +13,8 @@ Durability is unchanged: each caller is answered only after its row has committe
 
 All or nothing per statement: when it fails for a reason of the rows (a constraint), each
 row of it is tried again on its own, so one bad row fails only its own request; a fault of
-the database fails them all, as it would have failed each. Only rows without a message id
+the database fails them all, and those waiting behind them (as it would have failed each,
+within the same bound: not one bound after another). Only rows without a message id
 come here (they cannot conflict); the statement runs in a task of its own, so a caller
 that goes away does not cancel the others' statement.
 """
@@ -75,7 +76,11 @@ class ExpenseInserts:
             else:
                 made = list(await self.repo.insert_expenses([row for row, _ in batch]))
         except DATABASE_FAULTS as exc:
-            for _, future in batch:
+            # Those that arrived meanwhile fail too, now: sent next, each would wait out
+            # another bound before its 503 (README: a request needing the database is
+            # answered within max(pool timeout, statement timeout + 0.5 s)).
+            failed, self._waiting = [*batch, *self._waiting], []
+            for _, future in failed:
                 _settle(future, exc=exc)
             return
         except Exception as exc:
