@@ -39,6 +39,7 @@ from .jobs import JobQueue
 from .store.cache import MISSING, Caches
 from .store.credentials import Credentials
 from .store.db import Database
+from .store.inserts import ExpenseInserts
 from .store.invalidation import CacheListener
 from .store.migrations import migrate_connection
 from .store.outbox import ReplyOutbox
@@ -119,6 +120,7 @@ class ExpenseService:
             pool, collector, answer_timeout=settings.statement_timeout_seconds + ANSWER_GRACE
         )
         self.repo = Repository(self.db)
+        self.inserts = ExpenseInserts(self.repo)
         self.caches = Caches(
             collector,
             {
@@ -147,6 +149,7 @@ class ExpenseService:
             collector,
             heartbeat_seconds=settings.cache_heartbeat_seconds,
         )
+        self.db.own_writes = self.listener.own_writes  # see _insert
         self.outbox = ReplyOutbox(
             self.db,
             collector,
@@ -339,16 +342,33 @@ class ExpenseService:
             if once.created:
                 self._recent.invalidate(user.id)
             return once
-        expense = await self.repo.insert_expense(*row)
+        expense = await self._insert(row)
         if expense is None:  # (platform, message_id) seen before: hand back that expense
             assert message_id is not None
             expense = await self.repo.expense_by_message(source, message_id)
             if expense is None:  # recorded, then deleted meanwhile: record it again
-                expense = await self.repo.insert_expense(*row)
+                expense = await self._insert(row)
             if expense is None:
                 raise RuntimeError(f"message {source}:{message_id} neither new nor found")
-        if expense.created:
-            self._recent.invalidate(user.id)
+        return expense
+
+    async def _insert(self, row: tuple[Any, ...]) -> Expense | None:
+        """Insert ``row``; a new expense goes into the person's cached recent rows at once
+        (its announcement is this process's own: the listener skips it, see
+        ``store.invalidation``)."""
+        user_id = row[0]
+        try:
+            if row[7] is None:  # no message id: with other requests' (see store.inserts)
+                expense: Expense | None = await self.inserts.insert(row)
+            else:
+                expense = await self.repo.insert_expense(*row)
+        except BaseException:
+            # It may have committed unseen (a severed answer), its echo skipped: drop.
+            self._recent.invalidate(user_id)
+            raise
+        if expense is not None:
+            stored = replace(expense, created=False)
+            self._recent.revise(user_id, lambda recent: with_expense(recent, stored))
         return expense
 
     async def _create_once(
@@ -554,6 +574,24 @@ class ExpenseService:
         if slug not in index:
             raise InvalidField("category", f"unknown category {slug!r}; one of: {', '.join(index)}")
         return slug
+
+
+def with_expense(recent: tuple[Expense, ...], new: Expense) -> tuple[Expense, ...]:
+    """A person's cached recent rows (newest ``spent_on`` first, then highest id: the
+    order of ``latest_expenses``) with ``new`` in its place, still at most RECENT_ROWS:
+    what a reload would read. Unchanged when ``new`` is there already (a reload saw it) or
+    falls past a full page's last row."""
+    order = (new.spent_on, new.id)
+    at = len(recent)
+    for i, e in enumerate(recent):
+        if e.id == new.id:
+            return recent
+        if (e.spent_on, e.id) < order:
+            at = i
+            break
+    if at >= RECENT_ROWS:
+        return recent
+    return (*recent[:at], new, *recent[at:])[:RECENT_ROWS]
 
 
 def _secrets(settings: Settings) -> dict[str, str]:

@@ -96,6 +96,33 @@ async def test_a_write_on_one_replica_is_read_on_another_whose_cache_was_warm(da
         await async_wait_until(lambda: shows(b, user.id, {"latte"}), timeout=2)
 
 
+async def test_a_write_is_in_its_writers_cache_at_once_and_in_anothers_within_the_bound(
+    database,
+):
+    """Write-through: a's page takes a's new row at once (no query, its own echo skipped);
+    b, whose page is warm too, drops it on a's announcement and reads the row afresh."""
+    async with two_replicas(database.url) as (a, b):
+        user = await a.auto_signup("api", "amy")
+        await a.create_expense(user.id, "10", description="coffee", category="food")
+        await heard(b, 1)
+        for replica in (a, b):  # both warm
+            assert await descriptions(replica, user.id) == {"coffee"}
+        queries = a.collector.get("db_query").count
+
+        written = time.monotonic()
+        await a.create_expense(user.id, "4", description="tea", category="food")
+        assert await descriptions(a, user.id) == {"coffee", "tea"}  # at once, from a's cache
+        assert a.collector.get("db_query").count == queries
+        await async_wait_until(
+            lambda: shows(b, user.id, {"coffee", "tea"}), timeout=2, interval=0.005
+        )
+        assert time.monotonic() - written < b.listener.staleness_bound
+        await async_wait_until(lambda: a.listener.own_writes.skipped == 2, timeout=2)
+        assert notified(a) == 0 and notified(b) == 2  # b applied both, a skipped its own
+        assert await descriptions(a, user.id) == {"coffee", "tea"}
+        assert a.collector.get("db_query").count == queries
+
+
 async def test_a_dropped_listener_reconnects_and_staleness_stays_bounded(database):
     async with two_replicas(database.url) as (a, b):
         assert b.listener.staleness_bound == 2 * HEARTBEAT

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 from starlette.responses import JSONResponse
 
 from aiexpense.domain.models import Expense
-from aiexpense.http.api import expense_json
-from aiexpense.http.fragments import ExpenseFragments
+from aiexpense.http.api import expense_json, expense_text
+from aiexpense.http.fragments import ExpenseFragments, render
 
 TZ = timezone(timedelta(hours=7))
 
@@ -37,6 +37,40 @@ def test_a_page_is_what_json_response_renders(head: dict) -> None:
     assert fragments.page(head, "expenses", expenses) == expected
     assert fragments.page(head, "expenses", expenses) == expected  # from memory now
     assert fragments.page(head, "expenses", []) == JSONResponse({**head, "expenses": []}).body
+
+
+@pytest.mark.parametrize("text", [None, expense_text])
+def test_a_page_from_the_direct_encoder_is_the_same(text) -> None:
+    expenses = [_expense(1), _expense(2, "0.01", ""), _expense(3, "1200", "x\u2028y\n\t\\")]
+    fragments = ExpenseFragments(expense_json, maxsize=10, text=text)
+    expected = JSONResponse({"count": 3, "expenses": [expense_json(e) for e in expenses]}).body
+    assert fragments.page({"count": 3}, "expenses", expenses) == expected
+
+
+@pytest.mark.parametrize(
+    "expense",
+    [
+        _expense(1),
+        _expense(2, "0.01", ""),
+        _expense(3, "1200", 'x\u2028y \x00\x1f"\\/ é 漢字 \U0001f600'),
+        _expense(4, "1E+3", "tab\there"),
+        Expense(
+            9**12,
+            2**40,
+            Decimal("999999999999.999"),
+            "KWD",
+            "a-b_c",
+            "d",
+            date(1, 1, 1),
+            "tele_gram",
+            'm"#1',
+            datetime(2026, 1, 1, 23, 59, 59, tzinfo=UTC),
+        ),
+    ],
+)
+def test_the_direct_encoder_writes_what_json_response_renders(expense: Expense) -> None:
+    assert expense_text(expense).encode() == render(expense_json(expense))
+    assert expense_text(expense).encode() == JSONResponse(expense_json(expense)).body
 
 
 def test_an_equal_record_with_other_digits_is_encoded_again() -> None:

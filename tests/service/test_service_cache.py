@@ -55,9 +55,6 @@ async def test_read_after_write_never_shows_stale_data(service):
 async def test_a_warm_read_sends_no_query(service):
     user = await service.auto_signup("api", "amy")
     await service.create_expense(user.id, "10")
-    # The writer hears its own write announced too (a second, harmless invalidation):
-    # let it arrive first, or it may drop the entry the next read fills.
-    await async_wait_until(lambda: notified(service.collector) == 1, timeout=2)
     await service.get_expenses(user.id)  # fills the cache
     queries = op_count(service, Op.DB_QUERY)
     for _ in range(5):
@@ -66,6 +63,40 @@ async def test_a_warm_read_sends_no_query(service):
     c = service.collector
     assert sample(c, "aiexpense_cache_requests_total", cache="expenses", result="hit") == 5
     assert sample(c, "aiexpense_cache_requests_total", cache="expenses", result="miss") == 1
+
+
+async def test_a_write_is_read_back_from_the_writers_cache_and_its_echo_skipped(service):
+    """Write-through: the writer puts its new row into its own cached page (no reload), and
+    its listener skips the write's own announcement instead of dropping that page."""
+    user = await service.auto_signup("api", "amy")
+    first = await service.create_expense(user.id, "10", description="coffee", category="food")
+    assert [e.id for e in await service.get_expenses(user.id)] == [first.id]  # fills
+    queries = op_count(service, Op.DB_QUERY)
+    later = await service.create_expense(
+        user.id, "3", description="tea", category="food", spent_on="2030-01-02"
+    )
+    earlier = await service.create_expense(
+        user.id, "2", description="cake", category="food", spent_on="2001-01-02"
+    )
+    seen = await service.get_expenses(user.id)
+    assert [e.id for e in seen] == [later.id, first.id, earlier.id]  # the query's order
+    assert op_count(service, Op.DB_QUERY) == queries  # served from the revised page
+    assert seen == await service.repo.latest_expenses(user.id, 100)  # what a reload reads
+    queries += 1  # (that reload)
+    await async_wait_until(lambda: service.listener.own_writes.skipped == 3, timeout=2)
+    assert notified(service.collector) == 0  # no echo dropped the page
+    assert len(service.listener.own_writes) == 0
+    assert [e.id for e in await service.get_expenses(user.id)] == [later.id, first.id, earlier.id]
+    assert op_count(service, Op.DB_QUERY) == queries
+
+
+async def test_a_write_that_inserts_nothing_registers_no_announcement(service):
+    user = await service.auto_signup("api", "amy")
+    once = await service.create_expense(user.id, "10", platform="line", message_id="m-1")
+    again = await service.create_expense(user.id, "10", platform="line", message_id="m-1")
+    assert (again.id, again.created) == (once.id, False)
+    await async_wait_until(lambda: service.listener.own_writes.skipped == 1, timeout=2)
+    assert len(service.listener.own_writes) == 0  # the second insert's was withdrawn
 
 
 async def test_a_load_racing_a_write_is_not_cached(service):
@@ -83,6 +114,7 @@ async def test_a_load_racing_a_write_is_not_cached(service):
         return rows
 
     service.repo.latest_expenses = slow_latest
+    service.caches["expenses"].invalidate(user.id)  # the write put "old" in: read afresh
     reader = asyncio.create_task(service.get_expenses(user.id))
     await fetched.wait()
     # (a category given: no suggestion, which would read the very rows being held back)
@@ -138,7 +170,9 @@ def test_cache_and_job_series_in_metrics_and_system(database):
     with running(app) as base, httpx.Client(base_url=base, headers=ADMIN) as client:
         user = client.post("/api/users", json={"external_id": "amy"}).json()
         client.post("/api/expenses", json={"user_id": user["id"], "amount": "3"})
-        wait_until(lambda: notified(app.state.collector) == 1, timeout=2)  # see above
+        # the write's own announcement is skipped (write-through), not applied
+        wait_until(lambda: app.state.service.listener.own_writes.skipped == 1, timeout=2)
+        assert notified(app.state.collector) == 0
         tokens_notified = lambda: sample(  # noqa: E731
             app.state.collector,
             "aiexpense_cache_invalidations_total",

@@ -20,6 +20,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring as _string  # JSONResponse's (ensure_ascii=False)
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -149,6 +150,22 @@ def expense_json(e: Expense) -> dict[str, Any]:
     }
 
 
+def expense_text(e: Expense) -> str:
+    """``expense_json(e)`` as JSON text, byte for byte what ``JSONResponse`` renders of
+    it (its keys in order, ``ensure_ascii=False``, no spaces), built without the dict:
+    a third of the time (tests/service/test_fragments.py compares them). Text fields go
+    through the encoder's own string escaper; the rest cannot need escaping (numbers,
+    ISO dates, a Decimal's digits)."""
+    message_id = "null" if e.message_id is None else _string(e.message_id)
+    return (
+        f'{{"id":{e.id:d},"user_id":{e.user_id:d},"amount":"{e.amount}",'
+        f'"currency":{_string(e.currency)},"category":{_string(e.category)},'
+        f'"description":{_string(e.description)},"spent_on":"{e.spent_on.isoformat()}",'
+        f'"platform":{_string(e.platform)},"message_id":{message_id},'
+        f'"created_at":"{_timestamp(e.created_at)}"}}'
+    )
+
+
 def summary_json(s: Summary) -> dict[str, Any]:
     return {
         "user_id": s.user_id,
@@ -185,7 +202,7 @@ class ExpenseApi:
         )
         # The latest expenses are answered from the same records again and again: their
         # JSON is encoded once (see .fragments).
-        self.fragments = ExpenseFragments(expense_json, DEFAULT_SIZE)
+        self.fragments = ExpenseFragments(expense_json, DEFAULT_SIZE, text=expense_text)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -257,7 +274,7 @@ class ExpenseApi:
         headers = {"Location": f"/api/expenses/{expense.id}"}
         if key is not None and not expense.created:
             headers["Idempotent-Replayed"] = "true"
-        return JSONResponse(expense_json(expense), status_code=201, headers=headers)
+        return Response(expense_text(expense), 201, headers, JSONResponse.media_type)
 
     @endpoint
     async def list_expenses(self, request: Request) -> Response:

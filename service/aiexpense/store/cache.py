@@ -13,7 +13,9 @@ so no lock is needed. The caches are per process; they stay coherent across proc
 replicas through PostgreSQL (:mod:`aiexpense.store.invalidation`): a committed write is
 announced with ``NOTIFY`` and every process drops the key (``source="notify"``); the
 writer, which dropped it at once (``source="local"``), hears its own announcement too, a
-second drop that costs at most one extra read. While a
+second drop that costs at most one extra read. A writer that puts its new row into its
+own entry instead (:meth:`Cache.revise`) registers its announcement so its listener
+skips that echo (:class:`~aiexpense.store.invalidation.OwnWrites`). While a
 process cannot be sure it hears those announcements, :attr:`Caches.coherent` is False and
 the caches hold nothing: every read goes to the database.
 """
@@ -120,6 +122,24 @@ class Cache:
         if self.on_drop is not None and source == "notify":
             for key in keys:
                 self.on_drop(key)
+
+    def revise(self, key: Hashable, change: Callable[[Any], Any]) -> None:
+        """Write-through of this process's own committed write: the entry becomes
+        ``change(entry)``; with no entry nothing is stored. Either way any load of the key
+        in flight is spoiled (it may have read before the write). Counted and timed as a
+        ``local`` invalidation: the entry as it was is gone.
+
+        Only for a write whose announcement the listener skips (``OwnWrites``), and only
+        when ``change`` yields what a load would read after the write: otherwise
+        :meth:`invalidate`."""
+        timer = self._collector.timer(Op.CACHE_INVALIDATE)
+        for fill in self._fills.get(key, ()):
+            fill.stale = True
+        value = self._data.get(key, MISSING)
+        if value is not MISSING and self.enabled:
+            self._data[key] = change(value)
+        timer.end()
+        self._invalidated["local"].inc()
 
     def clear(self) -> None:
         """Drop every entry and spoil every load in flight: writes may have been missed.

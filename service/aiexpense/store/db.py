@@ -19,8 +19,8 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, LiteralString, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from typing import TYPE_CHECKING, Any, LiteralString, TypeVar
 
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, OperationalError
@@ -29,6 +29,9 @@ from psycopg_pool import AsyncConnectionPool
 from exporter import Recorder
 
 from ..domain.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from .invalidation import OwnWrites
 
 Params = Sequence[Any] | dict[str, Any] | None
 Row = tuple[Any, ...]
@@ -58,6 +61,21 @@ class Statements:
     async def execute(self, op: str, sql: LiteralString, params: Params = None) -> int:
         """Run ``sql``; return the number of rows it touched."""
         return await self._run(op, sql, params, _rowcount)
+
+    async def fetch_announced(
+        self, op: str, sql: LiteralString, params: Params, payload: str
+    ) -> Row | None:
+        """:meth:`fetch_one` of a write whose trigger announces ``payload`` at commit when
+        it returns a row. Here as ``fetch_one`` (inside a transaction the announcement
+        comes at COMMIT: nothing is registered); :class:`Database` registers it with its
+        :class:`~.invalidation.OwnWrites`, so the writer's listener skips the echo."""
+        return await self.fetch_one(op, sql, params)
+
+    async def fetch_all_announced(
+        self, op: str, sql: LiteralString, params: Params, payloads: Collection[str]
+    ) -> list[Row]:
+        """:meth:`fetch_all` of a write announcing ``payloads`` (see :meth:`fetch_announced`)."""
+        return await self.fetch_all(op, sql, params)
 
     async def _run(
         self,
@@ -89,6 +107,8 @@ class Database(Statements):
         self._in_flight: dict[AsyncConnection, float] = {}  # statement deadlines (loop time)
         self._severed: set[AsyncConnection] = set()
         self._watch: asyncio.TimerHandle | None = None
+        # Where announced writes are registered (the cache listener's); None: nowhere.
+        self.own_writes: OwnWrites | None = None
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
@@ -111,6 +131,62 @@ class Database(Statements):
                     await self._roll_back(conn)
                     raise
                 await self._control(conn, "COMMIT")
+        except (OperationalError, DatabaseUnavailable):
+            self._sweep()
+            raise
+
+    async def fetch_announced(
+        self, op: str, sql: LiteralString, params: Params, payload: str
+    ) -> Row | None:
+        """:meth:`fetch_one`, its announcement registered (on the connection it runs on)
+        before it is sent, and withdrawn unless a row came back."""
+        own = self.own_writes
+        if own is None:
+            return await self.fetch_one(op, sql, params)
+        if not self.schema_ready:
+            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
+        try:
+            async with self.pool.connection() as conn:
+                await autocommit(conn)
+                registered = own.expect(conn.info.backend_pid, payload)
+                try:
+                    row = await self._timed(conn, op, sql, params, AsyncCursor.fetchone)
+                except BaseException:
+                    own.withdraw(registered)
+                    raise
+                if row is None:
+                    own.withdraw(registered)
+                return row
+        except (OperationalError, DatabaseUnavailable):
+            self._sweep()
+            raise
+
+    async def fetch_all_announced(
+        self, op: str, sql: LiteralString, params: Params, payloads: Collection[str]
+    ) -> list[Row]:
+        """:meth:`fetch_all` of a write that either announces every one of ``payloads`` at
+        commit (it returned rows) or fails or returns none (it wrote nothing), registered
+        like :meth:`fetch_announced`."""
+        own = self.own_writes
+        if own is None:
+            return await self.fetch_all(op, sql, params)
+        if not self.schema_ready:
+            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
+        try:
+            async with self.pool.connection() as conn:
+                await autocommit(conn)
+                pid = conn.info.backend_pid
+                registered = [own.expect(pid, payload) for payload in payloads]
+                try:
+                    rows = await self._timed(conn, op, sql, params, AsyncCursor.fetchall)
+                except BaseException:
+                    rows = []
+                    raise
+                finally:
+                    if not rows:
+                        for registration in registered:
+                            own.withdraw(registration)
+                return rows
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
             raise

@@ -18,6 +18,16 @@ long to answer, so a broken connection is noticed within ``2 * heartbeat_seconds
 nothing (:meth:`Caches.suspend`); once it listens again they start empty
 (:meth:`Caches.resume`). A cached entry is therefore never older than the last write
 to its rows by more than the staleness bound. Reconnects back off from 0.1 s to 5 s.
+
+A process's own writes: a writer that puts its committed row into its own cache
+(write-through, ``Cache.revise``) registers the announcement its statement will cause,
+(the statement's backend pid, the payload), in :class:`OwnWrites` before sending it, and
+withdraws it when the statement wrote nothing or failed. The listener skips a notification
+matching a registration (once), so the writer's fresh entry is not dropped by its own
+write's echo. Nothing else is skipped: another process's or replica's write comes from
+another backend (live backends have distinct pids), and an unregistered own write (a
+statement whose outcome was not seen) is applied like any other. A registration lapses
+after the staleness bound, so one whose notification never came cannot swallow a later one.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import Final
 
@@ -50,6 +61,11 @@ KEY_TYPES: Final[dict[str, Callable[[str], object]]] = {
 }
 
 
+def announcement(name: str, key: object) -> str:
+    """The payload the triggers send for a write to ``name``'s ``key``: ``expenses:42``."""
+    return f"{name}:{key}"
+
+
 def parse(payload: str) -> tuple[str, object] | None:
     """``"expenses:42"`` -> ``("expenses", 42)``; None for a payload we do not know."""
     name, _, key = payload.partition(":")
@@ -60,6 +76,62 @@ def parse(payload: str) -> tuple[str, object] | None:
         return name, convert(key)
     except ValueError:
         return None
+
+
+class OwnWrites:
+    """Announcements this process's own writes will cause, for the listener to skip.
+
+    Registered by (backend pid, payload) before the statement is sent, so its notification,
+    which may reach the listener before the writer sees its answer, is never missed.
+    ``lifetime`` seconds later a registration lapses (its notification then drops the key:
+    one extra read, never a stale one). Runs on the event loop thread: no lock.
+    """
+
+    def __init__(self, lifetime: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.lifetime = lifetime
+        self.skipped = 0  # notifications claimed (not applied) since start
+        self._clock = clock
+        self._due: dict[tuple[int, str], list[float]] = {}  # -> lapse times, oldest first
+
+    def __len__(self) -> int:
+        return sum(len(times) for times in self._due.values())
+
+    def expect(self, pid: int, payload: str) -> tuple[tuple[int, str], float]:
+        """Register the announcement of a statement about to run on backend ``pid``."""
+        key, lapse = (pid, payload), self._clock() + self.lifetime
+        self._due.setdefault(key, []).append(lapse)
+        return key, lapse
+
+    def withdraw(self, registration: tuple[tuple[int, str], float]) -> None:
+        """The statement announced nothing (wrote no row, rolled back) or its outcome is
+        unknown: its notification, if any comes, must be applied."""
+        key, lapse = registration
+        times = self._due.get(key)
+        if times is not None and lapse in times:
+            times.remove(lapse)
+            if not times:
+                del self._due[key]
+
+    def claim(self, pid: int, payload: str) -> bool:
+        """Is this notification a registered one (then it is consumed)?"""
+        times = self._due.get((pid, payload))
+        if times is None:
+            return False
+        now = self._clock()
+        while times and times[0] <= now:  # lapsed: their notifications never came
+            times.pop(0)
+        claimed = bool(times)
+        if claimed:
+            times.pop(0)
+            self.skipped += 1
+        if not times:
+            del self._due[(pid, payload)]
+        return claimed
+
+    def clear(self) -> None:
+        """Forget every registration (the listener reconnected: its notifications are
+        lost or will be applied)."""
+        self._due.clear()
 
 
 class CacheListener:
@@ -83,6 +155,7 @@ class CacheListener:
         self.connected = False
         self.reconnects = 0
         self.backend_pid: int | None = None  # the listening connection's server process
+        self.own_writes = OwnWrites(self.staleness_bound)
         self._task: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
         self._reconnects = Counter(
@@ -136,6 +209,7 @@ class CacheListener:
                     self.backend_pid = conn.info.backend_pid
                     # Listening now: whatever was written before is either in the database
                     # (caches start empty) or will be announced on this connection.
+                    self.own_writes.clear()
                     self.caches.resume()
                     self.connected = True
                     if not first:
@@ -157,7 +231,8 @@ class CacheListener:
     async def _listen(self, conn: psycopg.AsyncConnection) -> None:
         while True:
             async for notify in conn.notifies(timeout=self.heartbeat_seconds):
-                self._apply(notify.payload)
+                if not self.own_writes.claim(notify.pid, notify.payload):
+                    self._apply(notify.payload)
             await self._heartbeat(conn)
 
     async def _heartbeat(self, conn: psycopg.AsyncConnection) -> None:

@@ -16,6 +16,7 @@ from aiexpense.domain.operations import Op
 from ..domain.models import CurrencyTotals, Expense, Summary, User
 from ..text.lexicon import Category
 from .db import Statements
+from .invalidation import announcement
 
 USER_COLUMNS: LiteralString = "id, platform, external_id, display_name, currency, created_at"
 EXPENSE_COLUMNS: LiteralString = (
@@ -38,6 +39,16 @@ _INSERT_EXPENSE: LiteralString = f"""
         (user_id, amount, currency, category, description, spent_on, platform, message_id)
     VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
     ON CONFLICT (platform, message_id) DO NOTHING
+    RETURNING {EXPENSE_COLUMNS}
+"""
+# Several new expenses with no message id (so none can conflict) in one statement: one
+# commit, one announcement per person (PostgreSQL sends identical payloads of one
+# transaction once), for ``store.inserts``.
+_INSERT_EXPENSES: LiteralString = f"""
+    INSERT INTO expenses
+        (user_id, amount, currency, category, description, spent_on, platform, message_id)
+    SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::char(3)[], %s::text[], %s::text[],
+                         %s::date[], %s::text[], %s::text[])
     RETURNING {EXPENSE_COLUMNS}
 """
 _EXPENSE_BY_MESSAGE: LiteralString = (
@@ -207,14 +218,34 @@ class Repository:
         platform: str,
         message_id: str | None,
     ) -> Expense | None:
-        """The new expense, or None if (platform, message_id) was recorded before."""
-        row = await self.db.fetch_one(
+        """The new expense, or None if (platform, message_id) was recorded before. The
+        announcement of the new row (migration 6) is registered as this process's own."""
+        row = await self.db.fetch_announced(
             Op.DB_INSERT,
             _INSERT_EXPENSE,
             (user_id, amount, currency, category, description, spent_on, platform, message_id),
+            announcement("expenses", user_id),
         )
         # row: the columns, never `created` (mypy cannot know the tuple's length)
         return Expense(*row, created=True) if row else None  # type: ignore[misc]
+
+    async def insert_expenses(self, rows: list[tuple[Any, ...]]) -> list[Expense]:
+        """Insert ``rows`` (the columns of :meth:`insert_expense`, message id None) in one
+        statement: all or none. The new expenses, in the order of ``rows``."""
+        assert all(row[7] is None for row in rows)  # with a message id it could conflict
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        found = await self.db.fetch_all_announced(
+            Op.DB_INSERT,
+            _INSERT_EXPENSES,
+            columns,
+            {announcement("expenses", row[0]) for row in rows},
+        )
+        # RETURNING's order is not promised: match each row by what was inserted.
+        made: dict[tuple[Any, ...], list[Expense]] = {}
+        for values in found:
+            expense = Expense(*values, created=True)  # type: ignore[misc]  # (see insert_user)
+            made.setdefault(tuple(values[1:9]), []).append(expense)
+        return [made[tuple(row)].pop(0) for row in rows]
 
     async def expense_by_message(self, platform: str, message_id: str) -> Expense | None:
         row = await self.db.fetch_one(Op.DB_QUERY, _EXPENSE_BY_MESSAGE, (platform, message_id))
