@@ -6,10 +6,13 @@ made in a worker thread (``/metrics`` renders use it, and so does ``Reused``).
 A view of every operation costs milliseconds at a few hundred operations; readers that ask
 back to back (a dashboard's panels, a scraper of the JSON views) would each pay it, and the
 event loop would pay the encoding. ``Reused`` builds the body (view and JSON encoding) in
-a worker thread, hands it to every reader that asks meanwhile, and serves it again until
-``SPACING`` times its own cost has passed: the same rule as ``/metrics`` renders (so the
-view is at most a few of its own durations old, and reading costs the process at most
-about a quarter of one core however many readers there are).
+a worker thread and hands it to every reader that asks meanwhile. When someone did ask
+meanwhile (readers overlap: the view is in demand), the body is also served again until
+``SPACING`` times its own cost has passed, the rule ``/metrics`` renders follow: the view is
+then at most a few of its own durations old, and reading costs the process at most about a
+quarter of one core however many readers there are. A reader alone (a script, a test, a
+person) never overlaps a build, so each of its reads is built after the one before: it
+always sees its own writes.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ def encode(content: Any) -> bytes:
 
 
 class Reused:
-    """``await body()``: ``build()`` encoded, at most ``SPACING`` times its cost old."""
+    """``await body()``: ``build()`` encoded; while readers overlap, at most ``SPACING``
+    times its cost old."""
 
     def __init__(
         self, build: Callable[[], Any], clock: Callable[[], float] = time.monotonic
@@ -71,10 +75,12 @@ class Reused:
         self._body = b""
         self._flights = Flights()
         self._generation = 0  # forget() moves it on: a build begun before is not kept
+        self._asked = 0  # readers that asked for a build (counted on the loop)
 
     async def body(self) -> bytes:
         if self._clock() < self._fresh_until:
             return self._body
+        self._asked += 1
         return await self._flights.run(None, self._timed)
 
     def forget(self) -> None:
@@ -83,9 +89,9 @@ class Reused:
         self._generation += 1
 
     def _timed(self) -> bytes:
-        generation, began = self._generation, self._clock()
+        generation, asked, began = self._generation, self._asked, self._clock()
         body = encode(self._build())
         ended = self._clock()
-        if generation == self._generation:
+        if generation == self._generation and self._asked > asked:  # someone joined
             self._body, self._fresh_until = body, ended + SPACING * (ended - began)
         return body

@@ -36,16 +36,38 @@ async def test_readers_at_once_share_one_build_made_off_the_loop() -> None:
     assert threading.get_ident() not in threads  # the build ran in a worker thread
 
 
-async def test_a_body_is_served_again_for_three_times_its_cost_then_rebuilt() -> None:
+async def test_a_reader_alone_always_gets_a_body_built_after_its_last_read() -> None:
     clock, count = Clock(), [0]
 
     def build() -> dict:
         count[0] += 1
+        clock.now += 0.010
+        return {"n": count[0]}
+
+    reused = Reused(build, clock)
+    for n in (1, 2, 3):  # back to back, nothing between: each read sees a new build
+        assert json.loads(await reused.body()) == {"n": n}
+
+
+async def test_overlapping_readers_reuse_a_body_for_three_times_its_cost() -> None:
+    clock, count = Clock(), [0]
+    started, release = threading.Event(), threading.Event()
+
+    def build() -> dict:
+        count[0] += 1
+        if count[0] == 1:
+            started.set()
+            release.wait(5)
         clock.now += 0.010  # the build costs 10 ms
         return {"n": count[0]}
 
     reused = Reused(build, clock)
-    assert json.loads(await reused.body()) == {"n": 1}
+    first = asyncio.create_task(reused.body())
+    await asyncio.to_thread(started.wait, 5)
+    second = asyncio.create_task(reused.body())  # joins the build in flight
+    await asyncio.sleep(0)
+    release.set()
+    assert await first == await second == b'{"n":1}'
     clock.now += 0.029
     assert json.loads(await reused.body()) == {"n": 1}  # 29 ms after: still young
     clock.now += 0.002
