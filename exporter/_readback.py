@@ -90,6 +90,11 @@ def histogram_totals(child: Any) -> tuple[tuple[int, ...], float]:
     return tuple(cumulative), float(child._sum.get())
 
 
+def histogram_sum(child: Any) -> float:
+    """A Histogram child's sum alone (no bucket read)."""
+    return float(child._sum.get())
+
+
 def operation_totals(total: Any, errors: Any, duration: Any) -> Cumulative:
     """One operation's totals from its three children."""
     buckets, seconds = histogram_totals(duration)
