@@ -66,10 +66,11 @@ class Statements:
         self, op: str, sql: LiteralString, params: Params, payload: str
     ) -> Row | None:
         """:meth:`fetch_one` of a write whose trigger announces ``payload`` at commit when
-        it returns a row. Here as ``fetch_one`` (inside a transaction the announcement
-        comes at COMMIT: nothing is registered); :class:`Database` registers it with its
+        it returns a row. Inside a transaction as ``fetch_one`` (the announcement comes at
+        COMMIT: nothing is registered); :class:`Database` registers it with its
         :class:`~.invalidation.OwnWrites`, so the writer's listener skips the echo."""
-        return await self.fetch_one(op, sql, params)
+        rows = await self.fetch_all_announced(op, sql, params, (payload,))
+        return rows[0] if rows else None
 
     async def fetch_all_announced(
         self, op: str, sql: LiteralString, params: Params, payloads: Collection[str]
@@ -131,32 +132,6 @@ class Database(Statements):
                     await self._roll_back(conn)
                     raise
                 await self._control(conn, "COMMIT")
-        except (OperationalError, DatabaseUnavailable):
-            self._sweep()
-            raise
-
-    async def fetch_announced(
-        self, op: str, sql: LiteralString, params: Params, payload: str
-    ) -> Row | None:
-        """:meth:`fetch_one`, its announcement registered (on the connection it runs on)
-        before it is sent, and withdrawn unless a row came back."""
-        own = self.own_writes
-        if own is None:
-            return await self.fetch_one(op, sql, params)
-        if not self.schema_ready:
-            raise DatabaseUnavailable("the database schema is not ready: migrations have not run")
-        try:
-            async with self.pool.connection() as conn:
-                await autocommit(conn)
-                registered = own.expect(conn.info.backend_pid, payload)
-                try:
-                    row = await self._timed(conn, op, sql, params, AsyncCursor.fetchone)
-                except BaseException:
-                    own.withdraw(registered)
-                    raise
-                if row is None:
-                    own.withdraw(registered)
-                return row
         except (OperationalError, DatabaseUnavailable):
             self._sweep()
             raise
