@@ -108,6 +108,7 @@ class _Slot:
         if isinstance(duration, NativeHistogram):
             self.native, self.observe = duration, duration.observe
             self.count, self.fail = value_inc(total), value_inc(errors)
+            self.plain = plain_values(total, errors)  # (total, errors)
         else:
             # The children's values, reached directly (see readback): half the cost of the
             # children's own inc() and observe(), which stays for records with an exemplar.
@@ -319,10 +320,17 @@ class MetricsCollector:
         if now >= self._windows.record_tick:  # no read for two steps: snapshot it ourselves
             self._windows.tick(now)  # before this record: a snapshot is the state up to now
         if slot.observe is not None:  # native buckets (and the classic ones, for "both")
-            slot.count(1)
-            if error:  # an exception, or True
-                slot.fail(1)
-            slot.observe(duration_seconds, current_exemplar())
+            if slot.plain is not None:  # the slot is these values' only writer
+                with slot.lock:
+                    slot.plain[0]._value += 1
+                    if error:  # an exception, or True
+                        slot.plain[1]._value += 1
+            else:
+                slot.count(1)
+                if error:
+                    slot.fail(1)
+            trace = read_trace() or (read_otel_context() and current_exemplar())
+            slot.observe(duration_seconds, trace or None)
         else:
             bucket = _bucket(slot.bounds, duration_seconds)
             if slot.plain is not None:  # the slot is these values' only writer
