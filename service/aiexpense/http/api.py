@@ -202,7 +202,7 @@ class ExpenseApi:
         )
         # The latest expenses are answered from the same records again and again: their
         # JSON is encoded once (see .fragments).
-        self.fragments = ExpenseFragments(expense_json, DEFAULT_SIZE, text=expense_text)
+        self.fragments = ExpenseFragments(expense_text, DEFAULT_SIZE)
 
     def routes(self) -> list[BaseRoute]:
         return [

@@ -6,7 +6,7 @@ of that answer's cost (~3.3 us per expense; 100 per page). ``ExpenseFragments`` 
 each expense's encoded object, keyed by the record's value (records are frozen, so equal
 records give equal JSON), and splices the fragments into the page:
 
-    fragments = ExpenseFragments(expense_json, maxsize=5_000)
+    fragments = ExpenseFragments(expense_text, maxsize=5_000)
     body = fragments.page({"user_id": 7, "limit": 100, "count": 2}, "expenses", expenses)
 
 The bytes are exactly what ``JSONResponse`` would render for the same dict (same encoder
@@ -37,18 +37,12 @@ def render(content: Any) -> bytes:
 class ExpenseFragments:
     """Encoded expenses by value, at most ``maxsize`` of them."""
 
-    def __init__(
-        self,
-        to_json: Callable[[Expense], dict[str, Any]],
-        maxsize: int,
-        *,
-        text: Callable[[Expense], str] | None = None,
-    ) -> None:
-        """``text``: the expense's JSON text directly, exactly ``to_json``'s as rendered
-        (faster than building the dict; used instead of it when given)."""
+    def __init__(self, text: Callable[[Expense], str], maxsize: int) -> None:
+        """``text``: an expense's JSON text, as ``JSONResponse`` renders it (the API's
+        ``expense_text``)."""
         if maxsize < 1:
             raise ValueError(f"maxsize must be positive, got {maxsize}")
-        self._text = text or (lambda expense: _encode(to_json(expense)))
+        self._text = text
         self._maxsize = maxsize
         self._known: dict[Expense, tuple[Expense, str]] = {}
 
