@@ -32,7 +32,7 @@ from ..domain.errors import InvalidField, NotFound, ServiceError
 from ..domain.models import Expense, Summary, User
 from ..text.lexicon import Category
 from .auth import Guard
-from .fragments import DEFAULT_SIZE, ExpenseFragments
+from .pages import DEFAULT_BYTES, ExpensePages
 
 if TYPE_CHECKING:
     from ..service import ExpenseService
@@ -153,7 +153,7 @@ def expense_json(e: Expense) -> dict[str, Any]:
 def expense_text(e: Expense) -> str:
     """``expense_json(e)`` as JSON text, byte for byte what ``JSONResponse`` renders of
     it (its keys in order, ``ensure_ascii=False``, no spaces), built without the dict:
-    a third of the time (tests/service/test_fragments.py compares them). Text fields go
+    a third of the time (tests/service/test_pages.py compares them). Text fields go
     through the encoder's own string escaper; the rest cannot need escaping (numbers,
     ISO dates, a Decimal's digits)."""
     message_id = "null" if e.message_id is None else _string(e.message_id)
@@ -201,8 +201,8 @@ class ExpenseApi:
             service.credentials.check, service.settings.admin_token, service.collector
         )
         # The latest expenses are answered from the same records again and again: their
-        # JSON is encoded once (see .fragments).
-        self.fragments = ExpenseFragments(expense_text, DEFAULT_SIZE)
+        # page is rendered once (see .pages).
+        self.pages = ExpensePages(expense_text, DEFAULT_BYTES)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -289,11 +289,13 @@ class ExpenseApi:
                 q["user_id"], q["from"], q["to"], limit
             )
             body.update({"from": q["from"].isoformat(), "to": q["to"].isoformat()})
+            key: tuple[Any, ...] = (q["user_id"], q["from"], q["to"], limit)
         else:
             limit = q.get("limit", v.DEFAULT_LIMIT)
             expenses = await self.service.get_expenses(q["user_id"], limit)
+            key = (q["user_id"], limit)
         body.update({"limit": limit, "count": len(expenses)})
-        page = self.fragments.page(body, "expenses", expenses)
+        page = self.pages.page(key, body, "expenses", expenses)
         return Response(page, media_type=JSONResponse.media_type)
 
     @endpoint
