@@ -40,7 +40,7 @@ from .store.cache import MISSING, Caches
 from .store.credentials import Credentials
 from .store.db import Database
 from .store.inserts import ExpenseInserts
-from .store.invalidation import CacheListener
+from .store.invalidation import CacheListener, RowPatch
 from .store.migrations import migrate_connection
 from .store.outbox import ReplyOutbox
 from .store.repository import Repository
@@ -148,6 +148,8 @@ class ExpenseService:
             self.caches,
             collector,
             heartbeat_seconds=settings.cache_heartbeat_seconds,
+            # another process's new expense: one row read into the page, not the page again
+            patches={"expenses": RowPatch(self.repo.expense_by_id, with_expense)},
         )
         self.db.own_writes = self.listener.own_writes  # see _insert
         self.outbox = ReplyOutbox(

@@ -46,7 +46,7 @@ async def test_concurrent_creates_share_statements_and_each_gets_its_own_row(ser
         page = await service.get_expenses(user.id)
         assert page == await service.repo.latest_expenses(user.id, 100)
     assert op_count(service, Op.DB_QUERY) == queries + 2  # only the two comparisons above
-    # every announcement, one per person and statement, was this process's own: skipped
+    # every announcement, one per row, was this process's own: skipped
     await async_wait_until(lambda: len(service.listener.own_writes) == 0, timeout=2)
     assert service.caches["expenses"].get(amy.id) is not None
 

@@ -12,6 +12,7 @@ from aiexpense.app import create_app
 from aiexpense.config import Settings
 from aiexpense.domain.operations import Op
 from aiexpense.store.cache import MISSING, Cache
+from aiexpense.store.invalidation import split_row
 from exporter import MetricsCollector
 from tests.service.helpers import ADMIN, ADMIN_TOKEN, op_count, open_service
 from tests.support import async_wait_until, running, wait_until
@@ -123,6 +124,69 @@ async def test_a_load_racing_a_write_is_not_cached(service):
     assert [e.description for e in await reader] == ["old"]  # overlapped the write: fine
     service.repo.latest_expenses = real
     assert {e.description for e in await service.get_expenses(user.id)} == {"old", "new"}
+
+
+@pytest.fixture
+async def other(database):
+    """A second process's service on the same database (its own caches and listener)."""
+    async with open_service(database.url, default_currency="USD") as svc:
+        yield svc
+
+
+def cached(service, user_id: int) -> list[int] | None:
+    """The ids in the person's cached page, None when nothing is cached."""
+    entry = service.caches["expenses"]._data.get(user_id)
+    return None if entry is None else [e.id for e in entry]
+
+
+async def test_another_processs_new_expense_is_read_into_the_page(service, other):
+    """One row read, not the page again; an update elsewhere still drops the page."""
+    user = await service.auto_signup("api", "amy")
+    first = await service.create_expense(user.id, "10", description="coffee", category="food")
+    assert [e.id for e in await service.get_expenses(user.id)] == [first.id]
+    queries = op_count(service, Op.DB_QUERY)
+    new = await other.create_expense(user.id, "3", description="tea", category="food")
+    await async_wait_until(lambda: cached(service, user.id) == [new.id, first.id], timeout=2)
+    assert op_count(service, Op.DB_QUERY) == queries + 1  # the new row by its id
+    seen = await service.get_expenses(user.id)
+    assert seen == await service.repo.latest_expenses(user.id, 100)  # what a reload reads
+    assert notified(service.collector) == 1  # dropped while the row was read
+
+    await other.update_expense(new.id, description="green tea")
+    await async_wait_until(lambda: cached(service, user.id) is None, timeout=2)
+    assert [e.description for e in await service.get_expenses(user.id)] == ["green tea", "coffee"]
+
+
+async def test_a_new_row_racing_another_write_is_not_kept(service, other):
+    """The row is read; meanwhile it changes elsewhere: the page stays dropped and the next
+    read loads the change, not the row as it was read."""
+    user = await service.auto_signup("api", "amy")
+    await service.create_expense(user.id, "1", description="old", category="other")
+    await service.get_expenses(user.id)  # cached
+    fetched, release = asyncio.Event(), asyncio.Event()
+    real = service.listener.patches["expenses"]
+
+    async def slow_fetch(row: int, key: object):
+        found = await real.fetch(row, key)  # read before the update below
+        fetched.set()
+        await release.wait()
+        return found
+
+    service.listener.patches["expenses"] = real._replace(fetch=slow_fetch)
+    new = await other.create_expense(user.id, "2", description="new", category="other")
+    await asyncio.wait_for(fetched.wait(), 2)
+    await other.update_expense(new.id, description="newer")
+    await async_wait_until(lambda: notified(service.collector) == 2, timeout=2)
+    release.set()
+    await async_wait_until(lambda: not service.listener._patching, timeout=2)
+    assert cached(service, user.id) is None
+    assert {e.description for e in await service.get_expenses(user.id)} == {"old", "newer"}
+
+
+def test_a_row_announcement_names_its_row():
+    assert split_row("expenses:42:1001") == ("expenses:42", 1001)
+    assert split_row("expenses:42") == ("expenses:42", None)
+    assert split_row("categories:all") == ("categories:all", None)
 
 
 def test_cache_fill_ticket_unit():

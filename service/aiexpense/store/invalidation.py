@@ -19,6 +19,13 @@ nothing (:meth:`Caches.suspend`); once it listens again they start empty
 (:meth:`Caches.resume`). A cached entry is therefore never older than the last write
 to its rows by more than the staleness bound. Reconnects back off from 0.1 s to 5 s.
 
+Another process's new rows: since migration 10 every change to ``expenses`` is also
+announced on ``aiexpense_rows``, a new row with its id (``expenses:42:1001``); a listener
+of this version hears expenses there only (``ROW_CACHES``; the plain channel still serves
+listeners of earlier versions). A cache given a :class:`RowPatch` fetches another
+process's new row and puts it into the entry it holds (:meth:`Cache.patch`) instead of
+dropping it and reloading a whole page; updates and deletes drop the key as above.
+
 A process's own writes: a writer that puts its committed row into its own cache
 (write-through, ``Cache.revise``) registers the announcement its statement will cause,
 (the statement's backend pid, the payload), in :class:`OwnWrites` before sending it, and
@@ -36,8 +43,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import Final
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Final, NamedTuple
 
 import psycopg
 from prometheus_client import Counter
@@ -51,6 +58,8 @@ from .cache import Caches
 log = logging.getLogger(__name__)
 
 CHANNEL: Final = "aiexpense_cache"  # the triggers' channel (migration 6)
+ROWS_CHANNEL: Final = "aiexpense_rows"  # new rows by id (migration 10)
+ROW_CACHES: Final = frozenset({"expenses"})  # announced on ROWS_CHANNEL: heard there only
 BACKOFF_FIRST, BACKOFF_MAX = 0.1, 5.0  # seconds between reconnection attempts
 
 # How a payload's key text becomes the cache's key.
@@ -76,6 +85,21 @@ def parse(payload: str) -> tuple[str, object] | None:
         return name, convert(key)
     except ValueError:
         return None
+
+
+def split_row(payload: str) -> tuple[str, int | None]:
+    """``"expenses:42:1001"`` -> ``("expenses:42", 1001)``; ``"expenses:42"`` -> ``(…, None)``."""
+    head, _, row = payload.rpartition(":")
+    if ":" in head and row.isdigit():
+        return head, int(row)
+    return payload, None
+
+
+class RowPatch(NamedTuple):
+    """How a cache takes in another process's new row instead of dropping its entry."""
+
+    fetch: Callable[[int, Any], Awaitable[Any]]  # (row id, key) -> the row, None if gone
+    change: Callable[[Any, Any], Any]  # (entry, row) -> the entry with the row in it
 
 
 class OwnWrites:
@@ -144,7 +168,10 @@ class CacheListener:
         collector: Recorder,
         *,
         heartbeat_seconds: float = 2.5,
+        patches: dict[str, RowPatch] | None = None,
     ) -> None:
+        """``patches``: by cache name, how another process's new row goes into an entry
+        (see :class:`RowPatch`); a cache without one drops the entry."""
         if heartbeat_seconds <= 0:
             raise ValueError(
                 f"EXPORTER_CACHE_HEARTBEAT_SECONDS={heartbeat_seconds:g} must be positive"
@@ -156,7 +183,9 @@ class CacheListener:
         self.reconnects = 0
         self.backend_pid: int | None = None  # the listening connection's server process
         self.own_writes = OwnWrites(self.staleness_bound)
+        self.patches = patches or {}
         self._task: asyncio.Task[None] | None = None
+        self._patching: set[asyncio.Task[None]] = set()
         self._listening = asyncio.Event()
         self._reconnects = Counter(
             "cache_listener_reconnects",
@@ -192,6 +221,9 @@ class CacheListener:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        for task in self._patching:
+            task.cancel()
+        await asyncio.gather(*self._patching, return_exceptions=True)
         self.connected = False
 
     async def _run(self) -> None:
@@ -205,7 +237,7 @@ class CacheListener:
                     connect_timeout=max(1, round(self.heartbeat_seconds)),
                     application_name="aiexpense-cache-listener",
                 ) as conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
+                    await conn.execute(f"LISTEN {CHANNEL}; LISTEN {ROWS_CHANNEL}")
                     self.backend_pid = conn.info.backend_pid
                     # Listening now: whatever was written before is either in the database
                     # (caches start empty) or will be announced on this connection.
@@ -231,9 +263,37 @@ class CacheListener:
     async def _listen(self, conn: psycopg.AsyncConnection) -> None:
         while True:
             async for notify in conn.notifies(timeout=self.heartbeat_seconds):
-                if not self.own_writes.claim(notify.pid, notify.payload):
-                    self._apply(notify.payload)
+                self._heard(notify)
             await self._heartbeat(conn)
+
+    def _heard(self, notify: psycopg.Notify) -> None:
+        head, row = (
+            split_row(notify.payload) if notify.channel == ROWS_CHANNEL else (notify.payload, None)
+        )
+        parsed = parse(head)
+        if parsed is None:
+            log.warning("cache listener: ignored an unknown payload %r", notify.payload[:80])
+            return
+        name, key = parsed
+        if notify.channel != ROWS_CHANNEL and name in ROW_CACHES:
+            return  # heard on the rows channel (this one serves earlier versions)
+        if self.own_writes.claim(notify.pid, head):
+            return
+        cache, patch = self.caches.by_name.get(name), self.patches.get(name)
+        if cache is None:
+            return
+        if row is None or patch is None:
+            cache.invalidate(key, source="notify")
+            return
+        task = asyncio.create_task(cache.patch(key, lambda: patch.fetch(row, key), patch.change))
+        self._patching.add(task)
+        task.add_done_callback(self._patched)
+
+    def _patched(self, task: asyncio.Task[None]) -> None:
+        self._patching.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # The entry stays dropped: the next read loads it (and meets the fault, if any).
+            log.debug("cache listener: a new row was not fetched: %s", task.exception())
 
     async def _heartbeat(self, conn: psycopg.AsyncConnection) -> None:
         """A quiet connection may be a dead one: it must answer within a heartbeat."""
@@ -250,16 +310,6 @@ class CacheListener:
         beat.cancel()
         await asyncio.gather(beat, return_exceptions=True)
         raise TimeoutError(f"no heartbeat answer within {self.heartbeat_seconds:g}s")
-
-    def _apply(self, payload: str) -> None:
-        parsed = parse(payload)
-        if parsed is None:
-            log.warning("cache listener: ignored an unknown payload %r", payload[:80])
-            return
-        name, key = parsed
-        cache = self.caches.by_name.get(name)
-        if cache is not None:
-            cache.invalidate(key, source="notify")
 
 
 class _ListenerUp(Collector):

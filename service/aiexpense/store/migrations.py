@@ -235,6 +235,34 @@ MIGRATIONS: tuple[Migration, ...] = (
             FOR EACH ROW EXECUTE FUNCTION notify_api_tokens_changed();
         """,
     ),
+    Migration(
+        10,
+        "expense_rows_notify",
+        """
+        -- Every change to expenses is also announced on a channel of its own, a new row
+        -- with its id: a listener of this version puts another process's new row into
+        -- its cached page instead of dropping the page and reading it all again
+        -- (aiexpense.store.invalidation). Listeners of earlier versions hear only
+        -- aiexpense_cache, which carries what it always did.
+        CREATE OR REPLACE FUNCTION notify_expenses_changed() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+            IF TG_OP = 'INSERT' THEN
+                PERFORM pg_notify('aiexpense_rows', 'expenses:' || NEW.user_id || ':' || NEW.id);
+            ELSE
+                PERFORM pg_notify('aiexpense_rows', 'expenses:' || OLD.user_id);
+                PERFORM pg_notify('aiexpense_cache', 'expenses:' || OLD.user_id);
+            END IF;
+            IF TG_OP = 'UPDATE' THEN
+                PERFORM pg_notify('aiexpense_rows', 'expenses:' || NEW.user_id);
+            END IF;
+            IF TG_OP <> 'DELETE' THEN
+                PERFORM pg_notify('aiexpense_cache', 'expenses:' || NEW.user_id);
+            END IF;
+            RETURN NULL;
+        END $$;
+        """,
+    ),
 )
 
 _SYNC_CURRENCIES: LiteralString = """

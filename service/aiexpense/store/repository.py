@@ -42,8 +42,8 @@ _INSERT_EXPENSE: LiteralString = f"""
     RETURNING {EXPENSE_COLUMNS}
 """
 # Several new expenses with no message id (so none can conflict) in one statement: one
-# commit, one announcement per person (PostgreSQL sends identical payloads of one
-# transaction once), for ``store.inserts``.
+# commit, one announcement per row on the rows channel (migration 10), for
+# ``store.inserts``.
 _INSERT_EXPENSES: LiteralString = f"""
     INSERT INTO expenses
         (user_id, amount, currency, category, description, spent_on, platform, message_id)
@@ -219,7 +219,7 @@ class Repository:
         message_id: str | None,
     ) -> Expense | None:
         """The new expense, or None if (platform, message_id) was recorded before. The
-        announcement of the new row (migration 6) is registered as this process's own."""
+        announcement of the new row (migration 10) is registered as this process's own."""
         row = await self.db.fetch_announced(
             Op.DB_INSERT,
             _INSERT_EXPENSE,
@@ -238,7 +238,7 @@ class Repository:
             Op.DB_INSERT,
             _INSERT_EXPENSES,
             columns,
-            {announcement("expenses", row[0]) for row in rows},
+            [announcement("expenses", row[0]) for row in rows],  # one a row, by its person
         )
         # RETURNING's order is not promised: match each row by what was inserted.
         made: dict[tuple[Any, ...], list[Expense]] = {}
