@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client import CollectorRegistry, Counter
 
@@ -181,6 +182,23 @@ async def test_a_new_row_racing_another_write_is_not_kept(service, other):
     await async_wait_until(lambda: not service.listener._patching, timeout=2)
     assert cached(service, user.id) is None
     assert {e.description for e in await service.get_expenses(user.id)} == {"old", "newer"}
+
+
+async def test_the_plain_channel_still_announces_every_change(service, database):
+    """Listeners of earlier versions hear ``aiexpense_cache`` only (a rolling update): it
+    carries every change to expenses, as before migration 10."""
+    async with await psycopg.AsyncConnection.connect(database.url, autocommit=True) as conn:
+        await conn.execute("LISTEN aiexpense_cache")
+        user = await service.auto_signup("api", "amy")
+        made = await service.create_expense(user.id, "1", category="food")
+        await service.update_expense(made.id, description="changed")
+        await service.delete_expense(made.id)
+        heard = [
+            n.payload
+            async for n in conn.notifies(timeout=5, stop_after=3)
+            if n.payload.startswith("expenses:")
+        ]
+    assert heard == [f"expenses:{user.id}"] * 3
 
 
 def test_a_row_announcement_names_its_row():
