@@ -12,8 +12,10 @@ call that takes the value's own lock, about 2,900 instructions for one ``+=``. A
 that is the only writer of a group of values (an operation's count, sum and buckets; one
 request's series) takes one lock of its own around ``value._value += x`` for the group:
 writers are still serialized, a reader's ``get()`` still sees a whole float (reading an
-attribute is atomic), and the group costs about a third. Multiprocess values (mmap-backed)
-must go through ``inc``, which writes the file.
+attribute is atomic), and the group costs about a third. A writer that may not be the only
+one (``exemplars.exemplar_observer``: its child's own ``observe`` may be called too) takes
+each value's own lock, ``value._lock``, the one ``inc`` takes. Multiprocess values
+(mmap-backed) must go through ``inc``, which writes the file.
 """
 
 from __future__ import annotations

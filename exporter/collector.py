@@ -105,10 +105,15 @@ class _Slot:
         self.observe: Callable[[float, Any], None] | None = None
         self.kept: list[Exemplar | None] | None = None
         self.exemplars: tuple[Any, ...] | None = None
+        self.lock = threading.Lock()
         if isinstance(duration, NativeHistogram):
             self.native, self.observe = duration, duration.observe
             self.count, self.fail = value_inc(total), value_inc(errors)
             self.plain = plain_values(total, errors)  # (total, errors)
+            if self.plain is not None:
+                # One lock per record, the histogram's own, for the count and errors too;
+                # the histogram is then observed with it held.
+                self.lock, self.observe = duration.lock, duration.observe_locked
         else:
             # The children's values, reached directly (see readback): half the cost of the
             # children's own inc() and observe(), which stays for records with an exemplar.
@@ -124,7 +129,6 @@ class _Slot:
                 )
                 les = [floatToGoString(b) for b in self.bounds]
                 self.kept = kept.slots(name + "_bucket", labels, les)
-        self.lock = threading.Lock()
         self.min = math.inf
         self.max = -math.inf
         self.last: float | None = None
@@ -320,17 +324,23 @@ class MetricsCollector:
         if now >= self._windows.record_tick:  # no read for two steps: snapshot it ourselves
             self._windows.tick(now)  # before this record: a snapshot is the state up to now
         if slot.observe is not None:  # native buckets (and the classic ones, for "both")
+            trace = read_trace() or (read_otel_context() and current_exemplar())
             if slot.plain is not None:  # the slot is these values' only writer
-                with slot.lock:
+                # The histogram's lock (slot.observe is its observe_locked); acquire/release
+                # around try/finally, the same guarantee as ``with`` at half its cost.
+                slot.lock.acquire()
+                try:
                     slot.plain[0]._value += 1
                     if error:  # an exception, or True
                         slot.plain[1]._value += 1
+                    slot.observe(duration_seconds, trace)
+                finally:
+                    slot.lock.release()
             else:
                 slot.count(1)
                 if error:
                     slot.fail(1)
-            trace = read_trace() or (read_otel_context() and current_exemplar())
-            slot.observe(duration_seconds, trace or None)
+                slot.observe(duration_seconds, trace)
         else:
             bucket = _bucket(slot.bounds, duration_seconds)
             if slot.plain is not None:  # the slot is these values' only writer

@@ -3,6 +3,8 @@ exposition, and a real Prometheus (exemplar storage on) storing the trace of a r
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from urllib.parse import urlsplit
 
@@ -132,6 +134,32 @@ def test_exemplar_observer_sets_the_exemplar_on_the_observed_bucket():
         f' # {{span_id="{SPAN_ID}",trace_id="{TRACE_ID}"}} 0.5' in text
     )
     assert "# {" not in generate_latest(ours_registry).decode()  # the text format has none
+
+
+def test_exemplar_observer_counts_beside_the_childs_own_observe_from_threads():
+    child = Histogram("d_seconds", "d", registry=CollectorRegistry(), buckets=(0.01, 0.1))
+    observe, trace_labels = exemplar_observer(child), parse_traceparent(VALID)
+
+    def work(ours: bool) -> None:
+        for i in range(4000):
+            value = (i % 3) * 0.05  # 0.0, 0.05, 0.1: one per bucket up to 0.1
+            if ours:
+                observe(value, trace_labels)
+            else:
+                child.observe(value)
+
+    threads = [threading.Thread(target=work, args=(n % 2 == 0,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    buckets = {s.labels["le"]: s.value for s in child.collect()[0].samples if "le" in s.labels}
+    assert buckets == {"0.01": 5336.0, "0.1": 16000.0, "+Inf": 16000.0}  # cumulative
+    assert child._sum.get() == pytest.approx(4 * 1333 * (0.05 + 0.1))
+    observe(math.nan, trace_labels)  # as observe(nan, exemplar): the sum alone, no exemplar
+    after = {s.name: s for s in child.collect()[0].samples if s.name != "d_seconds_created"}
+    assert after["d_seconds_count"].value == 16000 and math.isnan(after["d_seconds_sum"].value)
+    assert child._buckets[0].get_exemplar().value == 0.0  # the newest of each bucket's
 
 
 # -- a real Prometheus ---------------------------------------------------------------------

@@ -98,3 +98,30 @@ def test_writing_the_plain_values_equals_the_childrens_own_methods() -> None:
         for r in (own, direct)
     ]
     assert collected[0] == collected[1]
+
+
+def test_a_values_own_lock_is_the_one_its_inc_takes() -> None:
+    # exemplar_observer writes a child's values under each one's _lock beside other writers
+    import threading
+
+    from exporter._readback import plain_values
+
+    child = Histogram("dur", "x", registry=CollectorRegistry(), buckets=(1.0,))
+    found = plain_values(child)
+    assert found is not None
+    value = found[0]
+
+    class Spy:
+        def __init__(self, lock: threading.Lock) -> None:
+            self.lock, self.entered = lock, 0
+
+        def __enter__(self) -> None:
+            self.entered += 1
+            self.lock.acquire()
+
+        def __exit__(self, *exc: object) -> None:
+            self.lock.release()
+
+    value._lock = spy = Spy(value._lock)
+    value.inc(2.5)
+    assert (spy.entered, value._value) == (1, 2.5)

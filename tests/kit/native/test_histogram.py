@@ -4,13 +4,23 @@ scenarios, observations a simulated minute apart), and merging workers' states."
 from __future__ import annotations
 
 import math
+import random
+import sys
 import threading
 from dataclasses import dataclass, field
 
 import pytest
 
-from exporter.native import DEFAULT_ZERO_THRESHOLD, NativeHistogram, NativeOptions, NativeState
+from exporter.native import (
+    DEFAULT_ZERO_THRESHOLD,
+    NativeHistogram,
+    NativeOptions,
+    NativeState,
+    bucket_key,
+    upper_bound,
+)
 from exporter.native.spans import expand, spans_and_deltas
+from tests.kit.native.test_schema import exact_key
 
 ZT = DEFAULT_ZERO_THRESHOLD
 
@@ -266,3 +276,69 @@ def test_a_zero_threshold_inside_a_populated_bucket_grows_to_its_upper_bound():
     merged = a.merge(b)
     assert merged.zero_threshold == 2**-6
     assert (merged.zero_count, merged.positive) == (1, {})
+
+
+# -- the inlined index of observe() against the reference -------------------------------------
+
+
+def _keys_seen(value: float, schema: int) -> tuple[dict, dict, int]:
+    """The sparse buckets and zero count after observing ``value`` alone at ``schema``."""
+    h = NativeHistogram(NativeOptions(bucket_factor=2 ** (2.0**-schema), max_buckets=0))
+    h.observe(value)
+    state = h.snapshot()
+    assert state.schema == schema and state.count == 1
+    return dict(state.positive), dict(state.negative), state.zero_count
+
+
+def _values_around_boundaries(schema: int) -> list[float]:
+    """Every bucket boundary from 2^-70 to 2^70 (powers of two among them) and the floats
+    just either side of each, extreme magnitudes, and log-uniform values in between."""
+    rng = random.Random(schema)
+    step = 2 ** max(0, schema - 3)  # at most eight boundaries per power of two: a fast test
+    first, last = -70 << schema if schema >= 0 else -70 >> -schema, 70 << max(schema, 0)
+    bounds = [upper_bound(k, schema) for k in range(first, last + 1, step)]
+    around = [math.nextafter(b, d) for b in bounds for d in (0.0, math.inf)]
+    extremes = [5e-324, 2.0**-1022, 2.0**-128 * 1.5, 1e300, sys.float_info.max]
+    return [*bounds, *around, *extremes, *(2 ** rng.uniform(-80, 80) for _ in range(2000))]
+
+
+@pytest.mark.parametrize("schema", [-4, -1, 0, 1, 3, 8])
+def test_observe_counts_each_value_in_the_bucket_the_reference_formula_gives(schema):
+    for value in _values_around_boundaries(schema):
+        positive, negative, zero = _keys_seen(value, schema)
+        if value <= ZT:
+            assert (positive, negative, zero) == ({}, {}, 1), value
+            continue
+        key = bucket_key(value, schema)
+        assert (positive, negative, zero) == ({key: 1}, {}, 0), value
+        assert _keys_seen(-value, schema) == ({}, {key: 1}, 0), value
+
+
+@pytest.mark.parametrize("schema", [-2, 0, 3])
+def test_observe_agrees_with_exact_arithmetic_on_powers_of_two_and_their_neighbours(schema):
+    for exp in range(-60, 61, 7):
+        for value in (2.0**exp, math.nextafter(2.0**exp, 0), math.nextafter(2.0**exp, 9e9)):
+            assert _keys_seen(value, schema)[0] == {exact_key(value, schema): 1}, value
+
+
+def test_zero_infinities_and_nan_take_their_places_at_every_schema():
+    for schema in (-4, 0, 3, 8):
+        top = bucket_key(sys.float_info.max, schema)
+        assert _keys_seen(0.0, schema) == ({}, {}, 1)
+        assert _keys_seen(-0.0, schema) == ({}, {}, 1)
+        assert _keys_seen(ZT, schema) == ({}, {}, 1)  # the threshold itself is in the zero bucket
+        assert _keys_seen(math.inf, schema) == ({top + 1: 1}, {}, 0)
+        assert _keys_seen(-math.inf, schema) == ({}, {top + 1: 1}, 0)
+        assert _keys_seen(math.nan, schema) == ({}, {}, 0)  # counted (count 1), in no bucket
+
+
+def test_the_count_is_every_observation_through_widening_and_halving():
+    h = NativeHistogram(NativeOptions(max_buckets=4, max_zero_threshold=0.01), buckets=(1.0,))
+    values = [0.001, 0.002, 0.004, 0.3, 3.0, 30.0, 300.0, -7.0, 0.0, math.nan, math.inf] * 3
+    for value in values:
+        h.observe(value)
+    state = h.snapshot()
+    assert state.zero_threshold > ZT and state.schema < 3  # both reductions happened
+    assert state.count == len(values) == state.cumulative_classic()[-1]
+    in_buckets = sum(state.positive.values()) + sum(state.negative.values())
+    assert state.count == state.zero_count + in_buckets + 3  # the NaNs: in no bucket

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 
 import httpx
 import pytest
@@ -134,6 +135,27 @@ def test_records_with_a_trace_keep_it_in_the_native_histogram():
 
     text = generate_latest(collector.registry).decode()
     assert 'le="0.025",operation="pay"} 1.0 # {span_id="' in text
+
+
+@pytest.mark.parametrize("histogram", ["native", "both"])
+def test_records_from_threads_keep_count_errors_and_buckets_together(histogram):
+    """One lock (the histogram's) guards the count, the errors and the buckets of a record."""
+    collector = MetricsCollector(histogram=histogram, process_metrics=False)
+
+    def work(offset: int) -> None:
+        for i in range(3000):
+            collector.record_operation("pay", (i % 89 + offset) / 1000, error=i % 3 == 0)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats, native = collector.get("pay"), collector._slots["pay"].native
+    assert native is not None
+    state = native.snapshot()
+    assert (stats.count, stats.errors) == (12000, 4000)
+    assert state.count == 12000 == sum(state.positive.values()) + state.zero_count
 
 
 WORKER = textwrap.dedent(
