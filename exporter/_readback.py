@@ -20,6 +20,7 @@ each value's own lock, ``value._lock``, the one ``inc`` takes. Multiprocess valu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Enum, Info
@@ -61,6 +62,24 @@ def plain_values(*children: Any) -> tuple[Any, ...] | None:
         else:
             found.append(child._value)
     return tuple(found) if all(type(v) is MutexValue for v in found) else None
+
+
+def locked_inc(child: Any, lock: Any) -> Callable[[float], None]:
+    """``value_inc(child)``, or, for a one-process child, its value written under ``lock``
+    (the caller's one lock for the values it alone writes; see above)."""
+    value = child._value
+    if type(value) is not MutexValue:
+        return value.inc  # type: ignore[no-any-return]
+    acquire, release = lock.acquire, lock.release
+
+    def inc(amount: float) -> None:
+        acquire()
+        try:
+            value._value += amount
+        finally:
+            release()
+
+    return inc
 
 
 def value_inc(child: Any) -> Any:

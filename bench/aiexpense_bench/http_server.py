@@ -2,11 +2,15 @@
 with HttpMetricsMiddleware (kit names, and OpenTelemetry names), and with starlette-exporter's
 PrometheusMiddleware (issues 10 and 19's "added server CPU per request").
 
-Every server runs for the whole measurement (one process each, started and warmed once);
-rounds alternate between them, the order rotating, each round ``--requests`` requests from
-8 keep-alive aiohttp clients. A server's CPU is read from ``/proc/<pid>/task/*/schedstat``
-(nanoseconds on CPU, every thread), falling back to ``/proc/<pid>/stat`` ticks (psutil) where
-schedstat is missing. The result is the median over rounds of each round's ratio to bare:
+Every server runs for the whole measurement (one process each, started and warmed once).
+In a round, 8 keep-alive aiohttp clients each send a request to every server in turn
+(each client starting at another server), ``--requests`` to each server: the servers are
+measured in the same moments, so what the shared machine does to one round (another
+tenant's load, the clock speed) it does to every server alike. The rounds' ratios spread
+a quarter as much as when the servers took turns a round at a time. A server's CPU is
+read from ``/proc/<pid>/task/*/schedstat`` (nanoseconds on CPU, every thread), falling back
+to ``/proc/<pid>/stat`` ticks (psutil) where schedstat is missing. The result is the
+median over rounds of each round's ratio to bare:
 
     python -m aiexpense_bench.http_server [--rounds 15] [--requests 4000]
 """
@@ -58,15 +62,18 @@ APP = textwrap.dedent(
 )
 
 
-async def _drive(url: str, requests: int, clients: int = 8) -> None:
+async def _drive(urls: list[str], requests: int, clients: int = 8) -> None:
+    """``requests`` GETs to each of ``urls``: every client asks each in turn."""
     async with aiohttp.ClientSession() as session:
 
-        async def client(count: int) -> None:
+        async def client(k: int, count: int) -> None:
+            turn = urls[k % len(urls) :] + urls[: k % len(urls)]
             for _ in range(count):
-                async with session.get(url) as response:
-                    await response.read()
+                for url in turn:
+                    async with session.get(url) as response:
+                        await response.read()
 
-        await asyncio.gather(*(client(requests // clients) for _ in range(clients)))
+        await asyncio.gather(*(client(k, requests // clients) for k in range(clients)))
 
 
 def _wait_up(url: str) -> None:
@@ -102,12 +109,6 @@ class Server:
         self.process = subprocess.Popen([sys.executable, "-c", APP, str(port), kind])
         _wait_up(self.url)
 
-    def cpu_per_request(self, requests: int) -> float:
-        """Microseconds of the server's CPU per request over ``requests`` requests."""
-        before = cpu_seconds(self.process.pid)
-        asyncio.run(_drive(self.url, requests))
-        return (cpu_seconds(self.process.pid) - before) / requests * 1e6
-
     def close(self) -> None:
         self.process.terminate()
         self.process.wait()
@@ -128,14 +129,16 @@ def servers(kinds: tuple[str, ...]) -> Iterator[list[Server]]:
 def measure(
     kinds: tuple[str, ...] = KINDS, rounds: int = 15, requests: int = 4000
 ) -> dict[str, list[float]]:
-    """kind -> microseconds per request, one value a round (rounds alternate the kinds)."""
+    """kind -> microseconds of server CPU per request, one value a round."""
     runs: dict[str, list[float]] = {kind: [] for kind in kinds}
     with servers(kinds) as running:
-        for server in running:
-            server.cpu_per_request(1000)  # warm-up: routes learnt, children bound
-        for n in range(rounds):
-            for server in running[n % len(running) :] + running[: n % len(running)]:
-                runs[server.kind].append(server.cpu_per_request(requests))
+        asyncio.run(_drive([s.url for s in running], 1000))  # warm: routes learnt, children bound
+        for _ in range(rounds):
+            before = [cpu_seconds(s.process.pid) for s in running]
+            asyncio.run(_drive([s.url for s in running], requests))
+            for server, start in zip(running, before, strict=True):
+                used = cpu_seconds(server.process.pid) - start
+                runs[server.kind].append(used / requests * 1e6)
     return runs
 
 

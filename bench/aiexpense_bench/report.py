@@ -478,7 +478,8 @@ def live_row(info: dict[str, Any]) -> Row:
 
 def middleware_rows(info: dict[str, Any]) -> list[Row]:
     """The middleware's server CPU per request through a real uvicorn, each round's kinds
-    measured back to back (``aiexpense_bench.http_server``): paired rounds."""
+    measured in the same moments, their requests interleaved (``aiexpense_bench.http_server``):
+    paired rounds."""
     runs = info["runs"]
     bare, ours, theirs = runs["bare"], runs["ours"], runs["starlette_exporter"]
     ratios = [o / b for o, b in zip(ours, bare, strict=True)]

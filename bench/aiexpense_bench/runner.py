@@ -78,7 +78,7 @@ class Plan:
     probe_slices: int
     wrk_seconds: float  # each wrk round of the mix, release and live phases
     restarts: int
-    middleware_rounds: int  # the middleware phase's rounds (each kind once a round)
+    middleware_rounds: int  # the middleware phase's rounds (every kind in each)
     middleware_requests: int  # per kind and round
     storm_rounds: int  # the storm phase's rounds (idle, then 4 readers; without, then with)
     storm_seconds: float  # each half of a storm round

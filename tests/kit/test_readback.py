@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, ProcessCollector
 
-from exporter._readback import custom_collectors, operation_totals
+from exporter._readback import custom_collectors, locked_inc, operation_totals
 
 
 def test_direct_reads_equal_what_collect_reports() -> None:
@@ -125,3 +125,23 @@ def test_a_values_own_lock_is_the_one_its_inc_takes() -> None:
     value._lock = spy = Spy(value._lock)
     value.inc(2.5)
     assert (spy.entered, value._value) == (1, 2.5)
+
+
+def test_a_locked_inc_writes_the_gauge_under_the_callers_lock() -> None:
+    import threading
+
+    gauge = Gauge("in_flight", "x", registry=CollectorRegistry())
+    lock = threading.Lock()
+    inc = locked_inc(gauge, lock)
+    inc(1)
+    inc(1)
+    inc(-1)
+    assert gauge._value.get() == 1
+    lock.acquire()  # a writer holding the lock: the increment waits for it
+    writer = threading.Thread(target=inc, args=(5,))
+    writer.start()
+    writer.join(0.2)
+    assert writer.is_alive() and gauge._value.get() == 1
+    lock.release()
+    writer.join()
+    assert gauge._value.get() == 6
