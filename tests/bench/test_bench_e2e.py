@@ -90,7 +90,9 @@ def test_memory_per_op_is_measured_apart(run) -> None:
     memory = run["result"]["memory"]
     assert {"kit.record_operation", "service.create_expense"} <= set(memory)
     for figures in memory.values():
-        assert figures["ops"] >= 20 and figures["peak_bytes"] > 0
+        assert figures["ops"] >= 20 and figures["peak_bytes"] >= 0
+    # A request allocates; a record may allocate nothing at all (floats come from a free list).
+    assert memory["service.create_expense"]["peak_bytes"] > 0
 
 
 @pytest.mark.parametrize("scenario", ["signups", "mixed", "webhook"])
