@@ -25,10 +25,11 @@ Options follow client_golang's ``HistogramOpts`` (``NativeHistogram*``):
   after that time (a scrape), *after* the snapshot, so no observation goes unreported.
 
 Thread-safe (one lock per histogram, as prometheus-client takes one per value);
-:meth:`observe` costs a lock, ``frexp``, a binary search in at most 256 entries and a dict
-update, all in C (a second binary search with classic buckets). An owner that writes other
-values with every observation (the kit's operation counter) takes :attr:`NativeHistogram.lock`
-once for all of them and calls :meth:`NativeHistogram.observe_locked` inside.
+:meth:`observe` costs a lock, a binary search in at most 4096 bounds (:func:`.key_table`)
+and a dict update, all in C (a second binary search with classic buckets). An owner that
+writes other values with every observation (the kit's operation counter) takes
+:attr:`NativeHistogram.lock` once for all of them and calls
+:meth:`NativeHistogram.observe_locked` inside.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ import time
 from bisect import bisect_left
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from math import frexp
 
 from prometheus_client.samples import Exemplar
 
@@ -48,7 +48,7 @@ from .schema import (
     DEFAULT_ZERO_THRESHOLD,
     SCHEMA_MIN,
     bucket_key,
-    fraction_bounds,
+    key_table,
     pick_schema,
     reduce_key,
     upper_bound,
@@ -130,16 +130,19 @@ class NativeHistogram:
 
     def _set_schema(self, schema: int) -> None:
         self._schema = schema
-        # The inlined index computation of observe_locked() covers schemas >= 0 (with the
-        # table); lower schemas, reached only by halving, take the general path.
-        self._fractions = fraction_bounds(max(schema, 0))
-        self._width = len(self._fractions)
-        self._set_fast_above()
+        # observe_locked() finds the keys of the table's range itself, at schemas >= 0;
+        # lower schemas, reached only by halving, take the general path.
+        self._first, self._bounds = key_table(schema) if schema >= 0 else (0, ())
+        self._set_fast_range()
 
-    def _set_fast_above(self) -> None:
-        # The inlined path takes the values above this, one comparison for both of its
-        # conditions: above the zero bucket, and a schema the table covers (else +Inf: none).
-        self._fast_above = self._zero_threshold if self._schema >= 0 else _INF
+    def _set_fast_range(self) -> None:
+        # The values observe_locked() counts itself: above the zero bucket and within the
+        # table (one chained comparison for both); none without a table.
+        if self._bounds:
+            self._fast_low = max(self._bounds[0], self._zero_threshold)
+            self._fast_high = self._bounds[-1]
+        else:
+            self._fast_low, self._fast_high = _INF, -_INF
 
     def observe(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
         """Count ``value`` (NaN: in count and sum only, as client_golang does); ``exemplar``:
@@ -154,11 +157,10 @@ class NativeHistogram:
     def observe_locked(self, value: float, exemplar: Mapping[str, str] | None = None) -> None:
         """:meth:`observe` for a caller that already holds :attr:`lock`."""
         self._sum += value
-        if self._fast_above < value < _INF:
+        if self._fast_low < value <= self._fast_high:
             if self._classic_bounds:  # (native only: no classic counts to keep)
                 self._classic[bisect_left(self._upper, value)] += 1
-            frac, exp = frexp(value)
-            key = bisect_left(self._fractions, frac) + (exp - 1) * self._width
+            key = self._first + bisect_left(self._bounds, value)
             try:
                 self._positive[key] += 1
             except KeyError:
@@ -169,8 +171,8 @@ class NativeHistogram:
             self._keep_exemplar(value, exemplar)
 
     def _observe_other(self, value: float) -> None:
-        """The general path: zero, negative, infinite and NaN values, schemas below 0; any
-        other value too (lock held)."""
+        """The general path: zero, negative, infinite and NaN values, values outside the
+        table, schemas below 0; any other value too (lock held)."""
         if self._classic_bounds:  # NaN: in no bucket but the classic +Inf one (the count's)
             self._classic[-1 if value != value else bisect_left(self._upper, value)] += 1
         if value != value:
@@ -225,7 +227,7 @@ class NativeHistogram:
         if threshold > maximum:
             return False
         self._zero_threshold = threshold
-        self._set_fast_above()
+        self._set_fast_range()
         self._zero_count += self._positive.pop(smallest, 0) + self._negative.pop(smallest, 0)
         return True
 

@@ -45,6 +45,20 @@ def fraction_bounds(schema: int) -> tuple[float, ...]:
         return tuple(float(Decimal(2) ** (Decimal(j) / n - 1)) for j in range(n))
 
 
+@functools.cache
+def key_table(schema: int) -> tuple[int, tuple[float, ...]]:
+    """``(first, bounds)`` for ``schema`` in [0, 8]: ``bounds[i]`` is the upper bound of
+    bucket ``first + i``, ascending, over the values from 2^-32 to 2^32 (2^-16 to 2^16 at
+    schema 7, 2^-8 to 2^8 at 8: at most 4096 bounds). For ``bounds[0] < v <= bounds[-1]``,
+    ``first + bisect_left(bounds, v)`` is ``bucket_key(v, schema)``: one search, where
+    ``frexp`` and a search in :func:`fraction_bounds` take two calls and some arithmetic
+    (the bounds are the fractions scaled by powers of two, exactly)."""
+    fractions = fraction_bounds(schema)
+    octaves = min(32, 2048 >> schema)
+    bounds = tuple(math.ldexp(f, e + 1) for e in range(-octaves, octaves) for f in fractions)
+    return -octaves * len(fractions), bounds
+
+
 def pick_schema(bucket_factor: float) -> int:
     """The largest schema whose growth factor ``2^(2^-schema)`` is at most ``bucket_factor``,
     within [-4, 8] (client_golang's ``pickSchema``: 1.1 -> 3, 1.2 -> 2, 2 -> 0, 4 -> -1)."""

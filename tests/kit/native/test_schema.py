@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
+import random
 import sys
+from bisect import bisect_left
 from fractions import Fraction
 
 import pytest
 
 from exporter.native import bucket_key, lower_bound, pick_schema, upper_bound
-from exporter.native.schema import fraction_bounds, reduce_key
+from exporter.native.schema import fraction_bounds, key_table, reduce_key
 
 
 @pytest.mark.parametrize(
@@ -113,3 +115,19 @@ def test_halving_merges_neighbours_as_client_golang_does(key):
         merged = reduce_key(key, steps)
         assert lower_bound(merged, 3 - steps) <= lower_bound(key, 3)
         assert upper_bound(key, 3) <= upper_bound(merged, 3 - steps)
+
+
+@pytest.mark.parametrize("schema", range(0, 9))
+def test_the_key_table_gives_bucket_key_within_its_range(schema):
+    first, bounds = key_table(schema)
+    assert list(bounds) == sorted(set(bounds)) and len(bounds) <= 4096
+    assert bounds[0] == 2.0 ** -min(32, 2048 >> schema)
+    assert first == bucket_key(bounds[0], schema)
+    rng = random.Random(schema)
+    inside = list(bounds[1 :: max(1, len(bounds) // 512)])
+    values = [math.nextafter(bounds[0], 1.0), bounds[-1]]
+    values += [math.nextafter(b, d) for b in inside for d in (0.0, math.inf)] + inside
+    values += [rng.uniform(bounds[0], bounds[-1]) * rng.random() for _ in range(500)]
+    for value in values:
+        if bounds[0] < value <= bounds[-1]:
+            assert first + bisect_left(bounds, value) == bucket_key(value, schema), value
