@@ -74,8 +74,10 @@ class CacheConfig:
 
     users: tuple[int, float] = (10_000, 600.0)  # users never change once created
     categories: tuple[int, float] = (4, 300.0)  # one entry: the whole list
-    # Writes anywhere invalidate it (LISTEN/NOTIFY); the TTL only bounds memory use.
-    expenses: tuple[int, float] = (2_000, 30.0)
+    # Writes anywhere invalidate it (LISTEN/NOTIFY); the TTL only bounds memory use: a
+    # person no longer asking lets go of their expenses within 10 s, one asking all along
+    # costs a query every 10 s.
+    expenses: tuple[int, float] = (2_000, 10.0)
     # user id -> digest of their API token (or that they have none). Rotations anywhere
     # invalidate it (LISTEN/NOTIFY, migration 9); see store.credentials.
     tokens: tuple[int, float] = (10_000, 600.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tracemalloc
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -10,7 +11,7 @@ from starlette.responses import JSONResponse
 
 from aiexpense.domain.models import Expense
 from aiexpense.http.api import expense_json, expense_text
-from aiexpense.http.pages import ExpensePages, render
+from aiexpense.http.pages import RECORD_BYTES, ExpensePages, render
 
 TZ = timezone(timedelta(hours=7))
 
@@ -101,8 +102,16 @@ def test_queries_are_kept_apart() -> None:
     assert len(pages) == 2
 
 
+def _cost(expenses: list[Expense]) -> int:
+    """What a page of ``expenses`` counts against ``max_bytes``."""
+    pages = ExpensePages(expense_text)
+    pages.page(0, {}, "expenses", expenses)
+    return pages.size
+
+
 def test_the_least_recently_used_pages_go_first_past_max_bytes() -> None:
-    one = len(ExpensePages(expense_text, 1 << 20).page(0, {}, "expenses", [_expense(1)]))
+    one = _cost([_expense(1)])
+    assert one == len(_expected({}, [_expense(1)])) + RECORD_BYTES  # its body and its record
     text, row = Counting(), [_expense(1)]
     pages = ExpensePages(text, max_bytes=2 * one)
     for key in "aba":  # "a" used again: "b" is now the oldest
@@ -117,6 +126,47 @@ def test_the_least_recently_used_pages_go_first_past_max_bytes() -> None:
     assert len(pages) == 2 and pages.size <= 2 * one
     with pytest.raises(ValueError):
         ExpensePages(expense_text, max_bytes=0)
+    with pytest.raises(ValueError):
+        ExpensePages(expense_text, max_idle=0)
+
+
+def test_pages_not_asked_for_max_idle_seconds_are_dropped() -> None:
+    now = [100.0]
+    text = Counting()
+    pages = ExpensePages(text, max_idle=10.0, clock=lambda: now[0])
+    a, b = [_expense(1)], [_expense(2)]
+    pages.page("a", {}, "expenses", a)
+    now[0] += 6
+    pages.page("b", {}, "expenses", b)
+    now[0] += 6  # "a" idle 12 s, "b" 6 s
+    pages.page("b", {}, "expenses", b)
+    assert len(pages) == 1 and pages.size == _cost(b)
+    pages.page("a", {}, "expenses", a)
+    assert text.encoded == [1, 2, 1]  # "a" rendered again, "b" reused
+
+
+def _loaded(n: int) -> Expense:
+    """An expense as psycopg builds it: every field its own object, none shared."""
+    fresh = "".join  # a new str each call, as a row's text columns are
+    return Expense(
+        10**6 + n, 10**6, Decimal(f"{n}.25"), fresh(["US", "D"]), fresh(["fo", "od"]),
+        fresh(["lunch ", str(n)]), date(2026, 12, 1) + timedelta(days=n % 5),
+        fresh(["ap", "i"]), None, datetime(2026, 12, 7, 1, 2, n % 60, n, tzinfo=TZ),
+    )  # fmt: skip
+
+
+def test_max_bytes_counts_what_a_page_of_loaded_records_holds() -> None:
+    """RECORD_BYTES is the memory of a record loaded from the database: a page whose
+    records the cache has let go holds them alone, and that is what the bound must count."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        pages = ExpensePages(expense_text)
+        pages.page(0, {"count": 100}, "expenses", [_loaded(n) for n in range(100)])
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 0.8 * held <= pages.size <= 1.25 * held, (held, pages.size)
 
 
 @pytest.mark.parametrize(

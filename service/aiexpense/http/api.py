@@ -32,7 +32,7 @@ from ..domain.errors import InvalidField, NotFound, ServiceError
 from ..domain.models import Expense, Summary, User
 from ..text.lexicon import Category
 from .auth import Guard
-from .pages import DEFAULT_BYTES, ExpensePages
+from .pages import ExpensePages
 
 if TYPE_CHECKING:
     from ..service import ExpenseService
@@ -202,7 +202,7 @@ class ExpenseApi:
         )
         # The latest expenses are answered from the same records again and again: their
         # page is rendered once (see .pages).
-        self.pages = ExpensePages(expense_text, DEFAULT_BYTES)
+        self.pages = ExpensePages(expense_text)
 
     def routes(self) -> list[BaseRoute]:
         return [
