@@ -267,15 +267,14 @@ class CacheListener:
             await self._heartbeat(conn)
 
     def _heard(self, notify: psycopg.Notify) -> None:
-        head, row = (
-            split_row(notify.payload) if notify.channel == ROWS_CHANNEL else (notify.payload, None)
-        )
+        rows = notify.channel == ROWS_CHANNEL
+        head, row = split_row(notify.payload) if rows else (notify.payload, None)
         parsed = parse(head)
         if parsed is None:
             log.warning("cache listener: ignored an unknown payload %r", notify.payload[:80])
             return
         name, key = parsed
-        if notify.channel != ROWS_CHANNEL and name in ROW_CACHES:
+        if not rows and name in ROW_CACHES:
             return  # heard on the rows channel (this one serves earlier versions)
         if self.own_writes.claim(notify.pid, head):
             return
