@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 import time
 import urllib.request
@@ -146,6 +147,7 @@ def workers(
         "runs": runs,
         "idle_rss_bytes": idle,
         "database_measured": database is not None,
+        "cores": os.cpu_count(),  # what bounds the ratio (report.scaling_ceiling)
     }
 
 

@@ -348,6 +348,37 @@ def _with_cpu(verdict: sig.Verdict, runs: list[dict[str, Any]]) -> sig.Verdict:
     return replace(verdict, reason=f"{verdict.reason}; 2 workers' {shares}")
 
 
+@dataclass(frozen=True)
+class Ceiling:
+    """The most several workers can reach over one on the machine that ran them, however
+    well they scale: its ``cores`` over the cores one worker's runs already kept ``busy``
+    (the server, PostgreSQL, wrk, the kernel's networking). With more workers a request
+    costs the machine no less, so the throughput cannot grow by more than the idle share."""
+
+    cores: int
+    busy: float
+
+    @property
+    def ratio(self) -> float:
+        return self.cores / self.busy
+
+    def __str__(self) -> str:
+        return (
+            f"one worker kept {self.busy:.2f} of the {self.cores} cores busy: at most"
+            f" {self.ratio:.2f}x on this machine"
+        )
+
+
+def scaling_ceiling(one: list[dict[str, Any]], cores: int | None) -> Ceiling | None:
+    """The :class:`Ceiling` of one worker's ``runs`` (median busy cores); None when the
+    runs or the machine's core count (older reports) do not say."""
+    cpus = [r["cpu"] for r in one if (r.get("cpu") or {}).get("elapsed")]
+    busy = [cpu["machine"] / cpu["elapsed"] for cpu in cpus]
+    if not cores or not busy or median(busy) <= 0:
+        return None
+    return Ceiling(cores, median(busy))
+
+
 def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = None) -> list[Row]:
     """Two workers vs one at each connection count, the p99 at 64, memory under load,
     errors and the service's count against wrk's."""
@@ -365,7 +396,11 @@ def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = Non
             f">= {MIX_WORKERS_SPEEDUP:g}x (issue 19)",
         )
         verdict = sig.paired_ratio_at_least(_rps(two), _rps(one), MIX_WORKERS_SPEEDUP)
-        rows.append(_judged(row, _with_cpu(verdict, two)))
+        verdict = _with_cpu(verdict, two)
+        ceiling = scaling_ceiling(one, info.get("cores"))
+        if verdict.passed is not True and ceiling is not None:
+            verdict = replace(verdict, reason=f"{verdict.reason}; {ceiling}")
+        rows.append(_judged(row, verdict))
     if "1x64" in runs:
         rows.append(p99_row(runs["1x64"]))
     rows.append(_rss_under_load_row(runs))

@@ -84,7 +84,9 @@ def serve(args: argparse.Namespace) -> int:
 
         clear(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     from .app import create_app
+    from .serving import tune_gc
 
+    tune_gc()
     _Server(uvicorn.Config(create_app(settings), **options), settings.shutdown_grace_seconds).run()
     return 0
 

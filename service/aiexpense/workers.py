@@ -26,7 +26,7 @@ from .app import DRAIN_SIGNAL
 from .config import Settings
 
 log = logging.getLogger(__name__)
-APP = "aiexpense.app:create_app"
+APP = "aiexpense.serving:worker_app"
 
 
 class Supervisor(Multiprocess):

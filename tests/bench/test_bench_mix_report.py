@@ -56,6 +56,24 @@ def mix_info(ratio: float, n: int, *, p99: float = 50.0, rss: int = 60_000_000,
     return {"connections": [16, 64], "runs": runs, "idle_rss_bytes": {}}
 
 
+def test_two_workers_not_met_say_what_the_machine_allows() -> None:
+    """On 2 cores of which one worker's runs keep 1.6 busy, two workers reach 1.25x at
+    most: a ratio goal above that cannot be met there, and the row says so."""
+    info = mix_info(1.0, 6)
+    for r in info["runs"]["1x16"]:
+        r["cpu"] = {**r["cpu"], "machine": 1.6 * r["cpu"]["elapsed"]}
+    rows = report.workers_mix_rows({**info, "cores": 2})
+    low = row_of(rows, "mix: 2 vs 1 worker, token mix, 16 connections")
+    assert low.verdict == "FAIL"
+    assert "one worker kept 1.60 of the 2 cores busy: at most 1.25x on this machine" in low.reason
+    # the 64-connection rounds kept all 2.0 busy: 1.00x; an older report has no core count
+    assert "at most 1.00x" in row_of(rows, "mix: 2 vs 1 worker, token mix, 64").reason
+    older = report.workers_mix_rows(info)
+    assert "at most" not in row_of(older, "mix: 2 vs 1 worker, token mix, 16").reason
+    met = report.workers_mix_rows({**mix_info(1.8, 6), "cores": 2})
+    assert "at most" not in row_of(met, "mix: 2 vs 1 worker, token mix, 16").reason
+
+
 def row_of(rows: list[report.Row], starts: str) -> report.Row:
     (row,) = [r for r in rows if r.case.startswith(starts)]
     return row

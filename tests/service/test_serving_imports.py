@@ -1,7 +1,8 @@
 """``exporter serve`` (in the development venv, where every tool is installed) imports only
 what it serves: no benchmark, notebook, test or browser tool ends up in the serving process,
 neither at start-up nor after it has answered the API, a probe, the status page and a
-scrape. (The image's own environment is checked apart, in a fresh venv.)"""
+scrape. (The image's own environment is checked apart, in a fresh venv.) The same dump
+shows the process's garbage collector tuned (``aiexpense.serving``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from aiexpense.serving import YOUNG_THRESHOLD
 from tests.support import free_port, wait_until
 
 # Top-level packages a serving process has no use for: each is in this venv for a tool.
@@ -28,8 +30,10 @@ SERVE = textwrap.dedent(
     """
     import signal, sys
     def dump(*_):
+        import gc
         with open(sys.argv[1] + ".tmp", "w") as f:
             f.write("\\n".join(sorted(sys.modules)))
+            f.write("\\ngc-threshold-%d" % gc.get_threshold()[0])
         import os; os.replace(sys.argv[1] + ".tmp", sys.argv[1])
     signal.signal(signal.SIGUSR2, dump)
     from aiexpense.cli import main
@@ -57,11 +61,13 @@ def test_the_serving_process_imports_no_tools(database, tmp_path: Path) -> None:
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         proc.send_signal(signal.SIGUSR2)
         assert wait_until(modules.exists, timeout=10)
-        loaded = {name.partition(".")[0] for name in modules.read_text().split()}
+        dumped = modules.read_text().split()
+        loaded = {name.partition(".")[0] for name in dumped}
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     assert "aiexpense" in loaded and "uvicorn" in loaded  # the dump is of the server
+    assert f"gc-threshold-{YOUNG_THRESHOLD}" in dumped  # and it serves tuned (aiexpense.serving)
     assert sorted(loaded & set(TOOLS)) == []
     mapped = [tool for tool in TOOLS if f"/site-packages/{tool}/" in maps]
     assert mapped == []  # no tool's compiled extension either
