@@ -317,10 +317,12 @@ def _per_round(a: list[float], b: list[float]) -> str:
     return " / ".join(f"{x:,.0f}:{y:,.0f}" for x, y in zip(a, b, strict=True))
 
 
-def cpu_shares(runs: list[dict[str, Any]]) -> str:
-    """Where the cores went over ``runs`` (median of the rounds), in cores: the server,
-    PostgreSQL, wrk, and everything else on the machine."""
-    parts = {"server": [], "database": [], "wrk": [], "others": [], "machine": []}
+def median_cores(runs: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Where the cores went over ``runs`` (median of the rounds), in cores: ``server``,
+    ``database`` (PostgreSQL), ``wrk``, ``others`` (everything else) and the ``machine``
+    busy; None when no run measured its CPU."""
+    keys = ("server", "database", "wrk", "others", "machine")
+    parts: dict[str, list[float]] = {k: [] for k in keys}
     for r in runs:
         cpu = r.get("cpu") or {}
         if not cpu.get("elapsed"):
@@ -332,8 +334,15 @@ def cpu_shares(runs: list[dict[str, Any]]) -> str:
         parts["machine"].append(machine)
         parts["others"].append(max(0.0, machine - sum(cores.values())))
     if not parts["machine"]:
+        return None
+    return {k: median(v) for k, v in parts.items()}
+
+
+def cpu_shares(runs: list[dict[str, Any]]) -> str:
+    """:func:`median_cores` as a sentence ("" when unmeasured)."""
+    m = median_cores(runs)
+    if m is None:
         return ""
-    m = {k: median(v) for k, v in parts.items()}
     return (
         f"cores: server {m['server']:.2f}, PostgreSQL {m['database']:.2f}, wrk {m['wrk']:.2f},"
         f" others {m['others']:.2f}, machine busy {m['machine']:.2f}"
@@ -348,35 +357,19 @@ def _with_cpu(verdict: sig.Verdict, runs: list[dict[str, Any]]) -> sig.Verdict:
     return replace(verdict, reason=f"{verdict.reason}; 2 workers' {shares}")
 
 
-@dataclass(frozen=True)
-class Ceiling:
-    """The most several workers can reach over one on the machine that ran them, however
-    well they scale: its ``cores`` over the cores one worker's runs already kept ``busy``
+def scaling_ceiling(one: list[dict[str, Any]], cores: int | None) -> str:
+    """The most several workers can reach over ``one`` worker's runs on the machine that ran
+    them, however well they scale: its ``cores`` over the cores those runs already kept busy
     (the server, PostgreSQL, wrk, the kernel's networking). With more workers a request
-    costs the machine no less, so the throughput cannot grow by more than the idle share."""
-
-    cores: int
-    busy: float
-
-    @property
-    def ratio(self) -> float:
-        return self.cores / self.busy
-
-    def __str__(self) -> str:
-        return (
-            f"one worker kept {self.busy:.2f} of the {self.cores} cores busy: at most"
-            f" {self.ratio:.2f}x on this machine"
-        )
-
-
-def scaling_ceiling(one: list[dict[str, Any]], cores: int | None) -> Ceiling | None:
-    """The :class:`Ceiling` of one worker's ``runs`` (median busy cores); None when the
-    runs or the machine's core count (older reports) do not say."""
-    cpus = [r["cpu"] for r in one if (r.get("cpu") or {}).get("elapsed")]
-    busy = [cpu["machine"] / cpu["elapsed"] for cpu in cpus]
-    if not cores or not busy or median(busy) <= 0:
-        return None
-    return Ceiling(cores, median(busy))
+    costs the machine no less, so throughput cannot grow by more than the idle share.
+    "" when the runs or the core count (older reports) do not say."""
+    busy = (median_cores(one) or {}).get("machine", 0.0)
+    if not cores or busy <= 0:
+        return ""
+    return (
+        f"one worker kept {busy:.2f} of the {cores} cores busy:"
+        f" at most {cores / busy:.2f}x on this machine"
+    )
 
 
 def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = None) -> list[Row]:
@@ -398,7 +391,7 @@ def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = Non
         verdict = sig.paired_ratio_at_least(_rps(two), _rps(one), MIX_WORKERS_SPEEDUP)
         verdict = _with_cpu(verdict, two)
         ceiling = scaling_ceiling(one, info.get("cores"))
-        if verdict.passed is not True and ceiling is not None:
+        if verdict.passed is not True and ceiling:
             verdict = replace(verdict, reason=f"{verdict.reason}; {ceiling}")
         rows.append(_judged(row, verdict))
     if "1x64" in runs:

@@ -20,6 +20,8 @@ from typing import Final
 
 from starlette.applications import Starlette
 
+from .app import create_app
+
 YOUNG_THRESHOLD: Final = 20_000
 
 
@@ -33,7 +35,5 @@ def tune_gc() -> None:
 def worker_app() -> Starlette:
     """The app of one worker process (uvicorn's factory under ``--workers``): the process
     tuned, then ``create_app()`` from the environment the supervisor passed on."""
-    from .app import create_app
-
     tune_gc()
     return create_app()
