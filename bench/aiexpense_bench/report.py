@@ -349,12 +349,19 @@ def cpu_shares(runs: list[dict[str, Any]]) -> str:
     )
 
 
-def _with_cpu(verdict: sig.Verdict, runs: list[dict[str, Any]]) -> sig.Verdict:
-    """A verdict other than PASS says where the CPU went (the reason a ratio is capped)."""
-    shares = cpu_shares(runs)
-    if verdict.passed is True or not shares:
+def _with_cpu(
+    verdict: sig.Verdict, two: list[dict[str, Any]], one: list[dict[str, Any]], cores: int | None
+) -> sig.Verdict:
+    """A verdict other than PASS says where two workers' CPU went and how far this machine
+    lets them go (the reasons a ratio is capped)."""
+    if verdict.passed is True:
         return verdict
-    return replace(verdict, reason=f"{verdict.reason}; 2 workers' {shares}")
+    reason, shares, ceiling = verdict.reason, cpu_shares(two), scaling_ceiling(one, cores)
+    if shares:
+        reason += f"; 2 workers' {shares}"
+    if ceiling:
+        reason += f"; {ceiling}"
+    return replace(verdict, reason=reason)
 
 
 def scaling_ceiling(one: list[dict[str, Any]], cores: int | None) -> str:
@@ -389,11 +396,7 @@ def workers_mix_rows(info: dict[str, Any], restarts: dict[str, Any] | None = Non
             f">= {MIX_WORKERS_SPEEDUP:g}x (issue 19)",
         )
         verdict = sig.paired_ratio_at_least(_rps(two), _rps(one), MIX_WORKERS_SPEEDUP)
-        verdict = _with_cpu(verdict, two)
-        ceiling = scaling_ceiling(one, info.get("cores"))
-        if verdict.passed is not True and ceiling:
-            verdict = replace(verdict, reason=f"{verdict.reason}; {ceiling}")
-        rows.append(_judged(row, verdict))
+        rows.append(_judged(row, _with_cpu(verdict, two, one, info.get("cores"))))
     if "1x64" in runs:
         rows.append(p99_row(runs["1x64"]))
     rows.append(_rss_under_load_row(runs))
