@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, fields, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar, cast
 
 from aiexpense.domain.operations import Op
@@ -88,13 +89,22 @@ Method = Callable[Concatenate["ExpenseService", P], Awaitable[R]]
 
 def operation(name: str) -> Callable[[Method[P, R]], Method[P, R]]:
     """Time an async method as operation ``name``; a ServiceError counts as success (the
-    caller's mistake, answered correctly, must not page anyone)."""
+    caller's mistake, answered correctly, must not page anyone), as does a cancellation
+    (nothing failed): what ``collector.time(name, expected=ServiceError)`` records, timed
+    inline because the ``with`` form's context manager costs a third of a record."""
 
     def decorate(method: Method[P, R]) -> Method[P, R]:
         @functools.wraps(method)
         async def timed(self: ExpenseService, /, *args: P.args, **kwargs: P.kwargs) -> R:
-            with self.collector.time(name, expected=ServiceError):
+            started = perf_counter()
+            failed: Exception | None = None
+            try:
                 return await method(self, *args, **kwargs)
+            except Exception as exc:
+                failed = None if isinstance(exc, ServiceError) else exc
+                raise
+            finally:
+                self.collector.record_operation(name, perf_counter() - started, failed)
 
         return timed
 
