@@ -7,12 +7,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from aiexpense import InvalidField, NotFound
 from aiexpense.domain.operations import Op
+from aiexpense.service import operation
 from aiexpense.store.migrations import MIGRATIONS, migrate
 from aiexpense.text.lexicon import CATEGORIES
+from exporter import MetricsCollector
 from tests.service.helpers import op_count, open_service, scalar
 
 D = Decimal
@@ -222,6 +225,34 @@ async def test_caller_mistakes_are_not_operation_errors(service):
     stats = service.collector.get(Op.CREATE_EXPENSE)
     assert (stats.count, stats.errors) == (6, 0)
     assert op_count(service, Op.DB_INSERT) == 1  # only the sign-up reached the database
+
+
+async def test_an_operation_records_each_call_once_a_failure_as_an_error():
+    class Worker:  # what the decorator needs of the service: its collector
+        collector = MetricsCollector(CollectorRegistry(), process_metrics=False)
+
+        @operation("work")
+        async def work(self, outcome: str) -> str:
+            if outcome == "mistake":
+                raise InvalidField("amount", "must be positive")
+            if outcome == "failure":
+                raise OSError("the database went away")
+            if outcome == "slow":
+                await asyncio.sleep(60)
+            return outcome
+
+    worker = Worker()
+    assert await worker.work("done") == "done"
+    for outcome, raised in (("mistake", InvalidField), ("failure", OSError)):
+        with pytest.raises(raised):
+            await worker.work(outcome)
+    slow = asyncio.create_task(worker.work("slow"))
+    await asyncio.sleep(0)
+    slow.cancel()  # the caller gave up: nothing failed
+    with pytest.raises(asyncio.CancelledError):
+        await slow
+    stats = Worker.collector.get("work")
+    assert (stats.count, stats.errors) == (4, 1)
 
 
 async def test_category_is_suggested_when_omitted(service):
