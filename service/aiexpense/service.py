@@ -301,7 +301,13 @@ class ExpenseService:
             return None  # the common case of a repeated sign-up: no write
         token = tokens.new_token(user.id)
         sha256 = tokens.digest(token)
-        if not await self.repo.store_token(user.id, sha256, replace=replace):
+        # In a transaction of its own: a write left unanswered (a database frozen, then
+        # thawed) is answered 503 and must not land afterwards, replacing the token the
+        # caller still holds by one nobody was shown. COMMIT goes out only once the write
+        # has answered, so a write given up on is rolled back when its connection closes.
+        async with self.db.transaction() as tx:
+            stored = await Repository(tx).store_token(user.id, sha256, replace=replace)
+        if not stored:
             return None
         self.credentials.issued(user.id, sha256)
         return token
