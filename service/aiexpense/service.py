@@ -97,14 +97,14 @@ def operation(name: str) -> Callable[[Method[P, R]], Method[P, R]]:
         @functools.wraps(method)
         async def timed(self: ExpenseService, /, *args: P.args, **kwargs: P.kwargs) -> R:
             started = perf_counter()
-            failed: Exception | None = None
             try:
-                return await method(self, *args, **kwargs)
-            except Exception as exc:
-                failed = None if isinstance(exc, ServiceError) else exc
-                raise
-            finally:
+                result = await method(self, *args, **kwargs)
+            except BaseException as exc:  # (a flag, not the exception: no frame cycle)
+                failed = isinstance(exc, Exception) and not isinstance(exc, ServiceError)
                 self.collector.record_operation(name, perf_counter() - started, failed)
+                raise
+            self.collector.record_operation(name, perf_counter() - started)
+            return result
 
         return timed
 
