@@ -228,6 +228,8 @@ async def test_caller_mistakes_are_not_operation_errors(service):
 
 
 async def test_an_operation_records_each_call_once_a_failure_as_an_error():
+    waiting = asyncio.Event()
+
     class Worker:  # what the decorator needs of the service: its collector
         collector = MetricsCollector(CollectorRegistry(), process_metrics=False)
 
@@ -238,6 +240,7 @@ async def test_an_operation_records_each_call_once_a_failure_as_an_error():
             if outcome == "failure":
                 raise OSError("the database went away")
             if outcome == "slow":
+                waiting.set()
                 await asyncio.sleep(60)
             return outcome
 
@@ -247,7 +250,7 @@ async def test_an_operation_records_each_call_once_a_failure_as_an_error():
         with pytest.raises(raised):
             await worker.work(outcome)
     slow = asyncio.create_task(worker.work("slow"))
-    await asyncio.sleep(0)
+    await waiting.wait()  # inside the timed call
     slow.cancel()  # the caller gave up: nothing failed
     with pytest.raises(asyncio.CancelledError):
         await slow
