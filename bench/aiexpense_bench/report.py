@@ -163,6 +163,8 @@ def _micro_row(name: str, bench: dict[str, Any], floor: dict[str, Any] | None) -
         row = Row(name, shown, floor_text, r, f"<= {limit:g}x floor ({source})")
         if floor is None:
             return _judged(row, sig.not_judged("no floor measured"))
+        if "interleaved" in bench:
+            return _interleaved(row, bench["interleaved"], limit)
         return _judged(row, sig.ratio_at_most(bench["values"], floor["values"], limit))
     if kind == "max":
         row = Row(name, shown, floor_text, r, f"<= {seconds(limit)} ({source})")
@@ -178,6 +180,16 @@ def _micro_row(name: str, bench: dict[str, Any], floor: dict[str, Any] | None) -
         )
         return _judged(row, sig.added_at_most(bench["values"], floor["values"], limit))
     return Row(name, shown, floor_text, r, SPEC_FIGURES.get(name, ""))
+
+
+def _interleaved(row: Row, rounds: dict[str, list[float]], limit: float) -> Row:
+    """Judged on the rounds that timed the case beside its floor (``interleaved``), whose
+    median ratio the row shows: pyperf's two medians were taken apart, each with the
+    machine's state of its own moment."""
+    ratios = [a / b for a, b in zip(rounds["case"], rounds["floor"], strict=True)]
+    verdict = sig.rounds_at_most(ratios, limit, unit="x")
+    row = replace(row, ratio=median(ratios))
+    return replace(row, passed=verdict.passed, reason=f"interleaved: {verdict.reason}")
 
 
 # -- load --------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``aiexpense-bench``: every phase in order, one result file, a summary at the end.
 
     [1/11] database         an embedded PostgreSQL of this run's own (or $DATABASE_URL)
-    [2/11] micro            pyperf: python -m aiexpense_bench.suite, in worker processes
+    [2/11] micro            pyperf: python -m aiexpense_bench.suite, in worker processes;
+                           then each ratio goal's case beside its floor, interleaved rounds
     [3/11] memory           tracemalloc: python -m aiexpense_bench.memory, a process of its own
     [4/11] load             exporter serve (instrumentation on, and off) + the load generator:
                            Concurrent Signups, Mixed Operations (on/off rounds), Mixed paced
@@ -82,13 +83,15 @@ class Plan:
     middleware_requests: int  # per kind and round
     storm_rounds: int  # the storm phase's rounds (idle, then 4 readers; without, then with)
     storm_seconds: float  # each half of a storm round
+    interleaved_rounds: int  # the micro ratio goals' interleaved rounds (``interleaved``)
+    interleaved_seconds: float  # each side of such a round
 
 
 # pyperf's --fast still spawns 10 worker processes per benchmark (3 minutes for this
 # suite here), so --quick asks for one worker of 3 values: a smoke test, not a verdict.
 # Six mixed rounds a side: the paired test of the instrumentation cost needs at least five
 # to reach p < 0.05 at all (report.py, significance.py).
-FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 8000, 7, 2.0)
+FULL = Plan((), 1.0, 8.0, 3.0, 6, 200, 6, 5.0, 10, 21, 8000, 7, 2.0, 15, 0.1)
 QUICK = Plan(
     ("--processes=1", "--values=3", "--min-time=0.05"),
     0.2,
@@ -103,6 +106,8 @@ QUICK = Plan(
     500,
     1,
     0.5,
+    2,
+    0.01,
 )
 
 
@@ -229,6 +234,7 @@ def _python(*args: str, env: dict[str, str]) -> None:
 
 def _micro(result: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: Path) -> None:
     _pyperf_suite(result, "pyperf", args, plan, env, tmp)
+    _interleaved(result["benchmarks"], args, plan, env, tmp)
     if args.select and not any(re.search(args.select, name) for name in MULTIPROCESS_CASES):
         return
     # The multiprocess cases: a suite of their own, prometheus-client picks its mode at import.
@@ -262,6 +268,23 @@ def _pyperf_suite(
     result["benchmarks"].update(benchmarks)
     result["metadata"].update(pyperf_meta)
     result[key] = json.loads(out.read_text())
+
+
+def _interleaved(
+    benchmarks: dict[str, Any], args, plan: Plan, env: dict[str, str], tmp: Path
+) -> None:
+    """The ratio goals' cases again, each in rounds with its floor (``interleaved``): the
+    rounds go beside pyperf's figures, and the report judges the goal on them."""
+    out = tmp / "interleaved.json"
+    command = ["-m", "aiexpense_bench.interleaved", "-o", str(out)]
+    command += ["--rounds", str(plan.interleaved_rounds)]
+    command += ["--seconds", str(plan.interleaved_seconds)]
+    if args.select:
+        command += ["--select", args.select]
+    _python(*command, env=env)
+    for name, rounds in json.loads(out.read_text()).items():
+        if name in benchmarks:
+            benchmarks[name]["interleaved"] = rounds
 
 
 def _memory(args, plan: Plan, env: dict[str, str], tmp: Path) -> dict[str, Any]:

@@ -84,6 +84,10 @@ def test_each_micro_benchmark_runs_beside_its_floor(run) -> None:
         assert bench["floor"] == floor
         if floor:
             assert benchmarks[floor]["values"]
+            # ratio goals: timed again beside the floor, in --quick's two interleaved rounds
+            rounds = bench["interleaved"]
+            assert len(rounds["case"]) == len(rounds["floor"]) == 2
+            assert all(t > 0 for t in rounds["case"] + rounds["floor"])
 
 
 def test_memory_per_op_is_measured_apart(run) -> None:

@@ -65,6 +65,27 @@ def test_a_ratio_goal_is_judged_on_its_confidence_interval(ratio, n, verdict) ->
         assert "straddles 1.3" in row.reason
 
 
+@pytest.mark.parametrize(
+    ("pyperf_ratio", "round_ratio", "verdict"),
+    [
+        (1.60, 1.05, "PASS"),  # pyperf's medians, taken apart, would fail it
+        (1.05, 1.60, "FAIL"),  # and pass this one
+    ],
+)
+def test_a_ratio_goal_with_interleaved_rounds_is_judged_on_them(
+    pyperf_ratio, round_ratio, verdict
+) -> None:
+    rng = random.Random(3)
+    benchmarks = micro(rng, "kit.status_page_256", pyperf_ratio, 60)
+    floor = values(rng, 1e-3, 15)
+    case = [f * round_ratio * (1 + rng.gauss(0, NOISE)) for f in floor]
+    benchmarks["kit.status_page_256"]["interleaved"] = {"case": case, "floor": floor}
+    row = verdict_of(report.micro_rows(benchmarks), "kit.status_page_256")
+    assert row.verdict == verdict, row.reason
+    assert row.reason.startswith("interleaved: 15 rounds") and "Wilcoxon" in row.reason
+    assert row.ratio == pytest.approx(round_ratio, rel=0.1)
+
+
 def test_a_time_goal_is_judged_on_the_median_interval() -> None:
     rng = random.Random(3)
     fast = {"kind": "micro", "values": values(rng, 20e-6, 40), "floor": None}
