@@ -248,7 +248,7 @@ def stack(request) -> Iterator[Stack]:
     app.user_middleware[:0] = [
         Middleware(OpenTelemetryMiddleware, meter_provider=provider),
         Middleware(PrometheusMiddleware, prefix=prefix, group_paths=True,
-                   group_unhandled_paths=True, app_name=prefix),
+                   group_unhandled_paths=True, filter_unhandled_paths=False, app_name=prefix),
         Middleware(HttpMetricsMiddleware, collector=collector, exclude=()),
     ]  # fmt: skip
     with running(app) as base:

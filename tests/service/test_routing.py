@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, Router
-from starlette.testclient import TestClient
 
 from aiexpense.http.routing import PrefixRouter, exact_routes, first_segment
 
@@ -31,10 +31,15 @@ def _routes() -> list:
     ]
 
 
-def _client(router_class: type[Router], root_path: str = "") -> TestClient:
+def _app(router_class: type[Router]) -> Starlette:
     app = Starlette()
     app.router = router_class(_routes(), redirect_slashes=False)
-    return TestClient(app, root_path=root_path)
+    return app
+
+
+def _client(app: Starlette, root_path: str = "") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app, root_path=root_path)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
 
 
 PATHS = [
@@ -47,10 +52,11 @@ PATHS = [
 
 
 @pytest.mark.parametrize("root_path", ["", "/prefix"])
-def test_every_answer_is_starlettes(root_path):
-    ours, theirs = _client(PrefixRouter, root_path), _client(Router, root_path)
+async def test_every_answer_is_starlettes(root_path):
+    ours, theirs = _client(_app(PrefixRouter), root_path), _client(_app(Router), root_path)
     for method, path in PATHS:
-        a, b = ours.request(method, root_path + path), theirs.request(method, root_path + path)
+        a = await ours.request(method, root_path + path)
+        b = await theirs.request(method, root_path + path)
         assert (a.status_code, a.text, a.headers.get("allow")) == (
             b.status_code,
             b.text,
@@ -58,11 +64,12 @@ def test_every_answer_is_starlettes(root_path):
         ), (method, path)
 
 
-def test_routes_added_later_are_found():
-    client = _client(PrefixRouter)
-    assert client.get("/late").text.startswith("page")
-    client.app.router.routes.insert(0, Route("/late", lambda r: PlainTextResponse("late")))
-    assert client.get("/late").text == "late"
+async def test_routes_added_later_are_found():
+    app = _app(PrefixRouter)
+    client = _client(app)
+    assert (await client.get("/late")).text.startswith("page")
+    app.router.routes.insert(0, Route("/late", lambda r: PlainTextResponse("late")))
+    assert (await client.get("/late")).text == "late"
 
 
 def test_first_segment():
