@@ -233,36 +233,33 @@ CASES: dict[str, tuple[Callable[[int], float], str | None]] = {
 
 # -- a paired run: each case beside its floor, alternating ---------------------------------
 
-# (case, floor, loops a round): a round times the case and its floor back to back, so a
-# shared machine's drift hits both; the median of the rounds' differences is reported.
+# (case, floor): a round times the case and its floor back to back (``interleaved.rounds``),
+# so a shared machine's drift hits both; the median of the rounds' differences is reported.
 PAIRS = (
-    ("kit.http_middleware", "floor.http_bare", 2000),
-    ("ref.http_starlette_exporter", "floor.http_bare", 2000),
-    ("kit.uvicorn_middleware", "floor.uvicorn_bare", 1000),
-    ("ref.uvicorn_starlette_exporter", "floor.uvicorn_bare", 1000),
-    ("kit.observe_exemplar", "floor.histogram_observe", 50_000),
-    ("ref.observe_exemplar_public", "floor.histogram_observe", 50_000),
-    ("kit.current_exemplar_no_trace", "floor.empty_call", 200_000),
+    ("kit.http_middleware", "floor.http_bare"),
+    ("ref.http_starlette_exporter", "floor.http_bare"),
+    ("kit.uvicorn_middleware", "floor.uvicorn_bare"),
+    ("ref.uvicorn_starlette_exporter", "floor.uvicorn_bare"),
+    ("kit.observe_exemplar", "floor.histogram_observe"),
+    ("ref.observe_exemplar_public", "floor.histogram_observe"),
+    ("kit.current_exemplar_no_trace", "floor.empty_call"),
 )
 
 
-def paired(rounds: int = 15) -> dict[str, dict[str, float]]:
+def paired(rounds: int = 15, seconds: float = 0.1) -> dict[str, dict[str, float]]:
     """case -> {"floor", "case", "added"} median seconds per op over ``rounds`` rounds."""
     from statistics import median
 
+    from .interleaved import rounds as alternate  # (it imports this module, via the suite)
+
     found = {}
-    for case, floor, loops in PAIRS:
-        times: dict[str, list[float]] = {case: [], floor: [], "added": []}
-        for n in range(rounds):
-            order = (case, floor) if n % 2 == 0 else (floor, case)
-            got = {name: CASES[name][0](loops) / loops for name in order}
-            times[case].append(got[case])
-            times[floor].append(got[floor])
-            times["added"].append(got[case] - got[floor])
+    for case, floor in PAIRS:
+        timed = alternate(CASES[case][0], CASES[floor][0], rounds, seconds)
+        added = [a - b for a, b in zip(timed["case"], timed["floor"], strict=True)]
         found[case] = {
-            "floor": median(times[floor]),
-            "case": median(times[case]),
-            "added": median(times["added"]),
+            "floor": median(timed["floor"]),
+            "case": median(timed["case"]),
+            "added": median(added),
         }
     return found
 

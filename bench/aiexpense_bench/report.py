@@ -188,8 +188,8 @@ def _interleaved(row: Row, rounds: dict[str, list[float]], limit: float) -> Row:
     machine's state of its own moment."""
     ratios = [a / b for a, b in zip(rounds["case"], rounds["floor"], strict=True)]
     verdict = sig.rounds_at_most(ratios, limit, unit="x")
-    row = replace(row, ratio=median(ratios))
-    return replace(row, passed=verdict.passed, reason=f"interleaved: {verdict.reason}")
+    reason = f"interleaved: {verdict.reason}"
+    return replace(row, ratio=median(ratios), passed=verdict.passed, reason=reason)
 
 
 # -- load --------------------------------------------------------------------------------
